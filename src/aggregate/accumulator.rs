@@ -1,0 +1,191 @@
+//! Accumulators: the mergeable state of one aggregate in one window for one key.
+//!
+//! Merging is commutative and associative *exactly* (sums are fixed-point, not floating), so
+//! results are bit-identical whatever order workers combine partial states in.
+
+use crate::spec::AggregateFunction;
+use crate::value::{Number, Value};
+use hashbrown::HashSet;
+use serde::{Deserialize, Serialize};
+
+/// Fixed-point scale of sums: nine decimal places.
+const SCALE: i128 = 1_000_000_000;
+
+/// The running state of one aggregate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Accumulator {
+    /// Records counted.
+    Count(u64),
+    /// Sum of values, in units of 10⁻⁹, and how many values were summed.
+    Sum {
+        /// Fixed-point total.
+        total: i128,
+        /// Values seen.
+        n: u64,
+    },
+    /// Like `Sum`, reported as the mean.
+    Avg {
+        /// Fixed-point total.
+        total: i128,
+        /// Values seen.
+        n: u64,
+    },
+    /// Smallest value seen.
+    Min(Option<Number>),
+    /// Largest value seen.
+    Max(Option<Number>),
+    /// Every distinct value seen.
+    Distinct(HashSet<Value, rustc_hash::FxBuildHasher>),
+}
+
+fn fixed(n: Number) -> i128 {
+    match n {
+        Number::Int(i) => i128::from(i) * SCALE,
+        Number::Float(f) => (f * SCALE as f64).round() as i128,
+    }
+}
+
+/// Orders numbers by value; an integer precedes an equal float so ties resolve the same way
+/// in any merge order.
+fn number_order(a: Number, b: Number) -> std::cmp::Ordering {
+    a.as_f64().total_cmp(&b.as_f64()).then_with(|| matches!(a, Number::Float(_)).cmp(&matches!(b, Number::Float(_))))
+}
+
+impl Accumulator {
+    /// The empty state of a function.
+    pub fn new(function: AggregateFunction) -> Accumulator {
+        match function {
+            AggregateFunction::Count => Accumulator::Count(0),
+            AggregateFunction::Sum => Accumulator::Sum { total: 0, n: 0 },
+            AggregateFunction::Avg => Accumulator::Avg { total: 0, n: 0 },
+            AggregateFunction::Min => Accumulator::Min(None),
+            AggregateFunction::Max => Accumulator::Max(None),
+            AggregateFunction::Distinct => Accumulator::Distinct(HashSet::default()),
+        }
+    }
+
+    /// Adds one record's input. `value` is the aggregate's field (absent for `count`); a
+    /// missing value leaves field aggregates unchanged. Numeric fields were checked when
+    /// decoding, so a non-number here is skipped like a missing one.
+    #[inline]
+    pub fn add(&mut self, value: Option<&Value>) {
+        match self {
+            Accumulator::Count(c) => *c += 1,
+            Accumulator::Sum { total, n } | Accumulator::Avg { total, n } => {
+                if let Some(x) = value.and_then(Value::as_number) {
+                    *total += fixed(x);
+                    *n += 1;
+                }
+            }
+            Accumulator::Min(m) => {
+                if let Some(x) = value.and_then(Value::as_number) {
+                    if m.is_none_or(|cur| number_order(x, cur).is_lt()) {
+                        *m = Some(x);
+                    }
+                }
+            }
+            Accumulator::Max(m) => {
+                if let Some(x) = value.and_then(Value::as_number) {
+                    if m.is_none_or(|cur| number_order(x, cur).is_gt()) {
+                        *m = Some(x);
+                    }
+                }
+            }
+            Accumulator::Distinct(set) => {
+                if let Some(v) = value.filter(|v| !matches!(v, Value::Null)) {
+                    if !set.contains(v) {
+                        set.insert(v.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Folds another state of the same function into this one.
+    pub fn merge(&mut self, other: Accumulator) {
+        match (self, other) {
+            (Accumulator::Count(a), Accumulator::Count(b)) => *a += b,
+            (Accumulator::Sum { total, n }, Accumulator::Sum { total: t2, n: n2 })
+            | (Accumulator::Avg { total, n }, Accumulator::Avg { total: t2, n: n2 }) => {
+                *total += t2;
+                *n += n2;
+            }
+            (Accumulator::Min(a), Accumulator::Min(Some(b))) => {
+                if a.is_none_or(|cur| number_order(b, cur).is_lt()) {
+                    *a = Some(b);
+                }
+            }
+            (Accumulator::Max(a), Accumulator::Max(Some(b))) => {
+                if a.is_none_or(|cur| number_order(b, cur).is_gt()) {
+                    *a = Some(b);
+                }
+            }
+            (Accumulator::Distinct(a), Accumulator::Distinct(b)) => {
+                if a.len() < b.len() {
+                    let small = std::mem::replace(a, b);
+                    a.extend(small);
+                } else {
+                    a.extend(b);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The aggregate's current value (`null` when no value was seen).
+    pub fn value(&self) -> Value {
+        match self {
+            Accumulator::Count(c) => Value::Int(*c as i64),
+            Accumulator::Sum { n: 0, .. } | Accumulator::Avg { n: 0, .. } => Value::Null,
+            Accumulator::Sum { total, .. } => Value::Float(*total as f64 / SCALE as f64),
+            Accumulator::Avg { total, n } => Value::Float(*total as f64 / SCALE as f64 / *n as f64),
+            Accumulator::Min(m) | Accumulator::Max(m) => match m {
+                Some(Number::Int(i)) => Value::Int(*i),
+                Some(Number::Float(f)) => Value::Float(*f),
+                None => Value::Null,
+            },
+            Accumulator::Distinct(set) => Value::Int(set.len() as i64),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fold(function: AggregateFunction, values: &[Value]) -> Accumulator {
+        let mut acc = Accumulator::new(function);
+        for v in values {
+            acc.add(Some(v));
+        }
+        acc
+    }
+
+    #[test]
+    fn each_function_reports_its_value() {
+        let values = [Value::Int(3), Value::Float(1.5), Value::Str("$2.25".into()), Value::Int(3)];
+        assert_eq!(fold(AggregateFunction::Count, &values).value(), Value::Int(4));
+        assert_eq!(fold(AggregateFunction::Sum, &values).value(), Value::Float(9.75));
+        assert_eq!(fold(AggregateFunction::Avg, &values).value(), Value::Float(9.75 / 4.0));
+        assert_eq!(fold(AggregateFunction::Min, &values).value(), Value::Float(1.5));
+        assert_eq!(fold(AggregateFunction::Max, &values).value(), Value::Int(3));
+        assert_eq!(fold(AggregateFunction::Distinct, &values).value(), Value::Int(3));
+        assert_eq!(fold(AggregateFunction::Sum, &[]).value(), Value::Null);
+    }
+
+    proptest! {
+        /// Splitting the input anywhere and merging gives exactly the unsplit result.
+        #[test]
+        fn merge_is_exact(xs in prop::collection::vec(-1e6f64..1e6, 0..40), cut in 0usize..40) {
+            let values: Vec<Value> = xs.iter().map(|x| Value::Float(*x)).collect();
+            let cut = cut.min(values.len());
+            for f in [AggregateFunction::Sum, AggregateFunction::Avg, AggregateFunction::Min, AggregateFunction::Max, AggregateFunction::Distinct] {
+                let whole = fold(f, &values);
+                let mut right = fold(f, &values[cut..]);
+                right.merge(fold(f, &values[..cut]));
+                prop_assert_eq!(whole.value(), right.value());
+            }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Windowed aggregation: accumulators, the per-worker pre-aggregation that runs before the
+//! exchange, the window store that fires results on the frontier, ranking and de-duplication.
+//!
+//! Everything here is plain state with no timely types, so it is unit-tested and benchmarked
+//! directly; `engine` wires it into operators. Nothing here reads input or writes output.
+
+mod accumulator;
+mod dedup;
+mod key;
+mod preaggregate;
+mod ranking;
+mod window_store;
+
+pub use accumulator::Accumulator;
+pub use dedup::Deduplicator;
+pub use key::{Key, KeyView};
+pub use preaggregate::{Partial, PreAggregator};
+pub use ranking::rank;
+pub use window_store::{ResultRow, WindowStore};

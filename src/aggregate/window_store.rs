@@ -1,0 +1,171 @@
+//! The window store: merges partial states and fires results as the frontier moves.
+//!
+//! A window fires its on-time result when the frontier passes its end, re-fires corrections
+//! when late partial states change it, and fires its final result (then releases its state)
+//! when the frontier passes its end plus the allowed lateness.
+
+use super::{rank, Accumulator, Key, Partial};
+use crate::spec::{Plan, RankSpec};
+use crate::time::{Window, WindowAssigner};
+use crate::value::Value;
+use hashbrown::HashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One result line: an output's aggregates for one window and key (or rank).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// Index of the output in the plan.
+    pub output: u16,
+    /// The window.
+    pub window: Window,
+    /// Rank from 1, for ranked outputs.
+    pub rank: Option<u32>,
+    /// The key.
+    pub key: Key,
+    /// Aggregate values in the output's order.
+    pub values: Vec<Value>,
+    /// Whether this is the window's final result.
+    pub is_final: bool,
+}
+
+#[derive(Default)]
+struct KeyCell {
+    accumulators: Vec<Accumulator>,
+    dirty: bool,
+}
+
+#[derive(Default)]
+struct WindowState {
+    keys: HashMap<Key, KeyCell, rustc_hash::FxBuildHasher>,
+    fired: bool,
+    dirty: bool,
+}
+
+struct OutputStore {
+    rank: Option<RankSpec>,
+    assigner: WindowAssigner,
+    windows: BTreeMap<Window, WindowState>,
+}
+
+/// Window contents for every output of a plan, on one worker.
+pub struct WindowStore {
+    outputs: Vec<OutputStore>,
+}
+
+/// When a window emits, and with which flag.
+#[derive(Clone, Copy, PartialEq)]
+enum Firing {
+    OnTime,
+    Correction,
+    Final,
+}
+
+impl WindowStore {
+    /// An empty store for the plan's outputs.
+    pub fn new(plan: &Plan) -> WindowStore {
+        let outputs = plan
+            .outputs
+            .iter()
+            .map(|o| OutputStore {
+                rank: o.rank.clone(),
+                assigner: WindowAssigner::new(&o.window, plan.time.allowed_lateness_ms),
+                windows: BTreeMap::new(),
+            })
+            .collect();
+        WindowStore { outputs }
+    }
+
+    /// Merges one partial state.
+    pub fn absorb(&mut self, partial: Partial) {
+        let store = &mut self.outputs[usize::from(partial.output)];
+        let window = store.windows.entry(partial.window).or_default();
+        window.dirty = true;
+        match window.keys.get_mut(&partial.key) {
+            Some(cell) => {
+                for (acc, more) in cell.accumulators.iter_mut().zip(partial.accumulators) {
+                    acc.merge(more);
+                }
+                cell.dirty = true;
+            }
+            None => {
+                window.keys.insert(partial.key, KeyCell { accumulators: partial.accumulators, dirty: true });
+            }
+        }
+    }
+
+    /// Whether no window is open.
+    pub fn is_empty(&self) -> bool {
+        self.outputs.iter().all(|o| o.windows.is_empty())
+    }
+
+    /// Fires every window the frontier has passed; `None` means the input is complete.
+    /// Returns the number of windows that became final.
+    pub fn advance(&mut self, frontier: Option<u64>, rows: &mut Vec<ResultRow>) -> usize {
+        let mut finished = 0;
+        for (index, store) in self.outputs.iter_mut().enumerate() {
+            let mut done = Vec::new();
+            for (window, state) in store.windows.iter_mut() {
+                if frontier.is_some_and(|f| f < window.end) {
+                    break;
+                }
+                let firing = if frontier.is_none_or(|f| f >= store.assigner.final_at(*window)) {
+                    Firing::Final
+                } else if !state.fired {
+                    Firing::OnTime
+                } else if state.dirty {
+                    Firing::Correction
+                } else {
+                    continue;
+                };
+                emit(index as u16, *window, state, store.rank.as_ref(), firing, rows);
+                state.fired = true;
+                state.dirty = false;
+                if firing == Firing::Final {
+                    done.push(*window);
+                }
+            }
+            finished += done.len();
+            for window in done {
+                store.windows.remove(&window);
+            }
+        }
+        finished
+    }
+}
+
+fn emit(
+    output: u16,
+    window: Window,
+    state: &mut WindowState,
+    rank_spec: Option<&RankSpec>,
+    firing: Firing,
+    rows: &mut Vec<ResultRow>,
+) {
+    let is_final = firing == Firing::Final;
+    let values = |cell: &KeyCell| cell.accumulators.iter().map(Accumulator::value).collect::<Vec<_>>();
+    match rank_spec {
+        None => {
+            for (key, cell) in state.keys.iter_mut() {
+                if firing != Firing::Correction || cell.dirty {
+                    rows.push(ResultRow { output, window, rank: None, key: key.clone(), values: values(cell), is_final });
+                }
+                cell.dirty = false;
+            }
+        }
+        Some(spec) => {
+            let scored = state.keys.iter().map(|(key, cell)| (key, cell.accumulators[spec.by].value()));
+            for (position, (key, _)) in rank(scored, spec.k, spec.descending).into_iter().enumerate() {
+                let cell = &state.keys[key];
+                rows.push(ResultRow {
+                    output,
+                    window,
+                    rank: Some(position as u32 + 1),
+                    key: key.clone(),
+                    values: values(cell),
+                    is_final,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! Selective JSON decoding: extracts only the paths a dataflow names from one JSON document.
+//!
+//! The document is checked for well-formedness as it is walked, but values off the wanted
+//! paths are skipped without being built (strings are skipped with `memchr`). This is the
+//! decoder's hot path: tweets carry hundreds of bytes of text nobody aggregates.
+
+use crate::value::Value;
+use std::borrow::Cow;
+
+/// Where and why a document is not valid JSON.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonError {
+    /// Byte offset in the document.
+    pub offset: usize,
+    /// What was expected.
+    pub message: &'static str,
+}
+
+/// A compiled set of paths, each filling one output slot.
+#[derive(Clone, Debug)]
+pub struct JsonPaths {
+    nodes: Vec<Node>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Node {
+    slot: Option<usize>,
+    by_key: Vec<(Box<[u8]>, usize)>,
+    by_index: Vec<(usize, usize)>,
+}
+
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+const MAX_DEPTH: usize = 128;
+
+impl JsonPaths {
+    /// Compiles paths like `includes.places[0].full_name`; slot `i` receives path `i`.
+    pub fn compile<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<JsonPaths, String> {
+        let mut nodes = vec![Node::default()];
+        for (slot, path) in paths.into_iter().enumerate() {
+            let mut at = 0;
+            for step in parse_path(path)? {
+                let child = match &step {
+                    Step::Key(k) => nodes[at].by_key.iter().find(|(name, _)| **name == *k.as_bytes()).map(|(_, c)| *c),
+                    Step::Index(i) => nodes[at].by_index.iter().find(|(n, _)| n == i).map(|(_, c)| *c),
+                };
+                at = match child {
+                    Some(c) => c,
+                    None => {
+                        nodes.push(Node::default());
+                        let c = nodes.len() - 1;
+                        match step {
+                            Step::Key(k) => nodes[at].by_key.push((k.into_bytes().into_boxed_slice(), c)),
+                            Step::Index(i) => nodes[at].by_index.push((i, c)),
+                        }
+                        c
+                    }
+                };
+            }
+            if nodes[at].slot.is_some() {
+                return Err(format!("path `{path}` is named twice"));
+            }
+            nodes[at].slot = Some(slot);
+        }
+        Ok(JsonPaths { nodes })
+    }
+
+    /// Fills `out[slot]` for every path present in `doc`; absent paths leave `None`.
+    pub fn extract(&self, doc: &str, out: &mut [Option<Value>]) -> Result<(), JsonError> {
+        let mut walker = Walker { bytes: doc.as_bytes(), doc, pos: 0, paths: self, out };
+        walker.skip_ws();
+        if walker.peek() != Some(b'{') {
+            return Err(walker.error("expected a JSON object"));
+        }
+        walker.value(Some(0), 0)?;
+        walker.skip_ws();
+        if walker.pos != walker.bytes.len() {
+            return Err(walker.error("unexpected text after the JSON object"));
+        }
+        Ok(())
+    }
+}
+
+fn parse_path(path: &str) -> Result<Vec<Step>, String> {
+    let mut steps = Vec::new();
+    for part in path.split('.') {
+        let (name, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if name.is_empty() && (steps.is_empty() || rest.is_empty()) {
+            return Err(format!("`{path}` is not a field path (like `a.b[0].c`)"));
+        }
+        if !name.is_empty() {
+            steps.push(Step::Key(name.to_string()));
+        }
+        while let Some(inner) = rest.strip_prefix('[') {
+            let close = inner.find(']').ok_or_else(|| format!("`{path}`: unclosed `[`"))?;
+            let index = inner[..close].parse().map_err(|_| format!("`{path}`: `{}` is not an index", &inner[..close]))?;
+            steps.push(Step::Index(index));
+            rest = &inner[close + 1..];
+        }
+        if !rest.is_empty() {
+            return Err(format!("`{path}` is not a field path (like `a.b[0].c`)"));
+        }
+    }
+    Ok(steps)
+}
+
+struct Walker<'d, 'p, 'o> {
+    bytes: &'d [u8],
+    doc: &'d str,
+    pos: usize,
+    paths: &'p JsonPaths,
+    out: &'o mut [Option<Value>],
+}
+
+impl<'d> Walker<'d, '_, '_> {
+    fn error(&self, message: &'static str) -> JsonError {
+        JsonError { offset: self.pos, message }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8, message: &'static str) -> Result<(), JsonError> {
+        self.skip_ws();
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.error(message))
+        }
+    }
+
+    /// Walks one value; `node` is the path node it sits on, if any path passes through here.
+    fn value(&mut self, node: Option<usize>, depth: usize) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("nesting too deep"));
+        }
+        self.skip_ws();
+        let slot = node.and_then(|n| self.paths.nodes[n].slot);
+        let value = match self.peek() {
+            Some(b'{') => Value::Map(self.object(node, depth)?),
+            Some(b'[') => Value::List(self.array(node, depth)?),
+            Some(b'"') => {
+                self.pos += 1;
+                if slot.is_some() {
+                    Value::Str(self.string()?.into())
+                } else {
+                    self.skip_string()?;
+                    return Ok(());
+                }
+            }
+            Some(b't') => self.literal(b"true", Value::Bool(true))?,
+            Some(b'f') => self.literal(b"false", Value::Bool(false))?,
+            Some(b'n') => self.literal(b"null", Value::Null)?,
+            Some(b'-' | b'0'..=b'9') => self.number()?,
+            _ => return Err(self.error("expected a value")),
+        };
+        if let Some(slot) = slot {
+            self.out[slot] = Some(value);
+        }
+        Ok(())
+    }
+
+    fn object(&mut self, node: Option<usize>, depth: usize) -> Result<u32, JsonError> {
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(0);
+        }
+        let mut members = 0u32;
+        loop {
+            self.expect(b'"', "expected a member name")?;
+            let child = match node {
+                Some(n) if !self.paths.nodes[n].by_key.is_empty() => {
+                    let name = self.string()?;
+                    let children = &self.paths.nodes[n].by_key;
+                    children.iter().find(|(k, _)| **k == *name.as_bytes()).map(|(_, c)| *c)
+                }
+                _ => {
+                    self.skip_string()?;
+                    None
+                }
+            };
+            self.expect(b':', "expected `:` after a member name")?;
+            self.value(child, depth + 1)?;
+            members += 1;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(members);
+                }
+                _ => return Err(self.error("expected `,` or `}` in an object")),
+            }
+        }
+    }
+
+    fn array(&mut self, node: Option<usize>, depth: usize) -> Result<u32, JsonError> {
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(0);
+        }
+        let mut index = 0usize;
+        loop {
+            let child = node.and_then(|n| {
+                self.paths.nodes[n].by_index.iter().find(|(i, _)| *i == index).map(|(_, c)| *c)
+            });
+            self.value(child, depth + 1)?;
+            index += 1;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(index as u32);
+                }
+                _ => return Err(self.error("expected `,` or `]` in an array")),
+            }
+        }
+    }
+
+    /// Skips a string body; `pos` is just past the opening quote.
+    fn skip_string(&mut self) -> Result<(), JsonError> {
+        loop {
+            match memchr::memchr2(b'"', b'\\', &self.bytes[self.pos..]) {
+                Some(i) if self.bytes[self.pos + i] == b'"' => {
+                    self.pos += i + 1;
+                    return Ok(());
+                }
+                Some(i) => self.pos += i + 2,
+                None => {
+                    self.pos = self.bytes.len();
+                    return Err(self.error("unterminated string"));
+                }
+            }
+        }
+    }
+
+    /// Reads a string body; `pos` is just past the opening quote.
+    fn string(&mut self) -> Result<Cow<'d, str>, JsonError> {
+        let start = self.pos;
+        let mut escaped = false;
+        loop {
+            match memchr::memchr2(b'"', b'\\', &self.bytes[self.pos..]) {
+                Some(i) if self.bytes[self.pos + i] == b'"' => {
+                    let end = self.pos + i;
+                    self.pos = end + 1;
+                    let doc: &'d str = self.doc;
+                    let raw = &doc[start..end];
+                    return if escaped { unescape(raw).map(Cow::Owned).map_err(|m| JsonError { offset: start, message: m }) } else { Ok(Cow::Borrowed(raw)) };
+                }
+                Some(i) => {
+                    escaped = true;
+                    self.pos += i + 2;
+                }
+                None => {
+                    self.pos = self.bytes.len();
+                    return Err(self.error("unterminated string"));
+                }
+            }
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], value: Value) -> Result<Value, JsonError> {
+        if self.bytes[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(value)
+        } else {
+            Err(self.error("expected `true`, `false` or `null`"))
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, JsonError> {
+        let start = self.pos;
+        let mut integer = true;
+        while let Some(b) = self.peek() {
+            match b {
+                b'0'..=b'9' | b'-' | b'+' => {}
+                b'.' | b'e' | b'E' => integer = false,
+                _ => break,
+            }
+            self.pos += 1;
+        }
+        let text = &self.doc[start..self.pos];
+        if integer {
+            if let Ok(i) = text.parse::<i64>() {
+                return Ok(Value::Int(i));
+            }
+        }
+        match text.parse::<f64>() {
+            Ok(f) => Ok(Value::Float(f)),
+            Err(_) => Err(JsonError { offset: start, message: "invalid number" }),
+        }
+    }
+}
+
+fn unescape(raw: &str) -> Result<String, &'static str> {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('"') => out.push('"'),
+            Some('\\') => out.push('\\'),
+            Some('/') => out.push('/'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('u') => {
+                let first = hex4(&mut chars)?;
+                let code = if (0xD800..0xDC00).contains(&first) {
+                    if chars.next() != Some('\\') || chars.next() != Some('u') {
+                        return Err("unpaired surrogate in string");
+                    }
+                    let second = hex4(&mut chars)?;
+                    if !(0xDC00..0xE000).contains(&second) {
+                        return Err("unpaired surrogate in string");
+                    }
+                    0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+                } else {
+                    first
+                };
+                out.push(char::from_u32(code).ok_or("invalid \\u escape")?);
+            }
+            _ => return Err("invalid escape in string"),
+        }
+    }
+    Ok(out)
+}
+
+fn hex4(chars: &mut std::str::Chars<'_>) -> Result<u32, &'static str> {
+    let mut code = 0;
+    for _ in 0..4 {
+        let digit = chars.next().and_then(|c| c.to_digit(16)).ok_or("invalid \\u escape")?;
+        code = code * 16 + digit;
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn extract(paths: &[&str], doc: &str) -> Result<Vec<Option<Value>>, JsonError> {
+        let compiled = JsonPaths::compile(paths.iter().copied()).expect("paths");
+        let mut out = vec![None; paths.len()];
+        compiled.extract(doc, &mut out).map(|_| out)
+    }
+
+    #[test]
+    fn extracts_nested_paths_and_counts_containers() {
+        let doc = r#"{"data":{"id":"7","n":-1.5e2,"refs":[{"t":1}],"text":"a \"q\" \u00e9"},
+                      "includes":{"places":[{"full_name":"Montréal, Québec","place_type":"city"}]}}"#
+            .replace('\n', " ");
+        let out = extract(
+            &["data.id", "data.n", "data.refs", "includes.places[0].full_name", "data.text", "data.missing", "includes.places[1].full_name"],
+            &doc,
+        )
+        .expect("valid");
+        assert_eq!(out[0], Some(Value::Str("7".into())));
+        assert_eq!(out[1], Some(Value::Float(-150.0)));
+        assert_eq!(out[2], Some(Value::List(1)));
+        assert_eq!(out[3], Some(Value::Str("Montréal, Québec".into())));
+        assert_eq!(out[4], Some(Value::Str("a \"q\" é".into())));
+        assert_eq!(out[5], None);
+        assert_eq!(out[6], None);
+    }
+
+    #[test]
+    fn reports_where_a_document_breaks() {
+        let err = extract(&["a"], r#"{"a": 1, "b": [1, 2}"#).expect_err("bad");
+        assert_eq!(err.message, "expected `,` or `]` in an array");
+        assert_eq!(err.offset, 19);
+        assert!(extract(&["a"], r#"{"a": "open"#).is_err());
+        assert!(extract(&["a"], r#"{"a": 1} x"#).is_err());
+        assert!(extract(&["a"], r#"[1]"#).is_err());
+        assert!(extract(&["a"], r#"{"a": tru}"#).is_err());
+        assert!(JsonPaths::compile(["a..b"]).is_err());
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "[a-z\"\\\\é\n]{0,6}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map("[a-c]", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever serde_json finds at a path, the selective walker finds too.
+        #[test]
+        fn agrees_with_serde_json(doc in prop::collection::btree_map("[a-c]", json_value(), 0..4)) {
+            let doc = serde_json::Value::Object(doc.into_iter().collect());
+            let text = doc.to_string();
+            let paths = ["a", "b.a", "c[0]", "a[1].b", "b.c[0]"];
+            let out = extract(&paths, &text).expect("serde_json output is valid");
+            for (path, got) in paths.iter().zip(out) {
+                let pointer = format!("/{}", path.replace('.', "/").replace('[', "/").replace(']', ""));
+                let want = doc.pointer(&pointer).map(|v| match v {
+                    serde_json::Value::Null => Value::Null,
+                    serde_json::Value::Bool(b) => Value::Bool(*b),
+                    serde_json::Value::Number(n) => Value::Int(n.as_i64().expect("i64")),
+                    serde_json::Value::String(s) => Value::Str(s.as_str().into()),
+                    serde_json::Value::Array(a) => Value::List(a.len() as u32),
+                    serde_json::Value::Object(o) => Value::Map(o.len() as u32),
+                });
+                prop_assert_eq!(got, want, "path {}", path);
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The aggregation operators: de-duplicate (exchanged by id), pre-aggregate (on the decoding
+//! worker), then merge and fire windows (exchanged by key, or by window for ranked outputs).
+
+use super::Shared;
+use crate::aggregate::{Deduplicator, Partial, PreAggregator, ResultRow, WindowStore};
+use crate::event::Event;
+use crate::time::WindowAssigner;
+use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::{Capability, Operator};
+use timely::dataflow::Stream;
+
+fn stable_hash(value: impl Hash) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(value)
+}
+
+/// Events in, result rows out.
+pub fn aggregate<'s>(events: Stream<'s, u64, Vec<Event>>, shared: &Arc<Shared>) -> Stream<'s, u64, Vec<ResultRow>> {
+    let events = match shared.plan.dedup {
+        Some(field) => deduplicate(events, field, shared),
+        None => events,
+    };
+    windows(pre_aggregate(events, shared), shared)
+}
+
+fn deduplicate<'s>(events: Stream<'s, u64, Vec<Event>>, field: usize, shared: &Arc<Shared>) -> Stream<'s, u64, Vec<Event>> {
+    let shared = Arc::clone(shared);
+    let by_id = Exchange::new(move |e: &Event| stable_hash(&e.fields[field]));
+    events.unary_frontier(by_id, "Deduplicate", move |_, _| {
+        let assigners: Vec<WindowAssigner> = shared
+            .plan
+            .outputs
+            .iter()
+            .map(|o| WindowAssigner::new(&o.window, shared.plan.time.allowed_lateness_ms))
+            .collect();
+        let mut seen = Deduplicator::default();
+        move |(input, frontier), output| {
+            let mut dropped = 0;
+            input.for_each_stamp(|cap, batches| {
+                let mut session = output.session(&cap);
+                for batch in batches {
+                    for event in batch.drain(..) {
+                        let deadline = assigners.iter().map(|a| a.final_at_last(event.time)).max().unwrap_or(0);
+                        let fresh = match &event.fields[field] {
+                            Some(id) => seen.first_sighting(id, deadline),
+                            None => true,
+                        };
+                        if fresh {
+                            session.give(event);
+                        } else {
+                            dropped += 1;
+                        }
+                    }
+                }
+            });
+            shared.metrics.duplicates.fetch_add(dropped, Ordering::Relaxed);
+            seen.expire(frontier.frontier().first().copied().unwrap_or(u64::MAX));
+        }
+    })
+}
+
+fn pre_aggregate<'s>(events: Stream<'s, u64, Vec<Event>>, shared: &Arc<Shared>) -> Stream<'s, u64, Vec<Partial>> {
+    let mut folder = PreAggregator::new(&shared.plan);
+    events.unary(Pipeline, "PreAggregate", move |_, _| {
+        let mut partials = Vec::new();
+        move |input, output| {
+            input.for_each_stamp(|cap, batches| {
+                for batch in batches {
+                    for event in batch.iter() {
+                        folder.add(event);
+                    }
+                }
+                folder.drain(&mut partials);
+                output.session(&cap).give_container(&mut partials);
+            });
+        }
+    })
+}
+
+fn windows<'s>(partials: Stream<'s, u64, Vec<Partial>>, shared: &Arc<Shared>) -> Stream<'s, u64, Vec<ResultRow>> {
+    let ranked: Vec<bool> = shared.plan.outputs.iter().map(|o| o.rank.is_some()).collect();
+    let route = Exchange::new(move |p: &Partial| {
+        if ranked[usize::from(p.output)] {
+            stable_hash((p.output, p.window))
+        } else {
+            stable_hash((p.output, &p.key))
+        }
+    });
+    let shared = Arc::clone(shared);
+    partials.unary_frontier(route, "Windows", move |_, _| {
+        let mut store = WindowStore::new(&shared.plan);
+        let mut held: Option<Capability<u64>> = None;
+        let mut rows = Vec::new();
+        move |(input, frontier), output| {
+            input.for_each_stamp(|cap, batches| {
+                for batch in batches {
+                    for partial in batch.drain(..) {
+                        store.absorb(partial);
+                    }
+                }
+                if held.as_ref().is_none_or(|h| cap.least().is_some_and(|t| t < h.time())) {
+                    held = cap.retain_least(0);
+                }
+            });
+            let now = frontier.frontier().first().copied();
+            let finished = store.advance(now, &mut rows);
+            shared.metrics.windows_final.fetch_add(finished as u64, Ordering::Relaxed);
+            if let Some(cap) = held.as_mut() {
+                if !rows.is_empty() {
+                    output.session(&*cap).give_container(&mut rows);
+                }
+                match now {
+                    _ if store.is_empty() => held = None,
+                    Some(t) if t > *cap.time() => cap.downgrade(&t),
+                    _ => {}
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,202 @@
+//! The engine: wires source → decode → time → window/aggregate → sink into a timely dataflow
+//! and runs it on the requested workers and processes.
+
+mod aggregate_ops;
+mod read;
+mod write;
+
+use crate::decode::Decoder;
+use crate::metrics::{Metrics, Progress, Summary};
+use crate::sink::{JsonlFile, RejectLog, RowFormat, SinkUri};
+use crate::source::{partitions, Partition};
+use crate::spec::{self, Plan};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+
+/// How many workers and processes to run, with timely's meaning of `-w -n -p -h`.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    /// Worker threads per process.
+    pub workers: usize,
+    /// Number of processes.
+    pub processes: usize,
+    /// This process's index.
+    pub process: usize,
+    /// File of `host:port` lines, one per process; default `localhost:2101+i`.
+    pub hostfile: Option<PathBuf>,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster { workers: 1, processes: 1, process: 0, hostfile: None }
+    }
+}
+
+/// Everything `tidemark run` needs.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The dataflow file.
+    pub dataflow: PathBuf,
+    /// Source URIs replacing the dataflow's default.
+    pub sources: Vec<String>,
+    /// Sink URIs; standard output when empty.
+    pub sinks: Vec<String>,
+    /// Where dead letters go.
+    pub dead_letter: Option<String>,
+    /// Where records too late for every window go.
+    pub late: Option<String>,
+    /// Workers and processes.
+    pub cluster: Cluster,
+    /// Show a live progress line.
+    pub progress: bool,
+}
+
+/// Why a run failed.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// Bad dataflow, source, sink or cluster settings: nothing ran.
+    #[error("{0}")]
+    Setup(String),
+    /// The dataflow started but failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What the workers of one process share.
+pub(crate) struct Shared {
+    pub plan: Plan,
+    pub partitions: Vec<(String, Partition)>,
+    pub decoder: Decoder,
+    pub rows: RowFormat,
+    pub sinks: Vec<JsonlFile>,
+    pub dead_letters: RejectLog,
+    pub late: RejectLog,
+    pub metrics: Arc<Metrics>,
+    pub failures: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    /// Records a failure that ends the run with an error once the dataflow stops.
+    pub fn fail(&self, message: String) {
+        tracing::error!("{message}");
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).push(message);
+    }
+}
+
+/// Runs a dataflow to completion over bounded sources and returns this process's summary.
+pub fn run(options: RunOptions) -> Result<Summary, RunError> {
+    let setup = |e: String| RunError::Setup(e);
+    let plan = spec::load(&options.dataflow).map_err(|e| setup(e.to_string()))?;
+    let uris = if options.sources.is_empty() {
+        vec![plan.source.clone().ok_or_else(|| {
+            setup(format!("{}: the dataflow names no [source] uri; pass --source", options.dataflow.display()))
+        })?]
+    } else {
+        options.sources.clone()
+    };
+    let mut all_partitions = Vec::new();
+    for uri in &uris {
+        for mut partition in partitions(uri, plan.format).map_err(|e| setup(e.to_string()))? {
+            partition.index = all_partitions.len();
+            all_partitions.push((partition.path.display().to_string(), partition));
+        }
+    }
+    let cluster = &options.cluster;
+    if cluster.workers == 0 || cluster.processes == 0 || cluster.process >= cluster.processes {
+        return Err(setup(format!(
+            "bad cluster: -w {} -n {} -p {} (need -w >= 1, -n >= 1, 0 <= -p < -n)",
+            cluster.workers, cluster.processes, cluster.process
+        )));
+    }
+    let open = |uri: &str| -> Result<JsonlFile, RunError> {
+        SinkUri::parse(uri)
+            .map_err(setup)?
+            .open(cluster.process, cluster.processes)
+            .map_err(|e| setup(format!("{uri}: {e}")))
+    };
+    let sink_uris = if options.sinks.is_empty() { vec!["jsonl:-".to_string()] } else { options.sinks.clone() };
+    let sinks = sink_uris.iter().map(|u| open(u)).collect::<Result<Vec<_>, _>>()?;
+    let dead_letters = options.dead_letter.as_deref().map(open).transpose()?;
+    let late = options.late.as_deref().map(open).transpose()?;
+    let decoder = Decoder::new(&plan).map_err(|e| setup(format!("{}: fields: {e}", options.dataflow.display())))?;
+    let metrics = Arc::new(Metrics::default());
+    let total_bytes = all_partitions.iter().filter_map(|(_, p)| std::fs::metadata(&p.path).ok()).map(|m| m.len()).sum();
+    metrics.bytes_total.store(total_bytes, std::sync::atomic::Ordering::Relaxed);
+    let shared = Arc::new(Shared {
+        rows: RowFormat::new(&plan),
+        plan,
+        partitions: all_partitions,
+        decoder,
+        sinks,
+        dead_letters: RejectLog::new("dead letter", dead_letters),
+        late: RejectLog::new("late record", late),
+        metrics: Arc::clone(&metrics),
+        failures: Mutex::new(Vec::new()),
+    });
+    let config = timely_config(cluster)?;
+    let progress = options.progress.then(|| Progress::start(Arc::clone(&metrics)));
+    let worker_shared = Arc::clone(&shared);
+    let guards = timely::execute(config, move |worker| {
+        let shared = Arc::clone(&worker_shared);
+        worker.dataflow::<u64, _, _>(|scope| {
+            let events = read::read_and_decode(scope, Arc::clone(&shared));
+            let rows = aggregate_ops::aggregate(events, &shared);
+            write::write_rows(rows, Arc::clone(&shared));
+        });
+    })
+    .map_err(|e| RunError::Setup(format!("cannot start workers: {e}")))?;
+    let joined = guards.join();
+    drop(progress);
+    for result in joined {
+        if let Err(panic) = result {
+            shared.fail(format!("a worker failed: {panic}"));
+        }
+    }
+    for file in &shared.sinks {
+        file.flush().map_err(|e| RunError::Failed(format!("cannot write results: {e}")))?;
+    }
+    for log in [&shared.dead_letters, &shared.late] {
+        log.flush().map_err(|e| RunError::Failed(format!("cannot write rejected records: {e}")))?;
+    }
+    let failures = shared.failures.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if !failures.is_empty() {
+        return Err(RunError::Failed(failures.join("; ")));
+    }
+    Ok(metrics.summary())
+}
+
+fn timely_config(cluster: &Cluster) -> Result<timely::Config, RunError> {
+    use timely::CommunicationConfig;
+    let communication = if cluster.processes > 1 {
+        let addresses = match &cluster.hostfile {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| RunError::Setup(format!("{}: cannot read hostfile: {e}", path.display())))?;
+                let hosts: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+                if hosts.len() < cluster.processes {
+                    return Err(RunError::Setup(format!(
+                        "{}: {} host lines for -n {}",
+                        path.display(),
+                        hosts.len(),
+                        cluster.processes
+                    )));
+                }
+                hosts
+            }
+            None => (0..cluster.processes).map(|i| format!("localhost:{}", 2101 + i)).collect(),
+        };
+        CommunicationConfig::Cluster {
+            threads: cluster.workers,
+            process: cluster.process,
+            addresses,
+            report: false,
+            zerocopy: false,
+        }
+    } else if cluster.workers > 1 {
+        CommunicationConfig::Process(cluster.workers)
+    } else {
+        CommunicationConfig::Thread
+    };
+    Ok(timely::Config { communication, worker: timely::WorkerConfig::default() })
+}

@@ -1,0 +1,16 @@
+//! The decoded event: what travels from the source to the window operators.
+
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+
+/// One kept record, decoded down to the fields its dataflow names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Event time, in UTC milliseconds.
+    pub time: u64,
+    /// When the event reached the frontier: its event time, or its partition's watermark if it
+    /// came later than that. Lateness is judged on this, so it is the same at any worker count.
+    pub arrival: u64,
+    /// Field values in plan order; `None` where the record lacks the field.
+    pub fields: Vec<Option<Value>>,
+}

@@ -1,0 +1,153 @@
+//! Generated Twitter API v2 filtered-stream messages, shaped like real ones.
+//!
+//! The same seed always gives the same bytes. Event time advances steadily; `disorder_s`
+//! delays tweets by up to that many seconds, and `very_late` is the share of tweets pushed
+//! two to three hours into the past (beyond any sensible allowed lateness).
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use std::io::Write;
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct TweetOptions {
+    /// Number of tweets.
+    pub count: u64,
+    /// Random seed.
+    pub seed: u64,
+    /// Largest delay of a tweet behind the event-time clock, in seconds.
+    pub disorder_s: u64,
+    /// Share of tweets made very late (0..1).
+    pub very_late: f64,
+    /// Tweets per second of event time.
+    pub rate: u64,
+    /// Event time of the first tweet, in UTC milliseconds.
+    pub start_ms: u64,
+}
+
+const CITIES: &[(&str, &str)] = &[
+    ("Toronto", "Ontario"), ("Montréal", "Québec"), ("Vancouver", "British Columbia"),
+    ("Calgary", "Alberta"), ("Edmonton", "Alberta"), ("Ottawa", "Ontario"),
+    ("Winnipeg", "Manitoba"), ("Québec", "Québec"), ("Hamilton", "Ontario"),
+    ("Kitchener", "Ontario"), ("London", "Ontario"), ("Victoria", "British Columbia"),
+    ("Halifax", "Nova Scotia"), ("Oshawa", "Ontario"), ("Windsor", "Ontario"),
+    ("Saskatoon", "Saskatchewan"), ("Regina", "Saskatchewan"), ("St. John's", "Newfoundland and Labrador"),
+    ("Kelowna", "British Columbia"), ("Barrie", "Ontario"), ("Sherbrooke", "Québec"),
+    ("Guelph", "Ontario"), ("Kanata", "Ontario"), ("Abbotsford", "British Columbia"),
+    ("Trois-Rivières", "Québec"), ("Kingston", "Ontario"), ("Moncton", "New Brunswick"),
+    ("Saguenay", "Québec"), ("Sudbury", "Ontario"), ("Lethbridge", "Alberta"),
+    ("Airdrie", "Alberta"), ("Brampton", "Ontario"), ("Surrey", "British Columbia"),
+    ("Laval", "Québec"), ("Gatineau", "Québec"), ("Markham", "Ontario"),
+    ("Red Deer", "Alberta"), ("Nanaimo", "British Columbia"), ("Fredericton", "New Brunswick"),
+    ("Charlottetown", "Prince Edward Island"), ("Whitehorse", "Yukon"), ("Yellowknife", "Northwest Territories"),
+];
+
+const WORDS: &[&str] = &[
+    "the", "game", "tonight", "coffee", "snow", "traffic", "bus", "late", "again", "love", "this",
+    "city", "weather", "hockey", "leafs", "habs", "canucks", "poutine", "maple", "park", "run",
+    "morning", "new", "music", "show", "friends", "weekend", "work", "rain", "sunny", "😂", "❤️",
+    "très", "beau", "merci", "café", ":)", "#Toronto", "#MTL", "#yyc", "lol", "why", "is",
+];
+
+/// Writes `options.count` tweets, one JSON object per line.
+pub fn write_tweets(options: &TweetOptions, out: &mut impl Write) -> std::io::Result<()> {
+    let mut rng = Pcg64Mcg::seed_from_u64(options.seed);
+    let step_ms = 1000.0 / options.rate.max(1) as f64;
+    let mut line = String::with_capacity(1024);
+    for i in 0..options.count {
+        let clock = options.start_ms + (i as f64 * step_ms) as u64;
+        let delay_ms = if rng.random_bool(options.very_late.clamp(0.0, 1.0)) {
+            rng.random_range(7_200_000..10_800_000)
+        } else if options.disorder_s > 0 {
+            rng.random_range(0..options.disorder_s * 1000)
+        } else {
+            0
+        };
+        let created = clock.saturating_sub(delay_ms);
+        tweet(&mut rng, i, created, &mut line);
+        out.write_all(line.as_bytes())?;
+    }
+    out.flush()
+}
+
+fn tweet(rng: &mut Pcg64Mcg, i: u64, created_ms: u64, line: &mut String) {
+    use crate::value::write_json_string;
+    line.clear();
+    let city_index = skewed(rng, CITIES.len());
+    let (city, province) = CITIES[city_index];
+    let author = 1_000_000 + skewed(rng, 200_000) as u64;
+    let id = 1_574_000_000_000_000_000 + i;
+    let place_id = format!("{:016x}", 0x36775d842cbec509u64.wrapping_mul(city_index as u64 + 1));
+    let (full_name, name, place_type) = if rng.random_bool(0.02) {
+        (format!("{city} Stadium"), format!("{city} Stadium"), "poi")
+    } else {
+        (format!("{city}, {province}"), city.to_string(), "city")
+    };
+    let mut text = String::new();
+    for w in 0..rng.random_range(6..18) {
+        if w > 0 {
+            text.push(' ');
+        }
+        text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+    }
+    line.push_str("{\"data\": {\"author_id\": \"");
+    line.push_str(&author.to_string());
+    line.push_str("\", \"created_at\": \"");
+    line.push_str(&crate::time::format_rfc3339_millis(created_ms));
+    line.push_str("\", \"geo\": {\"place_id\": \"");
+    line.push_str(&place_id);
+    line.push_str("\"}, \"id\": \"");
+    line.push_str(&id.to_string());
+    line.push('"');
+    let kind = rng.random_range(0..10);
+    if kind < 7 {
+        let ref_type = ["replied_to", "quoted", "retweeted"][kind % 3];
+        line.push_str(&format!(", \"referenced_tweets\": [{{\"type\": \"{ref_type}\", \"id\": \"{}\"}}]", id - 1 - rng.random_range(0..100_000)));
+    }
+    line.push_str(", \"text\": ");
+    write_json_string(&text, line);
+    line.push_str(&format!(
+        "}}, \"includes\": {{\"users\": [{{\"id\": \"{author}\", \"name\": \"User {author}\", \"username\": \"user{author}\"}}], \"places\": [{{\"full_name\": "
+    ));
+    write_json_string(&full_name, line);
+    line.push_str(&format!(", \"id\": \"{place_id}\", \"name\": "));
+    write_json_string(&name, line);
+    line.push_str(&format!(", \"place_type\": \"{place_type}\"}}]}}, \"matching_rules\": [{{\"id\": \"1574236216295301120\", \"tag\": \"\"}}]}}\n"));
+}
+
+/// An index in `0..n` where small indices are much more likely (a few busy cities, many quiet
+/// ones), like real traffic.
+fn skewed(rng: &mut Pcg64Mcg, n: usize) -> usize {
+    let u: f64 = rng.random();
+    ((u * u * u) * n as f64) as usize % n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generate(seed: u64) -> String {
+        let options = TweetOptions { count: 200, seed, disorder_s: 60, very_late: 0.05, rate: 10, start_ms: 1_664_161_200_000 };
+        let mut out = Vec::new();
+        write_tweets(&options, &mut out).expect("write");
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn same_seed_same_bytes_and_valid_json() {
+        let a = generate(7);
+        assert_eq!(a, generate(7));
+        assert_ne!(a, generate(8));
+        let mut very_late = 0;
+        for (i, line) in a.lines().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON");
+            assert!(v.pointer("/includes/places/0/full_name").is_some());
+            let created = chrono::DateTime::parse_from_rfc3339(v.pointer("/data/created_at").and_then(|c| c.as_str()).expect("time")).expect("rfc3339");
+            let clock = 1_664_161_200_000 + i as i64 * 100;
+            if clock - created.timestamp_millis() >= 7_200_000 {
+                very_late += 1;
+            }
+        }
+        assert!(very_late > 0 && very_late < 40, "{very_late}");
+    }
+}

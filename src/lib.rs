@@ -1,0 +1,18 @@
+//! Tidemark: incremental event-time windowed aggregates on timely dataflow.
+//!
+//! Data flows one way: [`source`] → [`decode`] → [`time`] → [`aggregate`] → [`sink`], wired
+//! together by [`engine`]. The timely frontier is the watermark: a window fires when the
+//! frontier passes its end and is final when it passes its end plus the allowed lateness.
+//! Dataflows are data: [`spec`] turns a `dataflows/*.toml` file into a validated plan.
+
+pub mod aggregate;
+pub mod decode;
+pub mod engine;
+pub mod event;
+pub mod gen;
+pub mod metrics;
+pub mod sink;
+pub mod source;
+pub mod spec;
+pub mod time;
+pub mod value;

@@ -1,0 +1,144 @@
+//! The `tidemark` command line: parses arguments and calls the library.
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tidemark::engine::{self, Cluster, RunError, RunOptions};
+use tidemark::gen::{write_tweets, TweetOptions};
+
+/// Incremental event-time windowed analytics on timely dataflow.
+#[derive(Parser)]
+#[command(name = "tidemark", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a dataflow over its sources until they end.
+    #[command(disable_help_flag = true)]
+    Run(RunArgs),
+    /// Generate data.
+    Gen {
+        #[command(subcommand)]
+        what: GenCommand,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The dataflow file (dataflows/*.toml).
+    dataflow: PathBuf,
+    /// Source URI replacing the dataflow's default (repeatable): file:PATH or file:GLOB.
+    #[arg(long = "source")]
+    sources: Vec<String>,
+    /// Sink URI (repeatable): jsonl:PATH or jsonl:- (standard output, the default).
+    #[arg(long = "sink")]
+    sinks: Vec<String>,
+    /// Where malformed records go (jsonl:PATH); without it the first few are logged.
+    #[arg(long)]
+    dead_letter: Option<String>,
+    /// Where records too late for every window go (jsonl:PATH).
+    #[arg(long)]
+    late: Option<String>,
+    /// Worker threads per process.
+    #[arg(short = 'w', long = "workers", default_value_t = 1)]
+    workers: usize,
+    /// Number of processes.
+    #[arg(short = 'n', long = "processes", default_value_t = 1)]
+    processes: usize,
+    /// Index of this process.
+    #[arg(short = 'p', long = "process", default_value_t = 0)]
+    process: usize,
+    /// Hostfile: one host:port line per process.
+    #[arg(short = 'h', long = "hostfile")]
+    hostfile: Option<PathBuf>,
+    /// Hide the progress line.
+    #[arg(long)]
+    quiet: bool,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+}
+
+#[derive(Subcommand)]
+enum GenCommand {
+    /// Twitter API v2 filtered-stream messages as JSON lines on standard output.
+    Tweets {
+        /// Number of tweets.
+        #[arg(long)]
+        count: u64,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Largest delay of a tweet behind the event-time clock, seconds.
+        #[arg(long, default_value_t = 0)]
+        disorder_s: u64,
+        /// Share of tweets pushed 2-3 hours into the past.
+        #[arg(long, default_value_t = 0.0)]
+        very_late: f64,
+        /// Tweets per second of event time.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        /// Event time of the first tweet (RFC 3339).
+        #[arg(long, default_value = "2022-09-26T03:00:00Z")]
+        start: String,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TIDEMARK_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Run(args) => run(args),
+        Command::Gen { what: GenCommand::Tweets { count, seed, disorder_s, very_late, rate, start } } => {
+            let start_ms = match chrono::DateTime::parse_from_rfc3339(&start) {
+                Ok(t) if t.timestamp_millis() >= 0 => t.timestamp_millis() as u64,
+                _ => {
+                    eprintln!("error: --start `{start}` is not an RFC 3339 time after 1970");
+                    return ExitCode::from(2);
+                }
+            };
+            let options = TweetOptions { count, seed, disorder_s, very_late, rate, start_ms };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+            match write_tweets(&options, &mut out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let options = RunOptions {
+        dataflow: args.dataflow,
+        sources: args.sources,
+        sinks: args.sinks,
+        dead_letter: args.dead_letter,
+        late: args.late,
+        cluster: Cluster { workers: args.workers, processes: args.processes, process: args.process, hostfile: args.hostfile },
+        progress: !args.quiet,
+    };
+    match engine::run(options) {
+        Ok(summary) => {
+            eprintln!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(RunError::Setup(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(RunError::Failed(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

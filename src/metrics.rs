@@ -1,0 +1,171 @@
+//! Run counters, the live progress line and the end-of-run summary.
+//!
+//! Workers add to these counters once per batch; nothing here touches records.
+
+use crate::time::format_rfc3339_millis;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Counters shared by the workers of one process.
+#[derive(Default)]
+pub struct Metrics {
+    /// Records read from sources.
+    pub read: AtomicU64,
+    /// Records that passed decoding and filters and counted somewhere.
+    pub kept: AtomicU64,
+    /// Records rejected by a filter.
+    pub filtered: AtomicU64,
+    /// Records dropped as duplicates of an earlier id.
+    pub duplicates: AtomicU64,
+    /// Result rows written.
+    pub rows: AtomicU64,
+    /// Windows that became final.
+    pub windows_final: AtomicU64,
+    /// Source bytes consumed and in total.
+    pub bytes_read: AtomicU64,
+    /// Total bytes of the source files.
+    pub bytes_total: AtomicU64,
+    dead_letters: Mutex<BTreeMap<&'static str, u64>>,
+    late: Mutex<BTreeMap<String, u64>>,
+    watermarks: Mutex<BTreeMap<usize, u64>>,
+}
+
+impl Metrics {
+    /// Counts a dead letter under its reason.
+    pub fn add_dead_letters(&self, counts: &BTreeMap<&'static str, u64>) {
+        let mut all = self.dead_letters.lock().unwrap_or_else(|p| p.into_inner());
+        for (reason, n) in counts {
+            *all.entry(reason).or_default() += n;
+        }
+    }
+
+    /// Counts records too late for an output.
+    pub fn add_late(&self, counts: &BTreeMap<String, u64>) {
+        let mut all = self.late.lock().unwrap_or_else(|p| p.into_inner());
+        for (output, n) in counts {
+            *all.entry(output.clone()).or_default() += n;
+        }
+    }
+
+    /// Publishes a worker's source watermark (`None` once its partitions are exhausted).
+    pub fn set_watermark(&self, worker: usize, watermark: Option<u64>) {
+        let mut all = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
+        all.insert(worker, watermark.unwrap_or(u64::MAX));
+    }
+
+    fn watermark(&self) -> Option<u64> {
+        let all = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
+        all.values().copied().min().filter(|w| *w != u64::MAX)
+    }
+
+    /// A snapshot of the counters.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            read: self.read.load(Ordering::Relaxed),
+            kept: self.kept.load(Ordering::Relaxed),
+            filtered: self.filtered.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            rows: self.rows.load(Ordering::Relaxed),
+            windows_final: self.windows_final.load(Ordering::Relaxed),
+            dead_letters: self.dead_letters.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            late: self.late.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        }
+    }
+}
+
+/// What one process did in a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Records read.
+    pub read: u64,
+    /// Records kept.
+    pub kept: u64,
+    /// Records filtered out.
+    pub filtered: u64,
+    /// Duplicates dropped.
+    pub duplicates: u64,
+    /// Result rows written.
+    pub rows: u64,
+    /// Windows emitted as final.
+    pub windows_final: u64,
+    /// Dead letters by reason.
+    pub dead_letters: BTreeMap<String, u64>,
+    /// Late records by output.
+    pub late: BTreeMap<String, u64>,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dead: u64 = self.dead_letters.values().sum();
+        let late: u64 = self.late.values().sum();
+        writeln!(f, "summary: read {}, kept {}, filtered {}, duplicates {}, late {}, dead letters {}", self.read, self.kept, self.filtered, self.duplicates, late, dead)?;
+        for (reason, n) in &self.dead_letters {
+            writeln!(f, "  dead letters {reason}: {n}")?;
+        }
+        for (output, n) in &self.late {
+            writeln!(f, "  late for {output}: {n}")?;
+        }
+        write!(f, "  windows final {}, rows written {}", self.windows_final, self.rows)
+    }
+}
+
+/// Prints a live progress line to standard error until dropped.
+pub struct Progress {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    /// Starts the progress thread.
+    pub fn start(metrics: Arc<Metrics>) -> Progress {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let tty = std::io::stderr().is_terminal();
+            let started = Instant::now();
+            let (mut last_read, mut last_at) = (0, started);
+            let mut ticks = 0u64;
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                ticks += 1;
+                if ticks % 5 != 0 {
+                    continue;
+                }
+                let read = metrics.read.load(Ordering::Relaxed);
+                let now = Instant::now();
+                let rate = (read - last_read) as f64 / now.duration_since(last_at).as_secs_f64();
+                (last_read, last_at) = (read, now);
+                let watermark = metrics.watermark().map_or("-".to_string(), format_rfc3339_millis);
+                let total = metrics.bytes_total.load(Ordering::Relaxed).max(1);
+                let left = total.saturating_sub(metrics.bytes_read.load(Ordering::Relaxed));
+                let line = format!(
+                    "tidemark: {read} read, {rate:.0} events/s, watermark {watermark}, lag {left} bytes ({:.0}%) unread, {} rows",
+                    100.0 * left as f64 / total as f64,
+                    metrics.rows.load(Ordering::Relaxed),
+                );
+                if tty {
+                    eprint!("\r\x1b[2K{line}");
+                } else if ticks % 25 == 0 {
+                    tracing::info!("{line}");
+                }
+            }
+            if tty {
+                eprintln!();
+            }
+        });
+        Progress { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Reading one file partition: JSON lines or CSV rows, with their line numbers.
+
+use super::{Partition, SourceError};
+use crate::spec::Format;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+
+/// One raw record and where it came from.
+pub enum RawRecord<'a> {
+    /// A JSON line (without its newline); may not be valid UTF-8.
+    Line(&'a [u8]),
+    /// A CSV row.
+    Row(&'a csv::StringRecord),
+    /// A CSV row that could not be read.
+    BadRow(String),
+}
+
+enum Reader {
+    Lines { input: BufReader<File>, buffer: Vec<u8> },
+    Csv { input: csv::Reader<File>, row: csv::StringRecord, header: csv::StringRecord },
+}
+
+/// Reads a file partition in order.
+pub struct FileReader {
+    reader: Reader,
+    line: u64,
+    bytes_read: u64,
+    done: bool,
+}
+
+impl FileReader {
+    /// Opens a partition.
+    pub fn open(partition: &Partition) -> Result<FileReader, SourceError> {
+        let io = |source| SourceError::Io { path: partition.path.display().to_string(), source };
+        let file = File::open(&partition.path).map_err(io)?;
+        let reader = match partition.format {
+            Format::Json => Reader::Lines { input: BufReader::with_capacity(1 << 20, file), buffer: Vec::new() },
+            Format::Csv => {
+                let mut input = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
+                let header = input
+                    .headers()
+                    .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?
+                    .clone();
+                Reader::Csv { input, row: csv::StringRecord::new(), header }
+            }
+        };
+        let line = u64::from(partition.format == Format::Csv);
+        Ok(FileReader { reader, line, bytes_read: 0, done: false })
+    }
+
+    /// The CSV header, for CSV partitions.
+    pub fn csv_header(&self) -> Option<&csv::StringRecord> {
+        match &self.reader {
+            Reader::Csv { header, .. } => Some(header),
+            Reader::Lines { .. } => None,
+        }
+    }
+
+    /// Whether the end of the file was reached.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Bytes consumed so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Reads up to `max` records, calling `each(line_number, byte_offset, record)`.
+    /// Returns how many were read; an I/O error ends the partition.
+    pub fn read_batch(
+        &mut self,
+        max: usize,
+        mut each: impl FnMut(u64, u64, RawRecord<'_>),
+    ) -> Result<usize, std::io::Error> {
+        let mut count = 0;
+        while count < max && !self.done {
+            match &mut self.reader {
+                Reader::Lines { input, buffer } => {
+                    buffer.clear();
+                    let offset = self.bytes_read;
+                    let n = input.read_until(b'\n', buffer)?;
+                    if n == 0 {
+                        self.done = true;
+                        break;
+                    }
+                    self.bytes_read += n as u64;
+                    self.line += 1;
+                    let mut line = &buffer[..];
+                    while let [rest @ .., b'\n' | b'\r'] = line {
+                        line = rest;
+                    }
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    each(self.line, offset, RawRecord::Line(line));
+                }
+                Reader::Csv { input, row, .. } => {
+                    let result = input.read_record(row);
+                    self.bytes_read = input.position().byte();
+                    match result {
+                        Ok(false) => {
+                            self.done = true;
+                            break;
+                        }
+                        Ok(true) => {
+                            let (line, offset) = row.position().map_or((self.line + 1, 0), |p| (p.line(), p.byte()));
+                            self.line = line;
+                            each(line, offset, RawRecord::Row(row));
+                        }
+                        Err(e) => {
+                            if let csv::ErrorKind::Io(_) = e.kind() {
+                                return Err(std::io::Error::other(e.to_string()));
+                            }
+                            let (line, offset) = e.position().map_or((self.line + 1, 0), |p| (p.line(), p.byte()));
+                            self.line = line;
+                            each(line, offset, RawRecord::BadRow(e.to_string()));
+                        }
+                    }
+                }
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+}

@@ -1,0 +1,65 @@
+//! Conditions on a record's fields, used by filters and conditional aggregates.
+
+use crate::value::Value;
+
+/// A test on one named field of a decoded record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Condition {
+    /// Index of the field in the plan's field list.
+    pub field: usize,
+    /// What the field must satisfy.
+    pub test: Test,
+}
+
+/// The kinds of test a condition can make.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Test {
+    /// The field is present (and not `null`).
+    Exists,
+    /// The field is a non-empty string, array or object (or any number or boolean).
+    NonEmpty,
+    /// The field equals this value.
+    Equals(Value),
+    /// The field is present and differs from this value.
+    NotEquals(Value),
+    /// The field equals one of these values.
+    OneOf(Vec<Value>),
+}
+
+impl Condition {
+    /// Evaluates the condition against a record's fields (a missing field is `None`).
+    pub fn holds(&self, fields: &[Option<Value>]) -> bool {
+        let value = fields.get(self.field).and_then(Option::as_ref);
+        match (&self.test, value) {
+            (Test::Exists, Some(v)) => !matches!(v, Value::Null),
+            (Test::NonEmpty, Some(v)) => v.is_non_empty(),
+            (Test::Equals(want), Some(v)) => v == want,
+            (Test::NotEquals(want), Some(v)) => v != want,
+            (Test::OneOf(options), Some(v)) => options.contains(v),
+            (_, None) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(test: Test, value: Option<Value>) -> bool {
+        Condition { field: 0, test }.holds(&[value])
+    }
+
+    #[test]
+    fn tests_on_present_and_missing_fields() {
+        let city = || Some(Value::Str("city".into()));
+        assert!(check(Test::Equals(Value::Str("city".into())), city()));
+        assert!(!check(Test::Equals(Value::Str("poi".into())), city()));
+        assert!(check(Test::NotEquals(Value::Str("poi".into())), city()));
+        assert!(!check(Test::NotEquals(Value::Str("poi".into())), None));
+        assert!(check(Test::NonEmpty, Some(Value::List(1))));
+        assert!(!check(Test::NonEmpty, Some(Value::List(0))));
+        assert!(!check(Test::NonEmpty, None));
+        assert!(!check(Test::Exists, Some(Value::Null)));
+        assert!(check(Test::OneOf(vec![Value::Int(1), Value::Int(2)]), Some(Value::Int(2))));
+    }
+}

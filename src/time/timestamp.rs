@@ -1,0 +1,173 @@
+//! Turning timestamp field values into event time (UTC milliseconds) and back to text.
+
+use crate::spec::TimeFormat;
+use crate::value::{Number, Value};
+use chrono::{DateTime, NaiveDateTime, TimeZone};
+
+/// Parses one dataflow's timestamp field.
+#[derive(Clone, Debug)]
+pub struct TimestampParser {
+    format: TimeFormat,
+}
+
+impl TimestampParser {
+    /// A parser for the given format.
+    pub fn new(format: TimeFormat) -> Self {
+        TimestampParser { format }
+    }
+
+    /// Event time in milliseconds since the epoch, or a reason the value is not a timestamp.
+    pub fn parse(&self, value: &Value) -> Result<u64, String> {
+        let millis = match &self.format {
+            TimeFormat::Rfc3339 => {
+                let text = as_text(value)?;
+                fast_rfc3339(text)
+                    .or_else(|| DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis()))
+                    .ok_or_else(|| format!("`{text}` is not an RFC 3339 timestamp"))?
+            }
+            TimeFormat::EpochSeconds => match value.as_number() {
+                Some(Number::Int(s)) => s.checked_mul(1000).ok_or("epoch seconds out of range")?,
+                Some(Number::Float(s)) => (s * 1000.0).round() as i64,
+                None => return Err(format!("expected epoch seconds, got a {}", value.type_name())),
+            },
+            TimeFormat::EpochMillis => match value.as_number() {
+                Some(Number::Int(ms)) => ms,
+                Some(Number::Float(ms)) => ms.round() as i64,
+                None => return Err(format!("expected epoch milliseconds, got a {}", value.type_name())),
+            },
+            TimeFormat::Pattern { pattern, zone } => {
+                let text = as_text(value)?;
+                if pattern.contains("%z") || pattern.contains("%:z") {
+                    DateTime::parse_from_str(text, pattern)
+                        .map_err(|e| format!("`{text}` does not match `{pattern}`: {e}"))?
+                        .timestamp_millis()
+                } else {
+                    let local = NaiveDateTime::parse_from_str(text, pattern)
+                        .map_err(|e| format!("`{text}` does not match `{pattern}`: {e}"))?;
+                    zone.from_local_datetime(&local)
+                        .earliest()
+                        .ok_or_else(|| format!("`{text}` does not exist in {zone}"))?
+                        .timestamp_millis()
+                }
+            }
+        };
+        u64::try_from(millis).map_err(|_| format!("{millis} ms is before 1970"))
+    }
+}
+
+fn as_text(value: &Value) -> Result<&str, String> {
+    match value {
+        Value::Str(s) => Ok(s),
+        other => Err(format!("expected a timestamp string, got a {}", other.type_name())),
+    }
+}
+
+/// Parses the common `YYYY-MM-DDTHH:MM:SS[.fff]Z` shape without allocation; anything else
+/// returns `None` and goes to the full parser.
+fn fast_rfc3339(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> {
+        b[from..to].iter().try_fold(0i64, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
+    };
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut millis = 0;
+    let mut pos = 19;
+    if b[pos] == b'.' {
+        let digits = b[pos + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        let taken = digits.min(3);
+        millis = num(pos + 1, pos + 1 + taken)? * 10i64.pow(3 - taken as u32);
+        pos += 1 + digits;
+    }
+    if pos + 1 != b.len() || b[pos] != b'Z' {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    if day > days_in_month(year, month) {
+        return None;
+    }
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Formats UTC milliseconds as RFC 3339 with millisecond precision and a `Z`.
+pub fn format_rfc3339_millis(ms: u64) -> String {
+    match DateTime::from_timestamp_millis(ms as i64) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        None => format!("{ms}ms"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rfc(text: &str) -> Result<u64, String> {
+        TimestampParser::new(TimeFormat::Rfc3339).parse(&Value::Str(text.into()))
+    }
+
+    #[test]
+    fn parses_formats() {
+        assert_eq!(rfc("2022-09-26T03:15:45.000Z"), Ok(1_664_162_145_000));
+        assert_eq!(rfc("2022-09-26T05:15:45.5+02:00"), Ok(1_664_162_145_500));
+        assert!(rfc("2022-09-26 03:15").is_err());
+        assert!(rfc("2022-02-30T00:00:00Z").is_err());
+        let secs = TimestampParser::new(TimeFormat::EpochSeconds);
+        assert_eq!(secs.parse(&Value::Int(1_400_000_000)), Ok(1_400_000_000_000));
+        assert_eq!(secs.parse(&Value::Str("1400000000".into())), Ok(1_400_000_000_000));
+        let chicago = TimestampParser::new(TimeFormat::Pattern {
+            pattern: "%m/%d/%Y %I:%M:%S %p".into(),
+            zone: "America/Chicago".parse().expect("zone"),
+        });
+        assert_eq!(
+            chicago.parse(&Value::Str("04/18/2015 12:00:00 AM".into())),
+            Ok(DateTime::parse_from_rfc3339("2015-04-18T00:00:00-05:00").expect("t").timestamp_millis() as u64)
+        );
+        let twitter = TimestampParser::new(TimeFormat::Pattern {
+            pattern: "%a %b %d %H:%M:%S %z %Y".into(),
+            zone: chrono_tz::UTC,
+        });
+        assert_eq!(
+            twitter.parse(&Value::Str("Tue Dec 24 02:37:04 +0000 2013".into())),
+            Ok(1_387_852_624_000)
+        );
+        assert_eq!(format_rfc3339_millis(1_664_162_145_000), "2022-09-26T03:15:45.000Z");
+    }
+
+    proptest! {
+        #[test]
+        fn fast_path_agrees_with_chrono(ms in 0i64..4_102_444_800_000) {
+            let text = DateTime::from_timestamp_millis(ms).expect("t").format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+            prop_assert_eq!(fast_rfc3339(&text), Some(ms));
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Window assignment: which tumbling or sliding windows contain an event time.
+
+use crate::spec::WindowSpec;
+use chrono::{Offset, TimeZone};
+use serde::{Deserialize, Serialize};
+
+/// A half-open window `[start, end)` in UTC milliseconds. Windows order by end first, which is
+/// the order in which the frontier finishes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Window {
+    /// Exclusive end.
+    pub end: u64,
+    /// Inclusive start.
+    pub start: u64,
+}
+
+/// Assigns event times to the windows of one output and judges lateness against them.
+#[derive(Clone, Debug)]
+pub struct WindowAssigner {
+    size: i64,
+    slide: i64,
+    offset: i64,
+    zone: Option<chrono_tz::Tz>,
+    allowed_lateness: u64,
+}
+
+impl WindowAssigner {
+    /// An assigner for a validated window spec and the dataflow's allowed lateness.
+    pub fn new(spec: &WindowSpec, allowed_lateness_ms: u64) -> Self {
+        WindowAssigner {
+            size: spec.size_ms as i64,
+            slide: spec.slide_ms as i64,
+            offset: spec.offset_ms as i64,
+            zone: spec.zone,
+            allowed_lateness: allowed_lateness_ms,
+        }
+    }
+
+    /// The time at which the frontier makes `window` final.
+    pub fn final_at(&self, window: Window) -> u64 {
+        window.end.saturating_add(self.allowed_lateness)
+    }
+
+    /// Calls `each` for every window containing `time` that an event arriving at `arrival`
+    /// may still change (those not yet final).
+    pub fn for_each_open_window(&self, time: u64, arrival: u64, mut each: impl FnMut(Window)) {
+        self.for_each_window(time, |w| {
+            if arrival < self.final_at(w) {
+                each(w)
+            }
+        });
+    }
+
+    /// When the last window containing `time` becomes final: after that the event cannot
+    /// change anything.
+    pub fn final_at_last(&self, time: u64) -> u64 {
+        self.last_end(time).saturating_add(self.allowed_lateness)
+    }
+
+    /// True when every window containing `time` is final by `arrival`: the event is too late
+    /// to count anywhere in this output.
+    pub fn is_too_late(&self, time: u64, arrival: u64) -> bool {
+        arrival >= self.final_at_last(time)
+    }
+
+    /// Calls `each` for every window containing `time`, latest start first.
+    pub fn for_each_window(&self, time: u64, mut each: impl FnMut(Window)) {
+        let local = self.to_local(time as i64);
+        let mut start = (local - self.offset).div_euclid(self.slide) * self.slide + self.offset;
+        while start + self.size > local {
+            let window = Window {
+                start: self.to_utc(start).max(0) as u64,
+                end: self.to_utc(start + self.size).max(0) as u64,
+            };
+            each(window);
+            start -= self.slide;
+        }
+    }
+
+    /// The end of the last window containing `time`: once the frontier passes it (plus the
+    /// allowed lateness) the event can no longer change any result.
+    pub fn last_end(&self, time: u64) -> u64 {
+        let local = self.to_local(time as i64);
+        let start = (local - self.offset).div_euclid(self.slide) * self.slide + self.offset;
+        self.to_utc(start + self.size).max(0) as u64
+    }
+
+    fn to_local(&self, utc: i64) -> i64 {
+        match self.zone {
+            None => utc,
+            Some(zone) => {
+                let offset = zone.offset_from_utc_datetime(&naive(utc)).fix().local_minus_utc();
+                utc + i64::from(offset) * 1000
+            }
+        }
+    }
+
+    /// Maps a wall-clock boundary back to UTC: an ambiguous time takes its earliest instant, a
+    /// skipped one the instant the clock jumps to. Whole-hour windows keep this monotone.
+    fn to_utc(&self, local: i64) -> i64 {
+        let Some(zone) = self.zone else { return local };
+        let wall = naive(local);
+        match zone.from_local_datetime(&wall).earliest() {
+            Some(t) => t.timestamp_millis(),
+            None => {
+                let before = zone.offset_from_utc_datetime(&naive(local - 86_400_000));
+                local - i64::from(before.fix().local_minus_utc()) * 1000
+            }
+        }
+    }
+}
+
+fn naive(ms: i64) -> chrono::NaiveDateTime {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().naive_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(size: u64, slide: u64, zone: Option<&str>) -> WindowSpec {
+        WindowSpec {
+            size_ms: size,
+            slide_ms: slide,
+            offset_ms: 0,
+            zone: zone.map(|z| z.parse().expect("zone")),
+        }
+    }
+
+    fn windows(a: &WindowAssigner, t: u64) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        a.for_each_window(t, |w| out.push((w.start, w.end)));
+        out
+    }
+
+    #[test]
+    fn tumbling_windows_align_to_epoch() {
+        let a = WindowAssigner::new(&spec(300_000, 300_000, None), 0);
+        assert_eq!(windows(&a, 0), vec![(0, 300_000)]);
+        assert_eq!(windows(&a, 299_999), vec![(0, 300_000)]);
+        assert_eq!(windows(&a, 300_000), vec![(300_000, 600_000)]);
+        assert_eq!(a.last_end(299_999), 300_000);
+    }
+
+    #[test]
+    fn sliding_windows_cover_size_over_slide() {
+        let a = WindowAssigner::new(&spec(3_600_000, 300_000, None), 60_000);
+        let w = windows(&a, 1_000_000);
+        assert_eq!(w.len(), 12);
+        assert!(w.iter().all(|&(s, e)| s <= 1_000_000 && 1_000_000 < e && e - s == 3_600_000));
+        assert_eq!(a.last_end(1_000_000), w[0].1);
+        let last = w[0].1;
+        assert!(!a.is_too_late(1_000_000, last + 59_999));
+        assert!(a.is_too_late(1_000_000, last + 60_000));
+        let mut open = 0;
+        a.for_each_open_window(1_000_000, w[5].1 + 60_000, |_| open += 1);
+        assert_eq!(open, 5, "windows ending after the sixth are still open");
+    }
+
+    #[test]
+    fn chicago_days_follow_local_midnight_across_dst() {
+        let a = WindowAssigner::new(&spec(86_400_000, 86_400_000, Some("America/Chicago")), 0);
+        // 2024-03-10 is the spring-forward day in Chicago: 23 hours long.
+        let noon = chrono::DateTime::parse_from_rfc3339("2024-03-10T12:00:00-05:00").expect("time");
+        let w = windows(&a, noon.timestamp_millis() as u64);
+        let start = chrono::DateTime::parse_from_rfc3339("2024-03-10T00:00:00-06:00").expect("time");
+        let end = chrono::DateTime::parse_from_rfc3339("2024-03-11T00:00:00-05:00").expect("time");
+        assert_eq!(w, vec![(start.timestamp_millis() as u64, end.timestamp_millis() as u64)]);
+        assert_eq!(w[0].1 - w[0].0, 23 * 3_600_000);
+    }
+}

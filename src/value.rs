@@ -1,0 +1,265 @@
+//! Field values: the small shared type every step of the data path speaks.
+//!
+//! A value is what decoding found at a field path. Keys, distinct sets and conditions compare
+//! values, so `Value` has a total order and a hash that agree with equality (floats compare by
+//! their IEEE total order, with `-0.0` folded into `0.0`).
+
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+
+/// One decoded field value.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Value {
+    /// JSON `null`.
+    Null,
+    /// JSON `true` / `false`.
+    Bool(bool),
+    /// An integer that fits in 64 bits.
+    Int(i64),
+    /// Any other number.
+    Float(f64),
+    /// Text.
+    Str(Box<str>),
+    /// An array, kept only as its element count (enough for `non_empty`).
+    List(u32),
+    /// An object, kept only as its member count.
+    Map(u32),
+}
+
+impl Value {
+    /// A short name of the value's type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Int(_) | Value::Float(_) => "number",
+            Value::Str(_) => "string",
+            Value::List(_) => "array",
+            Value::Map(_) => "object",
+        }
+    }
+
+    /// Whether the value can be part of a key or a distinct set (scalars only).
+    pub fn is_scalar(&self) -> bool {
+        !matches!(self, Value::List(_) | Value::Map(_))
+    }
+
+    /// True for a non-empty string, array or object, and for any number or boolean.
+    pub fn is_non_empty(&self) -> bool {
+        match self {
+            Value::Null => false,
+            Value::Str(s) => !s.is_empty(),
+            Value::List(n) | Value::Map(n) => *n > 0,
+            Value::Bool(_) | Value::Int(_) | Value::Float(_) => true,
+        }
+    }
+
+    /// The value as a number; text is parsed (after trimming, and without a leading `$`,
+    /// which money columns in CSV exports carry).
+    pub fn as_number(&self) -> Option<Number> {
+        match self {
+            Value::Int(i) => Some(Number::Int(*i)),
+            Value::Float(f) if f.is_finite() => Some(Number::Float(*f)),
+            Value::Str(s) => Number::parse(s.trim().trim_start_matches('$')),
+            _ => None,
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Int(_) | Value::Float(_) => 2,
+            Value::Str(_) => 3,
+            Value::List(_) => 4,
+            Value::Map(_) => 5,
+        }
+    }
+
+    /// Writes the value as JSON text.
+    pub fn write_json(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
+            Value::Float(f) => write_float(*f, out),
+            Value::Str(s) => write_json_string(s, out),
+            Value::List(n) => {
+                out.push_str(&format!("{{\"array_len\":{n}}}"));
+            }
+            Value::Map(n) => {
+                out.push_str(&format!("{{\"object_len\":{n}}}"));
+            }
+        }
+    }
+}
+
+/// Writes a float as a JSON number (`null` when not finite).
+pub fn write_float(f: f64, out: &mut String) {
+    if f.is_finite() {
+        out.push_str(ryu::Buffer::new().format_finite(f));
+    } else {
+        out.push_str("null");
+    }
+}
+
+/// Writes `s` as a quoted, escaped JSON string.
+pub fn write_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    let mut start = 0;
+    for (i, byte) in s.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{byte:04x}"));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// A number taken from a field: integers stay exact.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Number {
+    /// An exact integer.
+    Int(i64),
+    /// A finite float.
+    Float(f64),
+}
+
+impl Number {
+    /// Parses decimal text; integers that fit in 64 bits stay integers.
+    pub fn parse(text: &str) -> Option<Number> {
+        if let Ok(i) = text.parse::<i64>() {
+            return Some(Number::Int(i));
+        }
+        match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => Some(Number::Float(f)),
+            _ => None,
+        }
+    }
+
+    /// The number as a float.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Number::Int(i) => i as f64,
+            Number::Float(f) => f,
+        }
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Value {}
+
+impl PartialOrd for Value {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+fn fold_zero(f: f64) -> f64 {
+    if f == 0.0 {
+        0.0
+    } else {
+        f
+    }
+}
+
+impl Ord for Value {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+            (Value::Int(a), Value::Int(b)) => a.cmp(b),
+            (Value::Int(a), Value::Float(b)) => fold_zero(*a as f64).total_cmp(&fold_zero(*b)).then(Ordering::Less),
+            (Value::Float(a), Value::Int(b)) => fold_zero(*a).total_cmp(&fold_zero(*b as f64)).then(Ordering::Greater),
+            (Value::Float(a), Value::Float(b)) => fold_zero(*a).total_cmp(&fold_zero(*b)),
+            (Value::Str(a), Value::Str(b)) => a.cmp(b),
+            (Value::List(a), Value::List(b)) | (Value::Map(a), Value::Map(b)) => a.cmp(b),
+            _ => self.rank().cmp(&other.rank()),
+        }
+    }
+}
+
+impl Hash for Value {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self {
+            Value::Null => state.write_u8(0),
+            Value::Bool(b) => state.write_u8(2 + *b as u8),
+            Value::Int(i) => {
+                state.write_u8(4);
+                state.write_i64(*i);
+            }
+            Value::Float(f) => {
+                state.write_u8(5);
+                state.write_u64(fold_zero(*f).to_bits());
+            }
+            Value::Str(s) => {
+                state.write_u8(6);
+                state.write(s.as_bytes());
+            }
+            Value::List(n) => {
+                state.write_u8(7);
+                state.write_u32(*n);
+            }
+            Value::Map(n) => {
+                state.write_u8(8);
+                state.write_u32(*n);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_from_text_strip_currency() {
+        assert_eq!(Value::Str("$7.65".into()).as_number(), Some(Number::Float(7.65)));
+        assert_eq!(Value::Str(" 12 ".into()).as_number(), Some(Number::Int(12)));
+        assert_eq!(Value::Str("twelve".into()).as_number(), None);
+        assert_eq!(Value::Bool(true).as_number(), None);
+    }
+
+    #[test]
+    fn order_is_total_and_matches_equality() {
+        let mut values = vec![
+            Value::Str("b".into()),
+            Value::Int(3),
+            Value::Null,
+            Value::Float(-0.0),
+            Value::Float(0.0),
+            Value::Str("a".into()),
+        ];
+        values.sort();
+        assert_eq!(values[0], Value::Null);
+        assert_eq!(values[1], values[2], "-0.0 and 0.0 are one value");
+        assert_eq!(values[4], Value::Str("a".into()));
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut out = String::new();
+        write_json_string("a\"b\\c\n\u{1}é", &mut out);
+        assert_eq!(out, "\"a\\\"b\\\\c\\n\\u0001é\"");
+        let back: String = serde_json::from_str(&out).expect("valid JSON");
+        assert_eq!(back, "a\"b\\c\n\u{1}é");
+    }
+}
