@@ -169,3 +169,88 @@ fn emit(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::Key;
+    use crate::spec::{AggregateFunction, AggregateSpec, FieldSpec, OutputPlan, TimeFormat, TimeSpec, WindowSpec};
+    use std::path::PathBuf;
+
+    fn plan(lateness: u64, rank: Option<RankSpec>) -> Plan {
+        Plan {
+            name: "t".into(),
+            path: PathBuf::from("t.toml"),
+            source: None,
+            format: None,
+            fields: vec![FieldSpec { name: "k".into(), path: "k".into() }],
+            time: TimeSpec { field: 0, format: TimeFormat::EpochMillis, max_out_of_orderness_ms: 0, allowed_lateness_ms: lateness },
+            filters: vec![],
+            dedup: None,
+            outputs: vec![OutputPlan {
+                name: "o".into(),
+                window: WindowSpec { size_ms: 10, slide_ms: 10, offset_ms: 0, zone: None },
+                key: vec![0],
+                aggregates: vec![AggregateSpec { name: "n".into(), function: AggregateFunction::Count, field: None, condition: None }],
+                rank,
+            }],
+        }
+    }
+
+    fn partial(key: &str, count: u64) -> Partial {
+        Partial {
+            output: 0,
+            window: Window { start: 0, end: 10 },
+            key: Key(vec![Value::Str(key.into())].into()),
+            accumulators: vec![Accumulator::Count(count)],
+        }
+    }
+
+    fn fire(store: &mut WindowStore, frontier: Option<u64>) -> Vec<(String, i64, bool)> {
+        let mut rows = Vec::new();
+        store.advance(frontier, &mut rows);
+        let mut out: Vec<_> = rows
+            .into_iter()
+            .map(|r| {
+                let Value::Str(k) = &r.key.0[0] else { panic!("key") };
+                let Value::Int(n) = r.values[0] else { panic!("count") };
+                (k.to_string(), n, r.is_final)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn fires_on_time_then_corrections_then_final() {
+        let mut store = WindowStore::new(&plan(5, None));
+        store.absorb(partial("a", 2));
+        store.absorb(partial("b", 1));
+        assert!(fire(&mut store, Some(9)).is_empty(), "frontier before the end: nothing fires");
+        assert_eq!(fire(&mut store, Some(10)), vec![("a".into(), 2, false), ("b".into(), 1, false)]);
+        assert!(fire(&mut store, Some(11)).is_empty(), "no change, no correction");
+        store.absorb(partial("a", 1));
+        assert_eq!(fire(&mut store, Some(12)), vec![("a".into(), 3, false)], "only the changed key");
+        assert_eq!(fire(&mut store, Some(15)), vec![("a".into(), 3, true), ("b".into(), 1, true)]);
+        assert!(store.is_empty(), "final windows release their state");
+    }
+
+    #[test]
+    fn without_lateness_the_first_firing_is_final() {
+        let mut store = WindowStore::new(&plan(0, None));
+        store.absorb(partial("a", 1));
+        assert_eq!(fire(&mut store, Some(10)), vec![("a".into(), 1, true)]);
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn ranked_outputs_emit_ranks_and_rerank_on_correction() {
+        let mut store = WindowStore::new(&plan(5, Some(RankSpec { k: 1, by: 0, descending: true })));
+        store.absorb(partial("a", 2));
+        store.absorb(partial("b", 1));
+        assert_eq!(fire(&mut store, Some(10)), vec![("a".into(), 2, false)]);
+        store.absorb(partial("b", 5));
+        assert_eq!(fire(&mut store, Some(11)), vec![("b".into(), 6, false)]);
+        assert_eq!(fire(&mut store, None), vec![("b".into(), 6, true)]);
+    }
+}

@@ -145,15 +145,16 @@ mod tests {
     #[test]
     fn sliding_windows_cover_size_over_slide() {
         let a = WindowAssigner::new(&spec(3_600_000, 300_000, None), 60_000);
-        let w = windows(&a, 1_000_000);
+        let t = 10_000_000_000;
+        let w = windows(&a, t);
         assert_eq!(w.len(), 12);
-        assert!(w.iter().all(|&(s, e)| s <= 1_000_000 && 1_000_000 < e && e - s == 3_600_000));
-        assert_eq!(a.last_end(1_000_000), w[0].1);
+        assert!(w.iter().all(|&(s, e)| s <= t && t < e && e - s == 3_600_000));
+        assert_eq!(a.last_end(t), w[0].1);
         let last = w[0].1;
-        assert!(!a.is_too_late(1_000_000, last + 59_999));
-        assert!(a.is_too_late(1_000_000, last + 60_000));
+        assert!(!a.is_too_late(t, last + 59_999));
+        assert!(a.is_too_late(t, last + 60_000));
         let mut open = 0;
-        a.for_each_open_window(1_000_000, w[5].1 + 60_000, |_| open += 1);
+        a.for_each_open_window(t, w[5].1 + 60_000, |_| open += 1);
         assert_eq!(open, 5, "windows ending after the sixth are still open");
     }
 
