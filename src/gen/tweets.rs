@@ -64,19 +64,21 @@ pub fn write_tweets(options: &TweetOptions, out: &mut impl Write) -> std::io::Re
             0
         };
         let created = clock.saturating_sub(delay_ms);
-        tweet(&mut rng, i, created, &mut line);
+        let id = 1_574_000_000_000_000_000 + (options.seed % 1_000_000) * 1_000_000_000 + i;
+        tweet(&mut rng, id, created, &mut line);
         out.write_all(line.as_bytes())?;
     }
     out.flush()
 }
 
-fn tweet(rng: &mut Pcg64Mcg, i: u64, created_ms: u64, line: &mut String) {
+/// Writes one tweet; `id` is unique per (seed, index), so files made with different seeds can
+/// be mixed without colliding ids.
+fn tweet(rng: &mut Pcg64Mcg, id: u64, created_ms: u64, line: &mut String) {
     use crate::value::write_json_string;
     line.clear();
     let city_index = skewed(rng, CITIES.len());
     let (city, province) = CITIES[city_index];
     let author = 1_000_000 + skewed(rng, 200_000) as u64;
-    let id = 1_574_000_000_000_000_000 + i;
     let place_id = format!("{:016x}", 0x36775d842cbec509u64.wrapping_mul(city_index as u64 + 1));
     let (full_name, name, place_type) = if rng.random_bool(0.02) {
         (format!("{city} Stadium"), format!("{city} Stadium"), "poi")
