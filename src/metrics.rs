@@ -19,6 +19,8 @@ pub struct Metrics {
     pub kept: AtomicU64,
     /// Records rejected by a filter.
     pub filtered: AtomicU64,
+    /// Records too late for every output, so dropped.
+    pub late: AtomicU64,
     /// Records dropped as duplicates of an earlier id.
     pub duplicates: AtomicU64,
     /// Result rows written.
@@ -30,7 +32,7 @@ pub struct Metrics {
     /// Total bytes of the source files.
     pub bytes_total: AtomicU64,
     dead_letters: Mutex<BTreeMap<&'static str, u64>>,
-    late: Mutex<BTreeMap<String, u64>>,
+    late_by_output: Mutex<BTreeMap<String, u64>>,
     watermarks: Mutex<BTreeMap<usize, u64>>,
 }
 
@@ -45,7 +47,7 @@ impl Metrics {
 
     /// Counts records too late for an output.
     pub fn add_late(&self, counts: &BTreeMap<String, u64>) {
-        let mut all = self.late.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.late_by_output.lock().unwrap_or_else(|p| p.into_inner());
         for (output, n) in counts {
             *all.entry(output.clone()).or_default() += n;
         }
@@ -69,10 +71,11 @@ impl Metrics {
             kept: self.kept.load(Ordering::Relaxed),
             filtered: self.filtered.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
+            late: self.late.load(Ordering::Relaxed),
             rows: self.rows.load(Ordering::Relaxed),
             windows_final: self.windows_final.load(Ordering::Relaxed),
             dead_letters: self.dead_letters.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            late: self.late.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            late_by_output: self.late_by_output.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
 }
@@ -88,25 +91,26 @@ pub struct Summary {
     pub filtered: u64,
     /// Duplicates dropped.
     pub duplicates: u64,
+    /// Records too late for every output.
+    pub late: u64,
     /// Result rows written.
     pub rows: u64,
     /// Windows emitted as final.
     pub windows_final: u64,
     /// Dead letters by reason.
     pub dead_letters: BTreeMap<String, u64>,
-    /// Late records by output.
-    pub late: BTreeMap<String, u64>,
+    /// Records too late for an output, by output.
+    pub late_by_output: BTreeMap<String, u64>,
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let dead: u64 = self.dead_letters.values().sum();
-        let late: u64 = self.late.values().sum();
-        writeln!(f, "summary: read {}, kept {}, filtered {}, duplicates {}, late {}, dead letters {}", self.read, self.kept, self.filtered, self.duplicates, late, dead)?;
+        writeln!(f, "summary: read {}, kept {}, filtered {}, duplicates {}, late {}, dead letters {}", self.read, self.kept, self.filtered, self.duplicates, self.late, dead)?;
         for (reason, n) in &self.dead_letters {
             writeln!(f, "  dead letters {reason}: {n}")?;
         }
-        for (output, n) in &self.late {
+        for (output, n) in &self.late_by_output {
             writeln!(f, "  late for {output}: {n}")?;
         }
         write!(f, "  windows final {}, rows written {}", self.windows_final, self.rows)

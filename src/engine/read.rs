@@ -31,6 +31,7 @@ struct Tally {
     read: u64,
     kept: u64,
     filtered: u64,
+    late_records: u64,
     dead: BTreeMap<&'static str, u64>,
     late: BTreeMap<String, u64>,
 }
@@ -151,6 +152,8 @@ fn read_batch(shared: &Shared, partition: &mut OpenPartition, assigners: &[Windo
                 if counted {
                     tally.kept += 1;
                     events.push(Event { time, arrival, fields });
+                } else {
+                    tally.late_records += 1;
                 }
             }
         }
@@ -197,6 +200,7 @@ fn publish(shared: &Shared, tally: &Tally, bytes: u64) {
     m.read.fetch_add(tally.read, Ordering::Relaxed);
     m.kept.fetch_add(tally.kept, Ordering::Relaxed);
     m.filtered.fetch_add(tally.filtered, Ordering::Relaxed);
+    m.late.fetch_add(tally.late_records, Ordering::Relaxed);
     m.bytes_read.fetch_add(bytes, Ordering::Relaxed);
     if !tally.dead.is_empty() {
         m.add_dead_letters(&tally.dead);
