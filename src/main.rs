@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use tidemark::engine::{self, Cluster, RunError, RunOptions};
 use tidemark::gen::{write_tweets, TweetOptions};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Incremental event-time windowed analytics on timely dataflow.
 #[derive(Parser)]
 #[command(name = "tidemark", version)]

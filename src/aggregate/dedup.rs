@@ -2,37 +2,40 @@
 
 use crate::value::Value;
 use hashbrown::HashMap;
-use std::collections::BTreeMap;
 
 /// Remembers ids until the frontier passes their deadline.
-#[derive(Default)]
+///
+/// Expiry sweeps the whole table, but only after the frontier has moved by a sixteenth of
+/// the retention span since the last sweep, so its cost per id stays constant.
 pub struct Deduplicator {
     seen: HashMap<Value, u64, rustc_hash::FxBuildHasher>,
-    expiry: BTreeMap<u64, Vec<Value>>,
+    sweep_every: u64,
+    last_sweep: u64,
 }
 
 impl Deduplicator {
+    /// A de-duplicator for ids kept about `retention_ms` each.
+    pub fn new(retention_ms: u64) -> Deduplicator {
+        Deduplicator { seen: HashMap::default(), sweep_every: (retention_ms / 16).max(1), last_sweep: 0 }
+    }
+
     /// True the first time `id` is offered; remembers it until the frontier reaches `deadline`.
     pub fn first_sighting(&mut self, id: &Value, deadline: u64) -> bool {
         if self.seen.contains_key(id) {
             return false;
         }
         self.seen.insert(id.clone(), deadline);
-        self.expiry.entry(deadline).or_default().push(id.clone());
         true
     }
 
     /// Forgets ids whose deadline the frontier has reached; by then any copy would be too late
     /// to count anyway.
     pub fn expire(&mut self, frontier: u64) {
-        while let Some(entry) = self.expiry.first_entry() {
-            if *entry.key() > frontier {
-                break;
-            }
-            for id in entry.remove() {
-                self.seen.remove(&id);
-            }
+        if frontier.saturating_sub(self.last_sweep) < self.sweep_every {
+            return;
         }
+        self.last_sweep = frontier;
+        self.seen.retain(|_, deadline| *deadline > frontier);
     }
 
     /// Ids currently remembered.
@@ -52,7 +55,7 @@ mod tests {
 
     #[test]
     fn drops_repeats_until_expiry() {
-        let mut d = Deduplicator::default();
+        let mut d = Deduplicator::new(16);
         let id = Value::Str("7".into());
         assert!(d.first_sighting(&id, 100));
         assert!(!d.first_sighting(&id, 100));

@@ -21,17 +21,27 @@ pub struct Partial {
     pub accumulators: Vec<Accumulator>,
 }
 
+/// Partial states of one key: per pane (expanded into windows when drained) or, for events
+/// that are already too late for some of a pane's windows, per window.
+type Cells = Vec<(Window, Span, Vec<Accumulator>)>;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Span {
+    Pane,
+    Window,
+}
+
 struct OutputFold {
     key: Vec<usize>,
     aggregates: Vec<AggregateSpec>,
     assigner: WindowAssigner,
-    cells: HashMap<Key, Vec<(Window, Vec<Accumulator>)>, rustc_hash::FxBuildHasher>,
+    cells: HashMap<Key, Cells, rustc_hash::FxBuildHasher>,
 }
 
 /// Folds events into partial states for every output of a plan.
 pub struct PreAggregator {
     outputs: Vec<OutputFold>,
-    open: Vec<Window>,
+    open: Vec<(Window, Span)>,
 }
 
 impl PreAggregator {
@@ -55,19 +65,22 @@ impl PreAggregator {
         for fold in &mut self.outputs {
             let open = &mut self.open;
             open.clear();
-            fold.assigner.for_each_open_window(event.time, event.arrival, |w| open.push(w));
+            match fold.assigner.pane(event.time) {
+                Some(pane) if fold.assigner.pane_is_open(pane, event.arrival) => open.push((pane, Span::Pane)),
+                _ => fold.assigner.for_each_open_window(event.time, event.arrival, |w| open.push((w, Span::Window))),
+            }
             if open.is_empty() {
                 continue;
             }
             let view = KeyView { fields: &event.fields, indices: &fold.key };
             let aggregates = &fold.aggregates;
-            let windows = fold.cells.entry_ref(&view).or_insert_with(Vec::new);
-            for &window in open.iter() {
-                let slot = match windows.iter().position(|(w, _)| *w == window) {
-                    Some(i) => &mut windows[i].1,
+            let cells = fold.cells.entry_ref(&view).or_insert_with(Vec::new);
+            for &(window, span) in open.iter() {
+                let slot = match cells.iter().position(|(w, s, _)| *w == window && *s == span) {
+                    Some(i) => &mut cells[i].2,
                     None => {
-                        windows.push((window, aggregates.iter().map(|a| Accumulator::new(a.function)).collect()));
-                        &mut windows.last_mut().expect("just pushed").1
+                        cells.push((window, span, aggregates.iter().map(|a| Accumulator::new(a.function)).collect()));
+                        &mut cells.last_mut().expect("just pushed").2
                     }
                 };
                 for (acc, spec) in slot.iter_mut().zip(aggregates) {
@@ -82,15 +95,20 @@ impl PreAggregator {
     /// Moves every partial state out, leaving the pre-aggregator empty.
     pub fn drain(&mut self, out: &mut Vec<Partial>) {
         for (index, fold) in self.outputs.iter_mut().enumerate() {
-            for (key, windows) in fold.cells.drain() {
-                for (window, accumulators) in windows {
-                    out.push(Partial { output: index as u16, window, key: key.clone(), accumulators });
+            let output = index as u16;
+            for (key, cells) in fold.cells.drain() {
+                for (window, span, accumulators) in cells {
+                    match span {
+                        Span::Window => out.push(Partial { output, window, key: key.clone(), accumulators }),
+                        Span::Pane => fold.assigner.for_each_window_of_pane(window, |window| {
+                            out.push(Partial { output, window, key: key.clone(), accumulators: accumulators.clone() })
+                        }),
+                    }
                 }
             }
         }
     }
 }
-
 impl From<&KeyView<'_>> for Key {
     fn from(view: &KeyView<'_>) -> Key {
         view.to_key()

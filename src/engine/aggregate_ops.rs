@@ -35,7 +35,8 @@ fn deduplicate<'s>(events: Stream<'s, u64, Vec<Event>>, field: usize, shared: &A
             .iter()
             .map(|o| WindowAssigner::new(&o.window, shared.plan.time.allowed_lateness_ms))
             .collect();
-        let mut seen = Deduplicator::default();
+        let longest = shared.plan.outputs.iter().map(|o| o.window.size_ms).max().unwrap_or(0);
+        let mut seen = Deduplicator::new(longest + shared.plan.time.allowed_lateness_ms);
         move |(input, frontier), output| {
             let mut dropped = 0;
             input.for_each_stamp(|cap, batches| {

@@ -36,6 +36,33 @@ impl WindowAssigner {
         }
     }
 
+    /// The pane of `time`, when this output's windows are unions of panes: a pane is one
+    /// slide long, and every window is `size / slide` consecutive panes (UTC windows whose
+    /// size is a multiple of their slide). Aggregating panes once and expanding them into
+    /// windows later costs one update per event instead of one per window.
+    pub fn pane(&self, time: u64) -> Option<Window> {
+        if self.zone.is_some() || self.size % self.slide != 0 {
+            return None;
+        }
+        let start = (time as i64 - self.offset).div_euclid(self.slide) * self.slide + self.offset;
+        Some(Window { start: start.max(0) as u64, end: (start + self.slide).max(0) as u64 })
+    }
+
+    /// Whether an event in `pane` arriving at `arrival` still counts in every window that
+    /// contains the pane (the earliest of them ends with the pane).
+    pub fn pane_is_open(&self, pane: Window, arrival: u64) -> bool {
+        arrival < self.final_at(pane)
+    }
+
+    /// Calls `each` for every window made of `pane`.
+    pub fn for_each_window_of_pane(&self, pane: Window, mut each: impl FnMut(Window)) {
+        let mut start = pane.start as i64;
+        while start + self.size > pane.start as i64 {
+            each(Window { start: start.max(0) as u64, end: (start + self.size).max(0) as u64 });
+            start -= self.slide;
+        }
+    }
+
     /// The time at which the frontier makes `window` final.
     pub fn final_at(&self, window: Window) -> u64 {
         window.end.saturating_add(self.allowed_lateness)
@@ -156,6 +183,11 @@ mod tests {
         let mut open = 0;
         a.for_each_open_window(t, w[5].1 + 60_000, |_| open += 1);
         assert_eq!(open, 5, "windows ending after the sixth are still open");
+        let pane = a.pane(t).expect("1h is a multiple of 5m");
+        assert_eq!(pane.end, w[11].1, "the pane ends with the earliest window");
+        let mut of_pane = Vec::new();
+        a.for_each_window_of_pane(pane, |w| of_pane.push((w.start, w.end)));
+        assert_eq!(of_pane, w);
     }
 
     #[test]
