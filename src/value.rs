@@ -4,6 +4,7 @@
 //! values, so `Value` has a total order and a hash that agree with equality (floats compare by
 //! their IEEE total order, with `-0.0` folded into `0.0`).
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
@@ -19,8 +20,8 @@ pub enum Value {
     Int(i64),
     /// Any other number.
     Float(f64),
-    /// Text.
-    Str(Box<str>),
+    /// Text (short strings, like ids and city names, are stored inline without allocating).
+    Str(CompactString),
     /// An array, kept only as its element count (enough for `non_empty`).
     List(u32),
     /// An object, kept only as its member count.

@@ -150,6 +150,9 @@ impl<'d> Walker<'d, '_, '_> {
         }
         self.skip_ws();
         let slot = node.and_then(|n| self.paths.nodes[n].slot);
+        if node.is_none() {
+            return self.skip_value();
+        }
         let value = match self.peek() {
             Some(b'{') => Value::Map(self.object(node, depth)?),
             Some(b'[') => Value::List(self.array(node, depth)?),
@@ -234,6 +237,43 @@ impl<'d> Walker<'d, '_, '_> {
                 _ => return Err(self.error("expected `,` or `]` in an array")),
             }
         }
+    }
+
+    /// Skips a value no path needs. Containers are skipped by counting their brackets outside
+    /// strings (found with `memchr`), so their insides are checked for balance and terminated
+    /// strings only, not for full JSON grammar: the price of not parsing what nobody reads.
+    fn skip_value(&mut self) -> Result<(), JsonError> {
+        let (open, close, unterminated) = match self.peek() {
+            Some(b'{') => (b'{', b'}', "unterminated object"),
+            Some(b'[') => (b'[', b']', "unterminated array"),
+            Some(b'"') => {
+                self.pos += 1;
+                return self.skip_string();
+            }
+            Some(b't') => return self.literal(b"true", Value::Null).map(drop),
+            Some(b'f') => return self.literal(b"false", Value::Null).map(drop),
+            Some(b'n') => return self.literal(b"null", Value::Null).map(drop),
+            Some(b'-' | b'0'..=b'9') => return self.number().map(drop),
+            _ => return Err(self.error("expected a value")),
+        };
+        self.pos += 1;
+        let mut depth = 1usize;
+        while let Some(i) = memchr::memchr3(b'"', open, close, &self.bytes[self.pos..]) {
+            let found = self.bytes[self.pos + i];
+            self.pos += i + 1;
+            if found == b'"' {
+                self.skip_string()?;
+            } else if found == open {
+                depth += 1;
+            } else {
+                depth -= 1;
+                if depth == 0 {
+                    return Ok(());
+                }
+            }
+        }
+        self.pos = self.bytes.len();
+        Err(self.error(unterminated))
     }
 
     /// Skips a string body; `pos` is just past the opening quote.
@@ -392,6 +432,9 @@ mod tests {
     #[test]
     fn reports_where_a_document_breaks() {
         let err = extract(&["a"], r#"{"a": 1, "b": [1, 2}"#).expect_err("bad");
+        assert_eq!(err.message, "unterminated array");
+        assert_eq!(err.offset, 20);
+        let err = extract(&["b[1]"], r#"{"a": 1, "b": [1, 2}"#).expect_err("bad");
         assert_eq!(err.message, "expected `,` or `]` in an array");
         assert_eq!(err.offset, 19);
         assert!(extract(&["a"], r#"{"a": "open"#).is_err());

@@ -77,23 +77,37 @@ impl FileReader {
         while count < max && !self.done {
             match &mut self.reader {
                 Reader::Lines { input, buffer } => {
-                    buffer.clear();
                     let offset = self.bytes_read;
-                    let n = input.read_until(b'\n', buffer)?;
+                    // A whole line in the read buffer is used in place; one split across
+                    // buffer refills is copied.
+                    let available = input.fill_buf()?;
+                    let (n, in_place) = match memchr::memchr(b'\n', available) {
+                        Some(i) => (i + 1, true),
+                        None => {
+                            buffer.clear();
+                            (input.read_until(b'\n', buffer)?, false)
+                        }
+                    };
                     if n == 0 {
                         self.done = true;
                         break;
                     }
                     self.bytes_read += n as u64;
                     self.line += 1;
-                    let mut line = &buffer[..];
+                    let mut line = if in_place { &input.buffer()[..n] } else { &buffer[..] };
                     while let [rest @ .., b'\n' | b'\r'] = line {
                         line = rest;
                     }
                     if line.iter().all(u8::is_ascii_whitespace) {
+                        if in_place {
+                            input.consume(n);
+                        }
                         continue;
                     }
                     each(self.line, offset, RawRecord::Line(line));
+                    if in_place {
+                        input.consume(n);
+                    }
                 }
                 Reader::Csv { input, row, .. } => {
                     let result = input.read_record(row);
