@@ -92,12 +92,25 @@ enum GenCommand {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TIDEMARK_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TIDEMARK_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Run(args) => run(args),
-        Command::Gen { what: GenCommand::Tweets { count, seed, disorder_s, very_late, rate, start } } => {
+        Command::Gen {
+            what:
+                GenCommand::Tweets {
+                    count,
+                    seed,
+                    disorder_s,
+                    very_late,
+                    rate,
+                    start,
+                },
+        } => {
             let start_ms = match chrono::DateTime::parse_from_rfc3339(&start) {
                 Ok(t) if t.timestamp_millis() >= 0 => t.timestamp_millis() as u64,
                 _ => {
@@ -105,7 +118,14 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let options = TweetOptions { count, seed, disorder_s, very_late, rate, start_ms };
+            let options = TweetOptions {
+                count,
+                seed,
+                disorder_s,
+                very_late,
+                rate,
+                start_ms,
+            };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
             match write_tweets(&options, &mut out) {
@@ -127,7 +147,12 @@ fn run(args: RunArgs) -> ExitCode {
         sinks: args.sinks,
         dead_letter: args.dead_letter,
         late: args.late,
-        cluster: Cluster { workers: args.workers, processes: args.processes, process: args.process, hostfile: args.hostfile },
+        cluster: Cluster {
+            workers: args.workers,
+            processes: args.processes,
+            process: args.process,
+            hostfile: args.hostfile,
+        },
         progress: !args.quiet,
     };
     match engine::run(options) {

@@ -47,7 +47,10 @@ impl Metrics {
 
     /// Counts records too late for an output.
     pub fn add_late(&self, counts: &BTreeMap<String, u64>) {
-        let mut all = self.late_by_output.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self
+            .late_by_output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         for (output, n) in counts {
             *all.entry(output.clone()).or_default() += n;
         }
@@ -74,8 +77,18 @@ impl Metrics {
             late: self.late.load(Ordering::Relaxed),
             rows: self.rows.load(Ordering::Relaxed),
             windows_final: self.windows_final.load(Ordering::Relaxed),
-            dead_letters: self.dead_letters.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            late_by_output: self.late_by_output.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            dead_letters: self
+                .dead_letters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            late_by_output: self
+                .late_by_output
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 }
@@ -106,14 +119,22 @@ pub struct Summary {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let dead: u64 = self.dead_letters.values().sum();
-        writeln!(f, "summary: read {}, kept {}, filtered {}, duplicates {}, late {}, dead letters {}", self.read, self.kept, self.filtered, self.duplicates, self.late, dead)?;
+        writeln!(
+            f,
+            "summary: read {}, kept {}, filtered {}, duplicates {}, late {}, dead letters {}",
+            self.read, self.kept, self.filtered, self.duplicates, self.late, dead
+        )?;
         for (reason, n) in &self.dead_letters {
             writeln!(f, "  dead letters {reason}: {n}")?;
         }
         for (output, n) in &self.late_by_output {
             writeln!(f, "  late for {output}: {n}")?;
         }
-        write!(f, "  windows final {}, rows written {}", self.windows_final, self.rows)
+        write!(
+            f,
+            "  windows final {}, rows written {}",
+            self.windows_final, self.rows
+        )
     }
 }
 
@@ -131,38 +152,61 @@ impl Progress {
         let thread = std::thread::spawn(move || {
             let tty = std::io::stderr().is_terminal();
             let started = Instant::now();
-            let (mut last_read, mut last_at) = (0, started);
+            let mut last = (0, started);
             let mut ticks = 0u64;
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(200));
-                ticks += 1;
-                if ticks % 5 != 0 {
-                    continue;
+            loop {
+                let stopping = flag.load(Ordering::Relaxed);
+                if !stopping {
+                    std::thread::sleep(Duration::from_millis(200));
+                    ticks += 1;
+                    if !ticks.is_multiple_of(5) {
+                        continue;
+                    }
                 }
-                let read = metrics.read.load(Ordering::Relaxed);
-                let now = Instant::now();
-                let rate = (read - last_read) as f64 / now.duration_since(last_at).as_secs_f64();
-                (last_read, last_at) = (read, now);
-                let watermark = metrics.watermark().map_or("-".to_string(), format_rfc3339_millis);
-                let total = metrics.bytes_total.load(Ordering::Relaxed).max(1);
-                let left = total.saturating_sub(metrics.bytes_read.load(Ordering::Relaxed));
-                let line = format!(
-                    "tidemark: {read} read, {rate:.0} events/s, watermark {watermark}, lag {left} bytes ({:.0}%) unread, {} rows",
-                    100.0 * left as f64 / total as f64,
-                    metrics.rows.load(Ordering::Relaxed),
-                );
+                let line = progress_line(&metrics, &mut last, started, stopping);
                 if tty {
                     eprint!("\r\x1b[2K{line}");
-                } else if ticks % 25 == 0 {
-                    tracing::info!("{line}");
+                } else if stopping || ticks.is_multiple_of(25) {
+                    eprintln!("{line}");
+                }
+                if stopping {
+                    if tty {
+                        eprintln!();
+                    }
+                    break;
                 }
             }
-            if tty {
-                eprintln!();
-            }
         });
-        Progress { stop, thread: Some(thread) }
+        Progress {
+            stop,
+            thread: Some(thread),
+        }
     }
+}
+
+/// One progress line: records read, events/s (over the last interval, or the whole run at
+/// the end), the frontier, and how much input is still unread.
+fn progress_line(
+    metrics: &Metrics,
+    last: &mut (u64, Instant),
+    started: Instant,
+    at_end: bool,
+) -> String {
+    let read = metrics.read.load(Ordering::Relaxed);
+    let now = Instant::now();
+    let (since_read, since) = if at_end { (0, started) } else { *last };
+    let rate = (read - since_read) as f64 / now.duration_since(since).as_secs_f64().max(1e-3);
+    *last = (read, now);
+    let watermark = metrics
+        .watermark()
+        .map_or("closed".to_string(), format_rfc3339_millis);
+    let total = metrics.bytes_total.load(Ordering::Relaxed).max(1);
+    let left = total.saturating_sub(metrics.bytes_read.load(Ordering::Relaxed));
+    format!(
+        "progress: {read} events read, {rate:.0} events/s, watermark {watermark}, lag {left} bytes unread ({:.0}%), {} rows written",
+        100.0 * left as f64 / total as f64,
+        metrics.rows.load(Ordering::Relaxed),
+    )
 }
 
 impl Drop for Progress {

@@ -188,8 +188,12 @@ impl Ord for Value {
         match (self, other) {
             (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
             (Value::Int(a), Value::Int(b)) => a.cmp(b),
-            (Value::Int(a), Value::Float(b)) => fold_zero(*a as f64).total_cmp(&fold_zero(*b)).then(Ordering::Less),
-            (Value::Float(a), Value::Int(b)) => fold_zero(*a).total_cmp(&fold_zero(*b as f64)).then(Ordering::Greater),
+            (Value::Int(a), Value::Float(b)) => fold_zero(*a as f64)
+                .total_cmp(&fold_zero(*b))
+                .then(Ordering::Less),
+            (Value::Float(a), Value::Int(b)) => fold_zero(*a)
+                .total_cmp(&fold_zero(*b as f64))
+                .then(Ordering::Greater),
             (Value::Float(a), Value::Float(b)) => fold_zero(*a).total_cmp(&fold_zero(*b)),
             (Value::Str(a), Value::Str(b)) => a.cmp(b),
             (Value::List(a), Value::List(b)) | (Value::Map(a), Value::Map(b)) => a.cmp(b),
@@ -233,7 +237,10 @@ mod tests {
 
     #[test]
     fn numbers_from_text_strip_currency() {
-        assert_eq!(Value::Str("$7.65".into()).as_number(), Some(Number::Float(7.65)));
+        assert_eq!(
+            Value::Str("$7.65".into()).as_number(),
+            Some(Number::Float(7.65))
+        );
         assert_eq!(Value::Str(" 12 ".into()).as_number(), Some(Number::Int(12)));
         assert_eq!(Value::Str("twelve".into()).as_number(), None);
         assert_eq!(Value::Bool(true).as_number(), None);
@@ -241,7 +248,7 @@ mod tests {
 
     #[test]
     fn order_is_total_and_matches_equality() {
-        let mut values = vec![
+        let mut values = [
             Value::Str("b".into()),
             Value::Int(3),
             Value::Null,

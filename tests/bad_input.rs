@@ -41,22 +41,52 @@ fn bad_records_become_counted_dead_letters_and_the_run_continues() {
         &format!("jsonl:{}", dead.display()),
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("read 9, kept 2, filtered 0, duplicates 0, late 0, dead letters 7"), "{stderr}");
-    for (reason, n) in [("malformed_json", 2), ("bad_timestamp", 1), ("missing_field", 2), ("wrong_type", 1), ("invalid_utf8", 1)] {
-        assert!(stderr.contains(&format!("dead letters {reason}: {n}")), "{reason}: {stderr}");
+    assert!(
+        stderr.contains("read 9, kept 2, filtered 0, duplicates 0, late 0, dead letters 7"),
+        "{stderr}"
+    );
+    for (reason, n) in [
+        ("malformed_json", 2),
+        ("bad_timestamp", 1),
+        ("missing_field", 2),
+        ("wrong_type", 1),
+        ("invalid_utf8", 1),
+    ] {
+        assert!(
+            stderr.contains(&format!("dead letters {reason}: {n}")),
+            "{reason}: {stderr}"
+        );
     }
 
     let letters = read_jsonl(&dead);
-    let by_line = |line: u64| letters.iter().find(|l| l["line"] == line).unwrap_or_else(|| panic!("no dead letter for line {line}"));
+    let by_line = |line: u64| {
+        letters
+            .iter()
+            .find(|l| l["line"] == line)
+            .unwrap_or_else(|| panic!("no dead letter for line {line}"))
+    };
     assert_eq!(letters.len(), 7);
-    assert!(by_line(2)["reason"].as_str().expect("reason").starts_with("malformed JSON at byte"));
+    assert!(by_line(2)["reason"]
+        .as_str()
+        .expect("reason")
+        .starts_with("malformed JSON at byte"));
     assert_eq!(by_line(2)["raw"], Value::String(lines[1].clone()));
-    assert!(by_line(3)["reason"].as_str().expect("reason").contains("field `created_at`: `yesterday` is not an RFC 3339 timestamp"));
+    assert!(by_line(3)["reason"]
+        .as_str()
+        .expect("reason")
+        .contains("field `created_at`: `yesterday` is not an RFC 3339 timestamp"));
     assert_eq!(by_line(4)["reason"], "missing field `city`");
-    assert!(by_line(5)["reason"].as_str().expect("reason").starts_with("field `city`: a key must be"));
+    assert!(by_line(5)["reason"]
+        .as_str()
+        .expect("reason")
+        .starts_with("field `city`: a key must be"));
     assert_eq!(by_line(6)["reason"], "missing field `created_at`");
     assert_eq!(by_line(9)["reason"], "line is not valid UTF-8");
-    assert!(letters.iter().all(|l| l["source"].as_str().expect("source").ends_with("mixed.jsonl") && l["partition"] == 0));
+    assert!(letters.iter().all(|l| l["source"]
+        .as_str()
+        .expect("source")
+        .ends_with("mixed.jsonl")
+        && l["partition"] == 0));
     assert!(letters.iter().all(|l| l["offset"].as_u64().is_some()));
 
     let rows = read_jsonl(&out);
@@ -93,39 +123,89 @@ fn very_late_records_are_excluded_counted_and_written_out() {
         &format!("jsonl:{}", late.display()),
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("read 4, kept 3, filtered 0, duplicates 0, late 1,"), "{stderr}");
+    assert!(
+        stderr.contains("read 4, kept 3, filtered 0, duplicates 0, late 1,"),
+        "{stderr}"
+    );
     assert!(stderr.contains("late for city_stats: 1"), "{stderr}");
     let late_rows = read_jsonl(&late);
-    assert_eq!(late_rows.len(), 3, "one line per output the record was too late for");
-    assert!(late_rows.iter().all(|r| r["line"] == 3 && r["raw"] == lines[2].as_str()));
-    let outputs: Vec<&str> = late_rows.iter().map(|r| r["output"].as_str().expect("output")).collect();
+    assert_eq!(
+        late_rows.len(),
+        3,
+        "one line per output the record was too late for"
+    );
+    assert!(late_rows
+        .iter()
+        .all(|r| r["line"] == 3 && r["raw"] == lines[2].as_str()));
+    let outputs: Vec<&str> = late_rows
+        .iter()
+        .map(|r| r["output"].as_str().expect("output"))
+        .collect();
     assert!(outputs.contains(&"city_stats") && outputs.contains(&"top_cities"));
 
     let rows = read_jsonl(&out);
-    let window = |start: &str| rows.iter().find(|r| r["output"] == "city_stats" && r["final"] == true && r["window_start"] == start).cloned();
-    assert_eq!(window("2022-09-26T03:00:00.000Z").expect("03:00 window")["tweets"], 1, "the excluded tweet is not counted");
-    assert_eq!(window("2022-09-26T04:05:00.000Z").expect("04:05 window")["tweets"], 1, "the late-but-allowed tweet is");
+    let window = |start: &str| {
+        rows.iter()
+            .find(|r| {
+                r["output"] == "city_stats" && r["final"] == true && r["window_start"] == start
+            })
+            .cloned()
+    };
+    assert_eq!(
+        window("2022-09-26T03:00:00.000Z").expect("03:00 window")["tweets"],
+        1,
+        "the excluded tweet is not counted"
+    );
+    assert_eq!(
+        window("2022-09-26T04:05:00.000Z").expect("04:05 window")["tweets"],
+        1,
+        "the late-but-allowed tweet is"
+    );
 }
 
 #[test]
 fn setup_errors_exit_2_with_a_clear_message() {
     let missing = tidemark()
         .current_dir(root())
-        .args(["run", "dataflows/evilnet.toml", "--source", "file:/no/such/tweets.jsonl", "--quiet"])
+        .args([
+            "run",
+            "dataflows/evilnet.toml",
+            "--source",
+            "file:/no/such/tweets.jsonl",
+            "--quiet",
+        ])
         .output()
         .expect("run");
     assert_eq!(missing.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/tweets.jsonl: no such file"));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("/no/such/tweets.jsonl: no such file")
+    );
 
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("bad.toml");
     let text = std::fs::read_to_string(root().join("dataflows/evilnet.toml")).expect("dataflow");
-    std::fs::write(&bad, text.replace("rank = { top = 5, by = \"tweets\" }", "rank = { top = 5, by = \"twets\" }")).expect("write");
-    let invalid = tidemark().current_dir(root()).args(["run"]).arg(&bad).arg("--quiet").output().expect("run");
+    std::fs::write(
+        &bad,
+        text.replace(
+            "rank = { top = 5, by = \"tweets\" }",
+            "rank = { top = 5, by = \"twets\" }",
+        ),
+    )
+    .expect("write");
+    let invalid = tidemark()
+        .current_dir(root())
+        .args(["run"])
+        .arg(&bad)
+        .arg("--quiet")
+        .output()
+        .expect("run");
     assert_eq!(invalid.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&invalid.stderr);
     assert!(stderr.contains("bad.toml: output.top_cities.rank.by: `twets` is not an aggregate of this output (have: tweets)"), "{stderr}");
 
-    let no_dataflow = tidemark().args(["run", "/no/such/dataflow.toml"]).output().expect("run");
+    let no_dataflow = tidemark()
+        .args(["run", "/no/such/dataflow.toml"])
+        .output()
+        .expect("run");
     assert_eq!(no_dataflow.status.code(), Some(2));
 }

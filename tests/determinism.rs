@@ -14,12 +14,20 @@ fn run_final(input: &str, out: &Path, extra: &[&str]) -> Vec<String> {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn run_two_processes(input: &str, dir: &Path) -> Vec<String> {
     let hostfile = dir.join("hosts");
-    std::fs::write(&hostfile, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).expect("hostfile");
+    std::fs::write(
+        &hostfile,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .expect("hostfile");
     let out = dir.join("cluster.jsonl");
     let sink = format!("jsonl:{}", out.display());
     let hosts = hostfile.display().to_string();
@@ -28,7 +36,15 @@ fn run_two_processes(input: &str, dir: &Path) -> Vec<String> {
         .map(|p| {
             tidemark()
                 .current_dir(common::root())
-                .args(["run", "dataflows/evilnet.toml", "--source", input, "--sink", &sink, "--quiet"])
+                .args([
+                    "run",
+                    "dataflows/evilnet.toml",
+                    "--source",
+                    input,
+                    "--sink",
+                    &sink,
+                    "--quiet",
+                ])
                 .args(["-w", "2", "-n", "2", "-p", p, "-h", &hosts])
                 .spawn()
                 .expect("spawn process")
@@ -36,7 +52,11 @@ fn run_two_processes(input: &str, dir: &Path) -> Vec<String> {
         .collect();
     for child in children {
         let output = child.wait_with_output().expect("wait");
-        assert!(output.status.success(), "a process failed: {}", output.status);
+        assert!(
+            output.status.success(),
+            "a process failed: {}",
+            output.status
+        );
     }
     let mut rows = read_jsonl(&dir.join("cluster.jsonl.0"));
     rows.extend(read_jsonl(&dir.join("cluster.jsonl.1")));
@@ -47,15 +67,40 @@ fn run_two_processes(input: &str, dir: &Path) -> Vec<String> {
 fn same_final_rows_at_any_worker_and_process_count() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tweets = dir.path().join("tweets.jsonl");
-    gen_tweets(&tweets, &["--count", "30000", "--seed", "11", "--disorder-s", "600", "--very-late", "0.005", "--rate", "5"]);
+    gen_tweets(
+        &tweets,
+        &[
+            "--count",
+            "30000",
+            "--seed",
+            "11",
+            "--disorder-s",
+            "600",
+            "--very-late",
+            "0.005",
+            "--rate",
+            "5",
+        ],
+    );
     let input = format!("file:{}", tweets.display());
     let one = run_final(&input, &dir.path().join("w1.jsonl"), &["-w", "1"]);
-    assert!(one.len() > 500, "expected many final rows, got {}", one.len());
+    assert!(
+        one.len() > 500,
+        "expected many final rows, got {}",
+        one.len()
+    );
     for workers in ["2", "4"] {
-        let many = run_final(&input, &dir.path().join(format!("w{workers}.jsonl")), &["-w", workers]);
+        let many = run_final(
+            &input,
+            &dir.path().join(format!("w{workers}.jsonl")),
+            &["-w", workers],
+        );
         assert!(many == one, "-w {workers} differs from -w 1");
     }
-    assert!(run_two_processes(&input, dir.path()) == one, "-n 2 differs from -w 1");
+    assert!(
+        run_two_processes(&input, dir.path()) == one,
+        "-n 2 differs from -w 1"
+    );
 }
 
 #[test]
@@ -63,13 +108,32 @@ fn several_partitions_give_the_same_rows_at_any_worker_count() {
     let dir = tempfile::tempdir().expect("tempdir");
     for part in 0..3 {
         let seed = (20 + part).to_string();
-        gen_tweets(&dir.path().join(format!("part-{part}.jsonl")), &["--count", "5000", "--seed", &seed, "--disorder-s", "300", "--rate", "5"]);
+        gen_tweets(
+            &dir.path().join(format!("part-{part}.jsonl")),
+            &[
+                "--count",
+                "5000",
+                "--seed",
+                &seed,
+                "--disorder-s",
+                "300",
+                "--rate",
+                "5",
+            ],
+        );
     }
     let input = format!("file:{}/part-*.jsonl", dir.path().display());
     let one = run_final(&input, &dir.path().join("w1.jsonl"), &["-w", "1"]);
     assert!(!one.is_empty());
     for workers in ["2", "3"] {
-        assert!(run_final(&input, &dir.path().join(format!("w{workers}.jsonl")), &["-w", workers]) == one, "-w {workers} differs");
+        assert!(
+            run_final(
+                &input,
+                &dir.path().join(format!("w{workers}.jsonl")),
+                &["-w", workers]
+            ) == one,
+            "-w {workers} differs"
+        );
     }
 }
 
@@ -77,7 +141,19 @@ fn several_partitions_give_the_same_rows_at_any_worker_count() {
 fn replayed_tweets_are_counted_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tweets = dir.path().join("tweets.jsonl");
-    gen_tweets(&tweets, &["--count", "5000", "--seed", "5", "--disorder-s", "60", "--rate", "10"]);
+    gen_tweets(
+        &tweets,
+        &[
+            "--count",
+            "5000",
+            "--seed",
+            "5",
+            "--disorder-s",
+            "60",
+            "--rate",
+            "10",
+        ],
+    );
     let text = std::fs::read_to_string(&tweets).expect("read");
     let mut replayed = String::new();
     let mut copies = 0;
@@ -93,7 +169,11 @@ fn replayed_tweets_are_counted_once() {
     }
     let with_copies = dir.path().join("replayed.jsonl");
     std::fs::write(&with_copies, replayed).expect("write");
-    let clean = run_final(&format!("file:{}", tweets.display()), &dir.path().join("a.jsonl"), &["-w", "2"]);
+    let clean = run_final(
+        &format!("file:{}", tweets.display()),
+        &dir.path().join("a.jsonl"),
+        &["-w", "2"],
+    );
     let out = dir.path().join("b.jsonl");
     let output = run_ok(&[
         "dataflows/evilnet.toml",
@@ -104,7 +184,13 @@ fn replayed_tweets_are_counted_once() {
         "-w",
         "2",
     ]);
-    assert!(final_lines(&read_jsonl(&out)) == clean, "duplicates changed the results");
+    assert!(
+        final_lines(&read_jsonl(&out)) == clean,
+        "duplicates changed the results"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&format!("duplicates {copies},")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("duplicates {copies},")),
+        "{stderr}"
+    );
 }

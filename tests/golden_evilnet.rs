@@ -29,7 +29,11 @@ fn anchor(name: &str) -> Table {
 fn evilnet_rows() -> Vec<Value> {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.jsonl");
-    run_ok(&["dataflows/evilnet.toml", "--sink", &format!("jsonl:{}", out.display())]);
+    run_ok(&[
+        "dataflows/evilnet.toml",
+        "--sink",
+        &format!("jsonl:{}", out.display()),
+    ]);
     read_jsonl(&out)
 }
 
@@ -41,7 +45,11 @@ fn city_stats_column(rows: &[Value], column: &str) -> Table {
             let start = r["window_start"].as_str().expect("start");
             // 2022-09-26T03:15:00.000Z -> 2022-09-26 03:15:00, the anchors' layout.
             let date = format!("{} {}", &start[..10], &start[11..19]);
-            (r["city"].as_str().expect("city").to_string(), date, r[column].as_u64().expect("count"))
+            (
+                r["city"].as_str().expect("city").to_string(),
+                date,
+                r[column].as_u64().expect("count"),
+            )
         })
         .collect()
 }
@@ -67,10 +75,17 @@ fn exactly_one_final_line_per_window_and_key_or_rank() {
             Some(rank) => rank.to_string(),
             None => r["city"].to_string(),
         };
-        let key = (r["output"].to_string(), r["window_start"].to_string(), identity);
+        let key = (
+            r["output"].to_string(),
+            r["window_start"].to_string(),
+            identity,
+        );
         *seen.entry(key).or_insert(0) += 1;
     }
-    assert!(seen.values().all(|&n| n == 1), "duplicated final lines: {seen:?}");
+    assert!(
+        seen.values().all(|&n| n == 1),
+        "duplicated final lines: {seen:?}"
+    );
     assert!(seen.keys().any(|(o, _, _)| o == "\"top_cities\""));
 }
 
@@ -78,16 +93,28 @@ fn exactly_one_final_line_per_window_and_key_or_rank() {
 #[test]
 fn rankings_match_a_batch_computation() {
     let rows = evilnet_rows();
-    let text = std::fs::read_to_string(root().join("data/evilnet/tweets_decoded.jsonl")).expect("tweets");
+    let text =
+        std::fs::read_to_string(root().join("data/evilnet/tweets_decoded.jsonl")).expect("tweets");
     let mut tweets: Vec<(i64, String, bool)> = Vec::new();
     for line in text.lines() {
         let v: Value = serde_json::from_str(line).expect("json");
         if v["includes"]["places"][0]["place_type"] != "city" {
             continue;
         }
-        let at = chrono::DateTime::parse_from_rfc3339(v["data"]["created_at"].as_str().expect("time")).expect("rfc3339");
-        let referenced = v["data"]["referenced_tweets"].as_array().is_some_and(|a| !a.is_empty());
-        tweets.push((at.timestamp_millis(), v["includes"]["places"][0]["full_name"].as_str().expect("city").to_string(), referenced));
+        let at =
+            chrono::DateTime::parse_from_rfc3339(v["data"]["created_at"].as_str().expect("time"))
+                .expect("rfc3339");
+        let referenced = v["data"]["referenced_tweets"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
+        tweets.push((
+            at.timestamp_millis(),
+            v["includes"]["places"][0]["full_name"]
+                .as_str()
+                .expect("city")
+                .to_string(),
+            referenced,
+        ));
     }
     let (hour, five) = (3_600_000i64, 300_000i64);
     let first = tweets.iter().map(|t| t.0).min().expect("tweets") / five * five - hour;
@@ -103,26 +130,49 @@ fn rankings_match_a_batch_computation() {
                 e.1 += u64::from(*referenced);
             }
         }
-        let window_start = chrono::DateTime::from_timestamp_millis(start).expect("t").format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        let window_start = chrono::DateTime::from_timestamp_millis(start)
+            .expect("t")
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
         let mut top: Vec<(&str, u64)> = per_city.iter().map(|(c, v)| (*c, v.0)).collect();
         top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         let mut bottom: Vec<(&str, u64)> = per_city.iter().map(|(c, v)| (*c, v.1)).collect();
         bottom.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(b.0)));
-        for (output, column, expected) in [("top_cities", "tweets", top), ("least_retweeted_cities", "retweets", bottom)] {
+        for (output, column, expected) in [
+            ("top_cities", "tweets", top),
+            ("least_retweeted_cities", "retweets", bottom),
+        ] {
             let mut got: Vec<(u64, String, u64)> = rows
                 .iter()
-                .filter(|r| r["output"] == output && r["final"] == true && r["window_start"] == window_start.as_str())
-                .map(|r| (r["rank"].as_u64().expect("rank"), r["city"].as_str().expect("city").to_string(), r[column].as_u64().expect("n")))
+                .filter(|r| {
+                    r["output"] == output
+                        && r["final"] == true
+                        && r["window_start"] == window_start.as_str()
+                })
+                .map(|r| {
+                    (
+                        r["rank"].as_u64().expect("rank"),
+                        r["city"].as_str().expect("city").to_string(),
+                        r[column].as_u64().expect("n"),
+                    )
+                })
                 .collect();
             got.sort();
-            let want: Vec<(u64, String, u64)> =
-                expected.iter().take(5).enumerate().map(|(i, (c, n))| (i as u64 + 1, c.to_string(), *n)).collect();
+            let want: Vec<(u64, String, u64)> = expected
+                .iter()
+                .take(5)
+                .enumerate()
+                .map(|(i, (c, n))| (i as u64 + 1, c.to_string(), *n))
+                .collect();
             assert_eq!(got, want, "{output} at {window_start}");
             windows_checked += usize::from(!want.is_empty());
         }
         start += five;
     }
-    assert!(windows_checked >= 20, "only {windows_checked} windows had tweets");
+    assert!(
+        windows_checked >= 20,
+        "only {windows_checked} windows had tweets"
+    );
 }
 
 /// The three hand-edited tweets push the watermark 5 minutes ahead; the tweets after them
@@ -132,8 +182,19 @@ fn early_tweets_do_not_make_later_ones_late() {
     let dir = tempfile::tempdir().expect("tempdir");
     let late = dir.path().join("late.jsonl");
     let out = dir.path().join("out.jsonl");
-    let output = run_ok(&["dataflows/evilnet.toml", "--sink", &format!("jsonl:{}", out.display()), "--late", &format!("jsonl:{}", late.display())]);
-    assert!(std::fs::read_to_string(&late).expect("late file").is_empty());
+    let output = run_ok(&[
+        "dataflows/evilnet.toml",
+        "--sink",
+        &format!("jsonl:{}", out.display()),
+        "--late",
+        &format!("jsonl:{}", late.display()),
+    ]);
+    assert!(std::fs::read_to_string(&late)
+        .expect("late file")
+        .is_empty());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("read 74, kept 73, filtered 1, duplicates 0, late 0, dead letters 0"), "{stderr}");
+    assert!(
+        stderr.contains("read 74, kept 73, filtered 1, duplicates 0, late 0, dead letters 0"),
+        "{stderr}"
+    );
 }

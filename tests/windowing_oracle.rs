@@ -24,14 +24,24 @@ struct Case {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    (1u64..20, 1u64..20, 0u64..30, 0u64..15, 1usize..4, prop::collection::vec((0u64..200, 0u8..5, -50i64..50, 0u8..6), 1..120))
+    (
+        1u64..20,
+        1u64..20,
+        0u64..30,
+        0u64..15,
+        1usize..4,
+        prop::collection::vec((0u64..200, 0u8..5, -50i64..50, 0u8..6), 1..120),
+    )
         .prop_map(|(size, slide, lateness, ooo, workers, records)| Case {
             size: size.max(slide) * 1000,
             slide: slide.min(size) * 1000,
             lateness: lateness * 1000,
             ooo: ooo * 1000,
             workers,
-            records: records.into_iter().map(|(t, k, v, u)| (BASE + t * 500, k, v, u)).collect(),
+            records: records
+                .into_iter()
+                .map(|(t, k, v, u)| (BASE + t * 500, k, v, u))
+                .collect(),
         })
 }
 
@@ -66,13 +76,23 @@ fn oracle(c: &Case) -> BTreeSet<Row> {
         let distinct = values.iter().map(|x| x.1).collect::<BTreeSet<_>>().len() as i64;
         let min = values.iter().map(|x| x.0).min().expect("non-empty");
         let max = values.iter().map(|x| x.0).max().expect("non-empty");
-        rows.insert(("stats".to_string(), *start, format!("k{k}"), vec![count, sum, distinct, min, max]));
+        rows.insert((
+            "stats".to_string(),
+            *start,
+            format!("k{k}"),
+            vec![count, sum, distinct, min, max],
+        ));
         per_window.entry(*start).or_default().push((count, *k));
     }
     for (start, mut counts) in per_window {
         counts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         for (rank, (count, k)) in counts.iter().take(2).enumerate() {
-            rows.insert(("top".to_string(), start, format!("{}:k{k}", rank + 1), vec![*count]));
+            rows.insert((
+                "top".to_string(),
+                start,
+                format!("{}:k{k}", rank + 1),
+                vec![*count],
+            ));
         }
     }
     rows
@@ -81,8 +101,11 @@ fn oracle(c: &Case) -> BTreeSet<Row> {
 fn engine(c: &Case) -> BTreeSet<Row> {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("in.jsonl");
-    let lines: Vec<String> =
-        c.records.iter().map(|(t, k, v, u)| format!(r#"{{"t": {t}, "k": "k{k}", "v": {v}, "u": "user{u}"}}"#)).collect();
+    let lines: Vec<String> = c
+        .records
+        .iter()
+        .map(|(t, k, v, u)| format!(r#"{{"t": {t}, "k": "k{k}", "v": {v}, "u": "user{u}"}}"#))
+        .collect();
     std::fs::write(&input, lines.join("\n")).expect("write input");
     let dataflow = dir.path().join("random.toml");
     std::fs::write(
@@ -131,7 +154,10 @@ rank = {{ top = 2, by = "count" }}
     run(RunOptions {
         dataflow,
         sinks: vec![format!("jsonl:{}", out.display())],
-        cluster: Cluster { workers: c.workers, ..Cluster::default() },
+        cluster: Cluster {
+            workers: c.workers,
+            ..Cluster::default()
+        },
         ..RunOptions::default()
     })
     .expect("run");
@@ -142,12 +168,30 @@ rank = {{ top = 2, by = "count" }}
         if r["final"] != true {
             continue;
         }
-        let start = chrono::DateTime::parse_from_rfc3339(r["window_start"].as_str().expect("start")).expect("time").timestamp_millis() as u64;
+        let start = chrono::DateTime::parse_from_rfc3339(r["window_start"].as_str().expect("start"))
+            .expect("time")
+            .timestamp_millis() as u64;
         let key = r["k"].as_str().expect("key").to_string();
         let int = |name: &str| r[name].as_f64().expect(name) as i64;
         let row = match r["output"].as_str().expect("output") {
-            "stats" => ("stats".to_string(), start, key, vec![int("count"), int("sum"), int("users"), int("min"), int("max")]),
-            _ => ("top".to_string(), start, format!("{}:{key}", r["rank"]), vec![int("count")]),
+            "stats" => (
+                "stats".to_string(),
+                start,
+                key,
+                vec![
+                    int("count"),
+                    int("sum"),
+                    int("users"),
+                    int("min"),
+                    int("max"),
+                ],
+            ),
+            _ => (
+                "top".to_string(),
+                start,
+                format!("{}:{key}", r["rank"]),
+                vec![int("count")],
+            ),
         };
         assert!(rows.insert(row.clone()), "two final lines for {row:?}");
     }

@@ -48,7 +48,9 @@ fn fixed(n: Number) -> i128 {
 /// Orders numbers by value; an integer precedes an equal float so ties resolve the same way
 /// in any merge order.
 fn number_order(a: Number, b: Number) -> std::cmp::Ordering {
-    a.as_f64().total_cmp(&b.as_f64()).then_with(|| matches!(a, Number::Float(_)).cmp(&matches!(b, Number::Float(_))))
+    a.as_f64()
+        .total_cmp(&b.as_f64())
+        .then_with(|| matches!(a, Number::Float(_)).cmp(&matches!(b, Number::Float(_))))
 }
 
 impl Accumulator {
@@ -110,15 +112,15 @@ impl Accumulator {
                 *total += t2;
                 *n += n2;
             }
-            (Accumulator::Min(a), Accumulator::Min(Some(b))) => {
-                if a.is_none_or(|cur| number_order(b, cur).is_lt()) {
-                    *a = Some(b);
-                }
+            (Accumulator::Min(a), Accumulator::Min(Some(b)))
+                if a.is_none_or(|cur| number_order(b, cur).is_lt()) =>
+            {
+                *a = Some(b);
             }
-            (Accumulator::Max(a), Accumulator::Max(Some(b))) => {
-                if a.is_none_or(|cur| number_order(b, cur).is_gt()) {
-                    *a = Some(b);
-                }
+            (Accumulator::Max(a), Accumulator::Max(Some(b)))
+                if a.is_none_or(|cur| number_order(b, cur).is_gt()) =>
+            {
+                *a = Some(b);
             }
             (Accumulator::Distinct(a), Accumulator::Distinct(b)) => {
                 if a.len() < b.len() {
@@ -164,13 +166,33 @@ mod tests {
 
     #[test]
     fn each_function_reports_its_value() {
-        let values = [Value::Int(3), Value::Float(1.5), Value::Str("$2.25".into()), Value::Int(3)];
-        assert_eq!(fold(AggregateFunction::Count, &values).value(), Value::Int(4));
-        assert_eq!(fold(AggregateFunction::Sum, &values).value(), Value::Float(9.75));
-        assert_eq!(fold(AggregateFunction::Avg, &values).value(), Value::Float(9.75 / 4.0));
-        assert_eq!(fold(AggregateFunction::Min, &values).value(), Value::Float(1.5));
+        let values = [
+            Value::Int(3),
+            Value::Float(1.5),
+            Value::Str("$2.25".into()),
+            Value::Int(3),
+        ];
+        assert_eq!(
+            fold(AggregateFunction::Count, &values).value(),
+            Value::Int(4)
+        );
+        assert_eq!(
+            fold(AggregateFunction::Sum, &values).value(),
+            Value::Float(9.75)
+        );
+        assert_eq!(
+            fold(AggregateFunction::Avg, &values).value(),
+            Value::Float(9.75 / 4.0)
+        );
+        assert_eq!(
+            fold(AggregateFunction::Min, &values).value(),
+            Value::Float(1.5)
+        );
         assert_eq!(fold(AggregateFunction::Max, &values).value(), Value::Int(3));
-        assert_eq!(fold(AggregateFunction::Distinct, &values).value(), Value::Int(3));
+        assert_eq!(
+            fold(AggregateFunction::Distinct, &values).value(),
+            Value::Int(3)
+        );
         assert_eq!(fold(AggregateFunction::Sum, &[]).value(), Value::Null);
     }
 

@@ -16,7 +16,11 @@ pub struct Deduplicator {
 impl Deduplicator {
     /// A de-duplicator for ids kept about `retention_ms` each.
     pub fn new(retention_ms: u64) -> Deduplicator {
-        Deduplicator { seen: HashMap::default(), sweep_every: (retention_ms / 16).max(1), last_sweep: 0 }
+        Deduplicator {
+            seen: HashMap::default(),
+            sweep_every: (retention_ms / 16).max(1),
+            last_sweep: 0,
+        }
     }
 
     /// True the first time `id` is offered; remembers it until the frontier reaches `deadline`.

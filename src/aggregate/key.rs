@@ -30,7 +30,12 @@ const MISSING: Value = Value::Null;
 
 impl KeyView<'_> {
     fn values(&self) -> impl Iterator<Item = &Value> + '_ {
-        self.indices.iter().map(|&i| self.fields.get(i).and_then(Option::as_ref).unwrap_or(&MISSING))
+        self.indices.iter().map(|&i| {
+            self.fields
+                .get(i)
+                .and_then(Option::as_ref)
+                .unwrap_or(&MISSING)
+        })
     }
 
     /// Copies the viewed values into an owned key.
@@ -61,7 +66,10 @@ mod tests {
     #[test]
     fn view_hashes_and_compares_like_owned_key() {
         let fields = vec![Some(Value::Str("x".into())), None, Some(Value::Int(3))];
-        let view = KeyView { fields: &fields, indices: &[2, 0] };
+        let view = KeyView {
+            fields: &fields,
+            indices: &[2, 0],
+        };
         let key = view.to_key();
         assert_eq!(key, Key(vec![Value::Int(3), Value::Str("x".into())].into()));
         let s = rustc_hash::FxBuildHasher;

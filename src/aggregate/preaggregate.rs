@@ -57,7 +57,10 @@ impl PreAggregator {
                 cells: HashMap::default(),
             })
             .collect();
-        PreAggregator { outputs, open: Vec::new() }
+        PreAggregator {
+            outputs,
+            open: Vec::new(),
+        }
     }
 
     /// Adds an event to every window (of every output) it can still change.
@@ -66,25 +69,48 @@ impl PreAggregator {
             let open = &mut self.open;
             open.clear();
             match fold.assigner.pane(event.time) {
-                Some(pane) if fold.assigner.pane_is_open(pane, event.arrival) => open.push((pane, Span::Pane)),
-                _ => fold.assigner.for_each_open_window(event.time, event.arrival, |w| open.push((w, Span::Window))),
+                Some(pane) if fold.assigner.pane_is_open(pane, event.arrival) => {
+                    open.push((pane, Span::Pane))
+                }
+                _ => fold
+                    .assigner
+                    .for_each_open_window(event.time, event.arrival, |w| {
+                        open.push((w, Span::Window))
+                    }),
             }
             if open.is_empty() {
                 continue;
             }
-            let view = KeyView { fields: &event.fields, indices: &fold.key };
+            let view = KeyView {
+                fields: &event.fields,
+                indices: &fold.key,
+            };
             let aggregates = &fold.aggregates;
             let cells = fold.cells.entry_ref(&view).or_insert_with(Vec::new);
             for &(window, span) in open.iter() {
-                let slot = match cells.iter().position(|(w, s, _)| *w == window && *s == span) {
+                let slot = match cells
+                    .iter()
+                    .position(|(w, s, _)| *w == window && *s == span)
+                {
                     Some(i) => &mut cells[i].2,
                     None => {
-                        cells.push((window, span, aggregates.iter().map(|a| Accumulator::new(a.function)).collect()));
+                        cells.push((
+                            window,
+                            span,
+                            aggregates
+                                .iter()
+                                .map(|a| Accumulator::new(a.function))
+                                .collect(),
+                        ));
                         &mut cells.last_mut().expect("just pushed").2
                     }
                 };
                 for (acc, spec) in slot.iter_mut().zip(aggregates) {
-                    if spec.condition.as_ref().is_none_or(|c| c.holds(&event.fields)) {
+                    if spec
+                        .condition
+                        .as_ref()
+                        .is_none_or(|c| c.holds(&event.fields))
+                    {
                         acc.add(spec.field.and_then(|f| event.fields[f].as_ref()));
                     }
                 }
@@ -99,9 +125,19 @@ impl PreAggregator {
             for (key, cells) in fold.cells.drain() {
                 for (window, span, accumulators) in cells {
                     match span {
-                        Span::Window => out.push(Partial { output, window, key: key.clone(), accumulators }),
+                        Span::Window => out.push(Partial {
+                            output,
+                            window,
+                            key: key.clone(),
+                            accumulators,
+                        }),
                         Span::Pane => fold.assigner.for_each_window_of_pane(window, |window| {
-                            out.push(Partial { output, window, key: key.clone(), accumulators: accumulators.clone() })
+                            out.push(Partial {
+                                output,
+                                window,
+                                key: key.clone(),
+                                accumulators: accumulators.clone(),
+                            })
                         }),
                     }
                 }

@@ -11,7 +11,11 @@ pub fn rank<'a, K: Ord + 'a>(
 ) -> Vec<(&'a K, Value)> {
     let mut all: Vec<(&K, Value)> = entries.collect();
     let order = |a: &(&K, Value), b: &(&K, Value)| {
-        let by_score = if descending { b.1.cmp(&a.1) } else { a.1.cmp(&b.1) };
+        let by_score = if descending {
+            b.1.cmp(&a.1)
+        } else {
+            a.1.cmp(&b.1)
+        };
         by_score.then_with(|| a.0.cmp(b.0))
     };
     if all.len() > k {
@@ -31,9 +35,15 @@ mod tests {
         let keys = ["d", "a", "c", "b", "e"];
         let scores = [5, 7, 5, 1, 5];
         let entries = || keys.iter().zip(scores).map(|(k, s)| (k, Value::Int(s)));
-        let top: Vec<&str> = rank(entries(), 3, true).into_iter().map(|(k, _)| *k).collect();
+        let top: Vec<&str> = rank(entries(), 3, true)
+            .into_iter()
+            .map(|(k, _)| *k)
+            .collect();
         assert_eq!(top, vec!["a", "c", "d"]);
-        let bottom: Vec<&str> = rank(entries(), 2, false).into_iter().map(|(k, _)| *k).collect();
+        let bottom: Vec<&str> = rank(entries(), 2, false)
+            .into_iter()
+            .map(|(k, _)| *k)
+            .collect();
         assert_eq!(bottom, vec!["b", "c"]);
         assert_eq!(rank(entries(), 10, true).len(), 5);
     }

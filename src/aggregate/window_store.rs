@@ -89,7 +89,13 @@ impl WindowStore {
                 cell.dirty = true;
             }
             None => {
-                window.keys.insert(partial.key, KeyCell { accumulators: partial.accumulators, dirty: true });
+                window.keys.insert(
+                    partial.key,
+                    KeyCell {
+                        accumulators: partial.accumulators,
+                        dirty: true,
+                    },
+                );
             }
         }
     }
@@ -118,7 +124,14 @@ impl WindowStore {
                 } else {
                     continue;
                 };
-                emit(index as u16, *window, state, store.rank.as_ref(), firing, rows);
+                emit(
+                    index as u16,
+                    *window,
+                    state,
+                    store.rank.as_ref(),
+                    firing,
+                    rows,
+                );
                 state.fired = true;
                 state.dirty = false;
                 if firing == Firing::Final {
@@ -143,19 +156,37 @@ fn emit(
     rows: &mut Vec<ResultRow>,
 ) {
     let is_final = firing == Firing::Final;
-    let values = |cell: &KeyCell| cell.accumulators.iter().map(Accumulator::value).collect::<Vec<_>>();
+    let values = |cell: &KeyCell| {
+        cell.accumulators
+            .iter()
+            .map(Accumulator::value)
+            .collect::<Vec<_>>()
+    };
     match rank_spec {
         None => {
             for (key, cell) in state.keys.iter_mut() {
                 if firing != Firing::Correction || cell.dirty {
-                    rows.push(ResultRow { output, window, rank: None, key: key.clone(), values: values(cell), is_final });
+                    rows.push(ResultRow {
+                        output,
+                        window,
+                        rank: None,
+                        key: key.clone(),
+                        values: values(cell),
+                        is_final,
+                    });
                 }
                 cell.dirty = false;
             }
         }
         Some(spec) => {
-            let scored = state.keys.iter().map(|(key, cell)| (key, cell.accumulators[spec.by].value()));
-            for (position, (key, _)) in rank(scored, spec.k, spec.descending).into_iter().enumerate() {
+            let scored = state
+                .keys
+                .iter()
+                .map(|(key, cell)| (key, cell.accumulators[spec.by].value()));
+            for (position, (key, _)) in rank(scored, spec.k, spec.descending)
+                .into_iter()
+                .enumerate()
+            {
                 let cell = &state.keys[key];
                 rows.push(ResultRow {
                     output,
@@ -174,7 +205,9 @@ fn emit(
 mod tests {
     use super::*;
     use crate::aggregate::Key;
-    use crate::spec::{AggregateFunction, AggregateSpec, FieldSpec, OutputPlan, TimeFormat, TimeSpec, WindowSpec};
+    use crate::spec::{
+        AggregateFunction, AggregateSpec, FieldSpec, OutputPlan, TimeFormat, TimeSpec, WindowSpec,
+    };
     use std::path::PathBuf;
 
     fn plan(lateness: u64, rank: Option<RankSpec>) -> Plan {
@@ -183,15 +216,33 @@ mod tests {
             path: PathBuf::from("t.toml"),
             source: None,
             format: None,
-            fields: vec![FieldSpec { name: "k".into(), path: "k".into() }],
-            time: TimeSpec { field: 0, format: TimeFormat::EpochMillis, max_out_of_orderness_ms: 0, allowed_lateness_ms: lateness },
+            fields: vec![FieldSpec {
+                name: "k".into(),
+                path: "k".into(),
+            }],
+            time: TimeSpec {
+                field: 0,
+                format: TimeFormat::EpochMillis,
+                max_out_of_orderness_ms: 0,
+                allowed_lateness_ms: lateness,
+            },
             filters: vec![],
             dedup: None,
             outputs: vec![OutputPlan {
                 name: "o".into(),
-                window: WindowSpec { size_ms: 10, slide_ms: 10, offset_ms: 0, zone: None },
+                window: WindowSpec {
+                    size_ms: 10,
+                    slide_ms: 10,
+                    offset_ms: 0,
+                    zone: None,
+                },
                 key: vec![0],
-                aggregates: vec![AggregateSpec { name: "n".into(), function: AggregateFunction::Count, field: None, condition: None }],
+                aggregates: vec![AggregateSpec {
+                    name: "n".into(),
+                    function: AggregateFunction::Count,
+                    field: None,
+                    condition: None,
+                }],
                 rank,
             }],
         }
@@ -212,8 +263,12 @@ mod tests {
         let mut out: Vec<_> = rows
             .into_iter()
             .map(|r| {
-                let Value::Str(k) = &r.key.0[0] else { panic!("key") };
-                let Value::Int(n) = r.values[0] else { panic!("count") };
+                let Value::Str(k) = &r.key.0[0] else {
+                    panic!("key")
+                };
+                let Value::Int(n) = r.values[0] else {
+                    panic!("count")
+                };
                 (k.to_string(), n, r.is_final)
             })
             .collect();
@@ -226,12 +281,28 @@ mod tests {
         let mut store = WindowStore::new(&plan(5, None));
         store.absorb(partial("a", 2));
         store.absorb(partial("b", 1));
-        assert!(fire(&mut store, Some(9)).is_empty(), "frontier before the end: nothing fires");
-        assert_eq!(fire(&mut store, Some(10)), vec![("a".into(), 2, false), ("b".into(), 1, false)]);
-        assert!(fire(&mut store, Some(11)).is_empty(), "no change, no correction");
+        assert!(
+            fire(&mut store, Some(9)).is_empty(),
+            "frontier before the end: nothing fires"
+        );
+        assert_eq!(
+            fire(&mut store, Some(10)),
+            vec![("a".into(), 2, false), ("b".into(), 1, false)]
+        );
+        assert!(
+            fire(&mut store, Some(11)).is_empty(),
+            "no change, no correction"
+        );
         store.absorb(partial("a", 1));
-        assert_eq!(fire(&mut store, Some(12)), vec![("a".into(), 3, false)], "only the changed key");
-        assert_eq!(fire(&mut store, Some(15)), vec![("a".into(), 3, true), ("b".into(), 1, true)]);
+        assert_eq!(
+            fire(&mut store, Some(12)),
+            vec![("a".into(), 3, false)],
+            "only the changed key"
+        );
+        assert_eq!(
+            fire(&mut store, Some(15)),
+            vec![("a".into(), 3, true), ("b".into(), 1, true)]
+        );
         assert!(store.is_empty(), "final windows release their state");
     }
 
@@ -245,7 +316,14 @@ mod tests {
 
     #[test]
     fn ranked_outputs_emit_ranks_and_rerank_on_correction() {
-        let mut store = WindowStore::new(&plan(5, Some(RankSpec { k: 1, by: 0, descending: true })));
+        let mut store = WindowStore::new(&plan(
+            5,
+            Some(RankSpec {
+                k: 1,
+                by: 0,
+                descending: true,
+            }),
+        ));
         store.absorb(partial("a", 2));
         store.absorb(partial("b", 1));
         assert_eq!(fire(&mut store, Some(10)), vec![("a".into(), 2, false)]);

@@ -14,14 +14,23 @@ impl CsvColumns {
     pub fn new(header: &csv::StringRecord, paths: &[String]) -> CsvColumns {
         let positions = paths
             .iter()
-            .map(|path| header.iter().position(|column| column.trim() == path.trim()))
+            .map(|path| {
+                header
+                    .iter()
+                    .position(|column| column.trim() == path.trim())
+            })
             .collect();
         CsvColumns { positions }
     }
 
     /// Field paths that no column carries.
     pub fn absent<'p>(&self, paths: &'p [String]) -> Vec<&'p str> {
-        self.positions.iter().zip(paths).filter(|(p, _)| p.is_none()).map(|(_, path)| path.as_str()).collect()
+        self.positions
+            .iter()
+            .zip(paths)
+            .filter(|(p, _)| p.is_none())
+            .map(|(_, path)| path.as_str())
+            .collect()
     }
 
     /// The row's field values; empty cells are missing, everything else is text.
@@ -48,6 +57,9 @@ mod tests {
         let columns = CsvColumns::new(&header, &paths);
         assert_eq!(columns.absent(&paths), vec!["Tolls"]);
         let row = csv::StringRecord::from(vec!["x", "$7.65", ""]);
-        assert_eq!(columns.extract(&row), vec![Some(Value::Str("$7.65".into())), None, None]);
+        assert_eq!(
+            columns.extract(&row),
+            vec![Some(Value::Str("$7.65".into())), None, None]
+        );
     }
 }

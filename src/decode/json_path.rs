@@ -44,8 +44,16 @@ impl JsonPaths {
             let mut at = 0;
             for step in parse_path(path)? {
                 let child = match &step {
-                    Step::Key(k) => nodes[at].by_key.iter().find(|(name, _)| **name == *k.as_bytes()).map(|(_, c)| *c),
-                    Step::Index(i) => nodes[at].by_index.iter().find(|(n, _)| n == i).map(|(_, c)| *c),
+                    Step::Key(k) => nodes[at]
+                        .by_key
+                        .iter()
+                        .find(|(name, _)| **name == *k.as_bytes())
+                        .map(|(_, c)| *c),
+                    Step::Index(i) => nodes[at]
+                        .by_index
+                        .iter()
+                        .find(|(n, _)| n == i)
+                        .map(|(_, c)| *c),
                 };
                 at = match child {
                     Some(c) => c,
@@ -53,7 +61,9 @@ impl JsonPaths {
                         nodes.push(Node::default());
                         let c = nodes.len() - 1;
                         match step {
-                            Step::Key(k) => nodes[at].by_key.push((k.into_bytes().into_boxed_slice(), c)),
+                            Step::Key(k) => nodes[at]
+                                .by_key
+                                .push((k.into_bytes().into_boxed_slice(), c)),
                             Step::Index(i) => nodes[at].by_index.push((i, c)),
                         }
                         c
@@ -70,7 +80,13 @@ impl JsonPaths {
 
     /// Fills `out[slot]` for every path present in `doc`; absent paths leave `None`.
     pub fn extract(&self, doc: &str, out: &mut [Option<Value>]) -> Result<(), JsonError> {
-        let mut walker = Walker { bytes: doc.as_bytes(), doc, pos: 0, paths: self, out };
+        let mut walker = Walker {
+            bytes: doc.as_bytes(),
+            doc,
+            pos: 0,
+            paths: self,
+            out,
+        };
         walker.skip_ws();
         if walker.peek() != Some(b'{') {
             return Err(walker.error("expected a JSON object"));
@@ -98,8 +114,12 @@ fn parse_path(path: &str) -> Result<Vec<Step>, String> {
             steps.push(Step::Key(name.to_string()));
         }
         while let Some(inner) = rest.strip_prefix('[') {
-            let close = inner.find(']').ok_or_else(|| format!("`{path}`: unclosed `[`"))?;
-            let index = inner[..close].parse().map_err(|_| format!("`{path}`: `{}` is not an index", &inner[..close]))?;
+            let close = inner
+                .find(']')
+                .ok_or_else(|| format!("`{path}`: unclosed `[`"))?;
+            let index = inner[..close]
+                .parse()
+                .map_err(|_| format!("`{path}`: `{}` is not an index", &inner[..close]))?;
             steps.push(Step::Index(index));
             rest = &inner[close + 1..];
         }
@@ -120,7 +140,10 @@ struct Walker<'d, 'p, 'o> {
 
 impl<'d> Walker<'d, '_, '_> {
     fn error(&self, message: &'static str) -> JsonError {
-        JsonError { offset: self.pos, message }
+        JsonError {
+            offset: self.pos,
+            message,
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -191,7 +214,10 @@ impl<'d> Walker<'d, '_, '_> {
                 Some(n) if !self.paths.nodes[n].by_key.is_empty() => {
                     let name = self.string()?;
                     let children = &self.paths.nodes[n].by_key;
-                    children.iter().find(|(k, _)| **k == *name.as_bytes()).map(|(_, c)| *c)
+                    children
+                        .iter()
+                        .find(|(k, _)| **k == *name.as_bytes())
+                        .map(|(_, c)| *c)
                 }
                 _ => {
                     self.skip_string()?;
@@ -223,7 +249,11 @@ impl<'d> Walker<'d, '_, '_> {
         let mut index = 0usize;
         loop {
             let child = node.and_then(|n| {
-                self.paths.nodes[n].by_index.iter().find(|(i, _)| *i == index).map(|(_, c)| *c)
+                self.paths.nodes[n]
+                    .by_index
+                    .iter()
+                    .find(|(i, _)| *i == index)
+                    .map(|(_, c)| *c)
             });
             self.value(child, depth + 1)?;
             index += 1;
@@ -304,7 +334,14 @@ impl<'d> Walker<'d, '_, '_> {
                     self.pos = end + 1;
                     let doc: &'d str = self.doc;
                     let raw = &doc[start..end];
-                    return if escaped { unescape(raw).map(Cow::Owned).map_err(|m| JsonError { offset: start, message: m }) } else { Ok(Cow::Borrowed(raw)) };
+                    return if escaped {
+                        unescape(raw).map(Cow::Owned).map_err(|m| JsonError {
+                            offset: start,
+                            message: m,
+                        })
+                    } else {
+                        Ok(Cow::Borrowed(raw))
+                    };
                 }
                 Some(i) => {
                     escaped = true;
@@ -346,7 +383,10 @@ impl<'d> Walker<'d, '_, '_> {
         }
         match text.parse::<f64>() {
             Ok(f) => Ok(Value::Float(f)),
-            Err(_) => Err(JsonError { offset: start, message: "invalid number" }),
+            Err(_) => Err(JsonError {
+                offset: start,
+                message: "invalid number",
+            }),
         }
     }
 }
@@ -393,7 +433,10 @@ fn unescape(raw: &str) -> Result<String, &'static str> {
 fn hex4(chars: &mut std::str::Chars<'_>) -> Result<u32, &'static str> {
     let mut code = 0;
     for _ in 0..4 {
-        let digit = chars.next().and_then(|c| c.to_digit(16)).ok_or("invalid \\u escape")?;
+        let digit = chars
+            .next()
+            .and_then(|c| c.to_digit(16))
+            .ok_or("invalid \\u escape")?;
         code = code * 16 + digit;
     }
     Ok(code)
@@ -416,7 +459,15 @@ mod tests {
                       "includes":{"places":[{"full_name":"Montréal, Québec","place_type":"city"}]}}"#
             .replace('\n', " ");
         let out = extract(
-            &["data.id", "data.n", "data.refs", "includes.places[0].full_name", "data.text", "data.missing", "includes.places[1].full_name"],
+            &[
+                "data.id",
+                "data.n",
+                "data.refs",
+                "includes.places[0].full_name",
+                "data.text",
+                "data.missing",
+                "includes.places[1].full_name",
+            ],
             &doc,
         )
         .expect("valid");
@@ -469,7 +520,7 @@ mod tests {
             let paths = ["a", "b.a", "c[0]", "a[1].b", "b.c[0]"];
             let out = extract(&paths, &text).expect("serde_json output is valid");
             for (path, got) in paths.iter().zip(out) {
-                let pointer = format!("/{}", path.replace('.', "/").replace('[', "/").replace(']', ""));
+                let pointer = format!("/{}", path.replace(['.', '['], "/").replace(']', ""));
                 let want = doc.pointer(&pointer).map(|v| match v {
                     serde_json::Value::Null => Value::Null,
                     serde_json::Value::Bool(b) => Value::Bool(*b),

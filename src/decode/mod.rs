@@ -57,7 +57,9 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::InvalidUtf8 => write!(f, "line is not valid UTF-8"),
-            DecodeError::MalformedJson(e) => write!(f, "malformed JSON at byte {}: {}", e.offset, e.message),
+            DecodeError::MalformedJson(e) => {
+                write!(f, "malformed JSON at byte {}: {}", e.offset, e.message)
+            }
             DecodeError::MalformedCsv(e) => write!(f, "malformed CSV: {e}"),
             DecodeError::MissingField(name) => write!(f, "missing field `{name}`"),
             DecodeError::WrongType { field, detail } => write!(f, "field `{field}`: {detail}"),
@@ -97,7 +99,11 @@ impl Decoder {
     /// A decoder for the plan's fields, filters and timestamp.
     pub fn new(plan: &Plan) -> Result<Decoder, String> {
         let json = JsonPaths::compile(plan.fields.iter().map(|f| f.path.as_str()))?;
-        let mut required: Vec<usize> = plan.outputs.iter().flat_map(|o| o.key.iter().copied()).collect();
+        let mut required: Vec<usize> = plan
+            .outputs
+            .iter()
+            .flat_map(|o| o.key.iter().copied())
+            .collect();
         required.extend(plan.dedup);
         required.sort_unstable();
         required.dedup();
@@ -133,14 +139,20 @@ impl Decoder {
     }
 
     /// Decodes one CSV row read under `columns`.
-    pub fn decode_csv(&self, columns: &CsvColumns, row: &csv::StringRecord) -> Result<Decoded, DecodeError> {
+    pub fn decode_csv(
+        &self,
+        columns: &CsvColumns,
+        row: &csv::StringRecord,
+    ) -> Result<Decoded, DecodeError> {
         self.finish(columns.extract(row))
     }
 
     /// Decodes one JSON line.
     pub fn decode_json(&self, line: &str) -> Result<Decoded, DecodeError> {
         let mut fields = vec![None; self.names.len()];
-        self.json.extract(line, &mut fields).map_err(DecodeError::MalformedJson)?;
+        self.json
+            .extract(line, &mut fields)
+            .map_err(DecodeError::MalformedJson)?;
         self.finish(fields)
     }
 
@@ -152,11 +164,16 @@ impl Decoder {
         }
         let name = |i: usize| self.names[i].clone();
         let time = match &fields[self.time_field] {
-            None | Some(Value::Null) => return Err(DecodeError::MissingField(name(self.time_field))),
+            None | Some(Value::Null) => {
+                return Err(DecodeError::MissingField(name(self.time_field)))
+            }
             Some(v) => self
                 .timestamps
                 .parse(v)
-                .map_err(|detail| DecodeError::BadTimestamp { field: name(self.time_field), detail })?,
+                .map_err(|detail| DecodeError::BadTimestamp {
+                    field: name(self.time_field),
+                    detail,
+                })?,
         };
         for &i in &self.required {
             match &fields[i] {
@@ -164,7 +181,10 @@ impl Decoder {
                 Some(v) if !v.is_scalar() => {
                     return Err(DecodeError::WrongType {
                         field: name(i),
-                        detail: format!("a key must be a string, number or boolean, not an {}", v.type_name()),
+                        detail: format!(
+                            "a key must be a string, number or boolean, not an {}",
+                            v.type_name()
+                        ),
                     })
                 }
                 Some(_) => {}

@@ -17,7 +17,10 @@ fn stable_hash(value: impl Hash) -> u64 {
 }
 
 /// Events in, result rows out.
-pub fn aggregate<'s>(events: Stream<'s, u64, Vec<Event>>, shared: &Arc<Shared>) -> Stream<'s, u64, Vec<ResultRow>> {
+pub fn aggregate<'s>(
+    events: Stream<'s, u64, Vec<Event>>,
+    shared: &Arc<Shared>,
+) -> Stream<'s, u64, Vec<ResultRow>> {
     let events = match shared.plan.dedup {
         Some(field) => deduplicate(events, field, shared),
         None => events,
@@ -25,7 +28,11 @@ pub fn aggregate<'s>(events: Stream<'s, u64, Vec<Event>>, shared: &Arc<Shared>) 
     windows(pre_aggregate(events, shared), shared)
 }
 
-fn deduplicate<'s>(events: Stream<'s, u64, Vec<Event>>, field: usize, shared: &Arc<Shared>) -> Stream<'s, u64, Vec<Event>> {
+fn deduplicate<'s>(
+    events: Stream<'s, u64, Vec<Event>>,
+    field: usize,
+    shared: &Arc<Shared>,
+) -> Stream<'s, u64, Vec<Event>> {
     let shared = Arc::clone(shared);
     let by_id = Exchange::new(move |e: &Event| stable_hash(&e.fields[field]));
     events.unary_frontier(by_id, "Deduplicate", move |_, _| {
@@ -35,7 +42,13 @@ fn deduplicate<'s>(events: Stream<'s, u64, Vec<Event>>, field: usize, shared: &A
             .iter()
             .map(|o| WindowAssigner::new(&o.window, shared.plan.time.allowed_lateness_ms))
             .collect();
-        let longest = shared.plan.outputs.iter().map(|o| o.window.size_ms).max().unwrap_or(0);
+        let longest = shared
+            .plan
+            .outputs
+            .iter()
+            .map(|o| o.window.size_ms)
+            .max()
+            .unwrap_or(0);
         let mut seen = Deduplicator::new(longest + shared.plan.time.allowed_lateness_ms);
         move |(input, frontier), output| {
             let mut dropped = 0;
@@ -43,7 +56,11 @@ fn deduplicate<'s>(events: Stream<'s, u64, Vec<Event>>, field: usize, shared: &A
                 let mut session = output.session(&cap);
                 for batch in batches {
                     for event in batch.drain(..) {
-                        let deadline = assigners.iter().map(|a| a.final_at_last(event.time)).max().unwrap_or(0);
+                        let deadline = assigners
+                            .iter()
+                            .map(|a| a.final_at_last(event.time))
+                            .max()
+                            .unwrap_or(0);
                         let fresh = match &event.fields[field] {
                             Some(id) => seen.first_sighting(id, deadline),
                             None => true,
@@ -56,13 +73,19 @@ fn deduplicate<'s>(events: Stream<'s, u64, Vec<Event>>, field: usize, shared: &A
                     }
                 }
             });
-            shared.metrics.duplicates.fetch_add(dropped, Ordering::Relaxed);
+            shared
+                .metrics
+                .duplicates
+                .fetch_add(dropped, Ordering::Relaxed);
             seen.expire(frontier.frontier().first().copied().unwrap_or(u64::MAX));
         }
     })
 }
 
-fn pre_aggregate<'s>(events: Stream<'s, u64, Vec<Event>>, shared: &Arc<Shared>) -> Stream<'s, u64, Vec<Partial>> {
+fn pre_aggregate<'s>(
+    events: Stream<'s, u64, Vec<Event>>,
+    shared: &Arc<Shared>,
+) -> Stream<'s, u64, Vec<Partial>> {
     let mut folder = PreAggregator::new(&shared.plan);
     events.unary(Pipeline, "PreAggregate", move |_, _| {
         let mut partials = Vec::new();
@@ -80,8 +103,16 @@ fn pre_aggregate<'s>(events: Stream<'s, u64, Vec<Event>>, shared: &Arc<Shared>) 
     })
 }
 
-fn windows<'s>(partials: Stream<'s, u64, Vec<Partial>>, shared: &Arc<Shared>) -> Stream<'s, u64, Vec<ResultRow>> {
-    let ranked: Vec<bool> = shared.plan.outputs.iter().map(|o| o.rank.is_some()).collect();
+fn windows<'s>(
+    partials: Stream<'s, u64, Vec<Partial>>,
+    shared: &Arc<Shared>,
+) -> Stream<'s, u64, Vec<ResultRow>> {
+    let ranked: Vec<bool> = shared
+        .plan
+        .outputs
+        .iter()
+        .map(|o| o.rank.is_some())
+        .collect();
     let route = Exchange::new(move |p: &Partial| {
         if ranked[usize::from(p.output)] {
             stable_hash((p.output, p.window))
@@ -101,13 +132,19 @@ fn windows<'s>(partials: Stream<'s, u64, Vec<Partial>>, shared: &Arc<Shared>) ->
                         store.absorb(partial);
                     }
                 }
-                if held.as_ref().is_none_or(|h| cap.least().is_some_and(|t| t < h.time())) {
+                if held
+                    .as_ref()
+                    .is_none_or(|h| cap.least().is_some_and(|t| t < h.time()))
+                {
                     held = cap.retain_least(0);
                 }
             });
             let now = frontier.frontier().first().copied();
             let finished = store.advance(now, &mut rows);
-            shared.metrics.windows_final.fetch_add(finished as u64, Ordering::Relaxed);
+            shared
+                .metrics
+                .windows_final
+                .fetch_add(finished as u64, Ordering::Relaxed);
             if let Some(cap) = held.as_mut() {
                 if !rows.is_empty() {
                     output.session(&*cap).give_container(&mut rows);

@@ -29,7 +29,12 @@ pub struct Cluster {
 
 impl Default for Cluster {
     fn default() -> Self {
-        Cluster { workers: 1, processes: 1, process: 0, hostfile: None }
+        Cluster {
+            workers: 1,
+            processes: 1,
+            process: 0,
+            hostfile: None,
+        }
     }
 }
 
@@ -80,7 +85,10 @@ impl Shared {
     /// Records a failure that ends the run with an error once the dataflow stops.
     pub fn fail(&self, message: String) {
         tracing::error!("{message}");
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).push(message);
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(message);
     }
 }
 
@@ -90,7 +98,10 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     let plan = spec::load(&options.dataflow).map_err(|e| setup(e.to_string()))?;
     let uris = if options.sources.is_empty() {
         vec![plan.source.clone().ok_or_else(|| {
-            setup(format!("{}: the dataflow names no [source] uri; pass --source", options.dataflow.display()))
+            setup(format!(
+                "{}: the dataflow names no [source] uri; pass --source",
+                options.dataflow.display()
+            ))
         })?]
     } else {
         options.sources.clone()
@@ -115,14 +126,28 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
             .open(cluster.process, cluster.processes)
             .map_err(|e| setup(format!("{uri}: {e}")))
     };
-    let sink_uris = if options.sinks.is_empty() { vec!["jsonl:-".to_string()] } else { options.sinks.clone() };
-    let sinks = sink_uris.iter().map(|u| open(u)).collect::<Result<Vec<_>, _>>()?;
+    let sink_uris = if options.sinks.is_empty() {
+        vec!["jsonl:-".to_string()]
+    } else {
+        options.sinks.clone()
+    };
+    let sinks = sink_uris
+        .iter()
+        .map(|u| open(u))
+        .collect::<Result<Vec<_>, _>>()?;
     let dead_letters = options.dead_letter.as_deref().map(open).transpose()?;
     let late = options.late.as_deref().map(open).transpose()?;
-    let decoder = Decoder::new(&plan).map_err(|e| setup(format!("{}: fields: {e}", options.dataflow.display())))?;
+    let decoder = Decoder::new(&plan)
+        .map_err(|e| setup(format!("{}: fields: {e}", options.dataflow.display())))?;
     let metrics = Arc::new(Metrics::default());
-    let total_bytes = all_partitions.iter().filter_map(|(_, p)| std::fs::metadata(&p.path).ok()).map(|m| m.len()).sum();
-    metrics.bytes_total.store(total_bytes, std::sync::atomic::Ordering::Relaxed);
+    let total_bytes = all_partitions
+        .iter()
+        .filter_map(|(_, p)| std::fs::metadata(&p.path).ok())
+        .map(|m| m.len())
+        .sum();
+    metrics
+        .bytes_total
+        .store(total_bytes, std::sync::atomic::Ordering::Relaxed);
     let shared = Arc::new(Shared {
         rows: RowFormat::new(&plan),
         plan,
@@ -135,7 +160,9 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
         failures: Mutex::new(Vec::new()),
     });
     let config = timely_config(cluster)?;
-    let progress = options.progress.then(|| Progress::start(Arc::clone(&metrics)));
+    let progress = options
+        .progress
+        .then(|| Progress::start(Arc::clone(&metrics)));
     let worker_shared = Arc::clone(&shared);
     let guards = timely::execute(config, move |worker| {
         let shared = Arc::clone(&worker_shared);
@@ -154,12 +181,18 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
         }
     }
     for file in &shared.sinks {
-        file.flush().map_err(|e| RunError::Failed(format!("cannot write results: {e}")))?;
+        file.flush()
+            .map_err(|e| RunError::Failed(format!("cannot write results: {e}")))?;
     }
     for log in [&shared.dead_letters, &shared.late] {
-        log.flush().map_err(|e| RunError::Failed(format!("cannot write rejected records: {e}")))?;
+        log.flush()
+            .map_err(|e| RunError::Failed(format!("cannot write rejected records: {e}")))?;
     }
-    let failures = shared.failures.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let failures = shared
+        .failures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     if !failures.is_empty() {
         return Err(RunError::Failed(failures.join("; ")));
     }
@@ -171,9 +204,15 @@ fn timely_config(cluster: &Cluster) -> Result<timely::Config, RunError> {
     let communication = if cluster.processes > 1 {
         let addresses = match &cluster.hostfile {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| RunError::Setup(format!("{}: cannot read hostfile: {e}", path.display())))?;
-                let hosts: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    RunError::Setup(format!("{}: cannot read hostfile: {e}", path.display()))
+                })?;
+                let hosts: Vec<String> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect();
                 if hosts.len() < cluster.processes {
                     return Err(RunError::Setup(format!(
                         "{}: {} host lines for -n {}",
@@ -184,7 +223,9 @@ fn timely_config(cluster: &Cluster) -> Result<timely::Config, RunError> {
                 }
                 hosts
             }
-            None => (0..cluster.processes).map(|i| format!("localhost:{}", 2101 + i)).collect(),
+            None => (0..cluster.processes)
+                .map(|i| format!("localhost:{}", 2101 + i))
+                .collect(),
         };
         CommunicationConfig::Cluster {
             threads: cluster.workers,
@@ -198,5 +239,8 @@ fn timely_config(cluster: &Cluster) -> Result<timely::Config, RunError> {
     } else {
         CommunicationConfig::Thread
     };
-    Ok(timely::Config { communication, worker: timely::WorkerConfig::default() })
+    Ok(timely::Config {
+        communication,
+        worker: timely::WorkerConfig::default(),
+    })
 }

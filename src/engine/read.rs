@@ -37,7 +37,10 @@ struct Tally {
 }
 
 /// Builds the source operator for this worker: partition `i` is read by worker `i % peers`.
-pub fn read_and_decode<'s>(scope: Scope<'s, u64>, shared: Arc<Shared>) -> Stream<'s, u64, Vec<Event>> {
+pub fn read_and_decode<'s>(
+    scope: Scope<'s, u64>,
+    shared: Arc<Shared>,
+) -> Stream<'s, u64, Vec<Event>> {
     let worker = scope.index();
     let peers = scope.peers();
     source(scope, "ReadDecode", move |capability, info| {
@@ -57,7 +60,9 @@ pub fn read_and_decode<'s>(scope: Scope<'s, u64>, shared: Arc<Shared>) -> Stream
             .collect();
         let mut capability = Some(capability);
         move |output| {
-            let Some(cap) = capability.as_mut() else { return };
+            let Some(cap) = capability.as_mut() else {
+                return;
+            };
             let mut events = Vec::with_capacity(BATCH);
             let mut tally = Tally::default();
             let mut bytes_before = 0;
@@ -77,7 +82,12 @@ pub fn read_and_decode<'s>(scope: Scope<'s, u64>, shared: Arc<Shared>) -> Stream
                 capability = None;
                 return;
             }
-            if let Some(low) = live.iter().map(|p| p.watermark.current()).collect::<Option<Vec<u64>>>().and_then(|w| w.into_iter().min()) {
+            if let Some(low) = live
+                .iter()
+                .map(|p| p.watermark.current())
+                .collect::<Option<Vec<u64>>>()
+                .and_then(|w| w.into_iter().min())
+            {
                 if low > *cap.time() {
                     cap.downgrade(&low);
                 }
@@ -88,18 +98,32 @@ pub fn read_and_decode<'s>(scope: Scope<'s, u64>, shared: Arc<Shared>) -> Stream
     })
 }
 
-fn open_partition(shared: &Shared, label: &str, partition: &Partition, ooo: u64) -> Option<OpenPartition> {
+fn open_partition(
+    shared: &Shared,
+    label: &str,
+    partition: &Partition,
+    ooo: u64,
+) -> Option<OpenPartition> {
     match FileReader::open(partition) {
         Ok(reader) => {
             let csv = reader.csv_header().map(|header| {
                 let columns = shared.decoder.csv_columns(header);
                 let absent = columns.absent(shared.decoder.paths());
                 if !absent.is_empty() {
-                    tracing::warn!("{label}: no column for {}; those fields are missing in every row", absent.join(", "));
+                    tracing::warn!(
+                        "{label}: no column for {}; those fields are missing in every row",
+                        absent.join(", ")
+                    );
                 }
                 columns
             });
-            Some(OpenPartition { label: label.to_string(), index: partition.index, reader, csv, watermark: PartitionWatermark::new(ooo) })
+            Some(OpenPartition {
+                label: label.to_string(),
+                index: partition.index,
+                reader,
+                csv,
+                watermark: PartitionWatermark::new(ooo),
+            })
         }
         Err(e) => {
             shared.fail(e.to_string());
@@ -108,11 +132,23 @@ fn open_partition(shared: &Shared, label: &str, partition: &Partition, ooo: u64)
     }
 }
 
-fn read_batch(shared: &Shared, partition: &mut OpenPartition, assigners: &[WindowAssigner], events: &mut Vec<Event>, tally: &mut Tally) {
+fn read_batch(
+    shared: &Shared,
+    partition: &mut OpenPartition,
+    assigners: &[WindowAssigner],
+    events: &mut Vec<Event>,
+    tally: &mut Tally,
+) {
     let mut dead = Vec::new();
     let mut late = Vec::new();
     let outputs = &shared.plan.outputs;
-    let OpenPartition { label, index, reader, csv, watermark } = partition;
+    let OpenPartition {
+        label,
+        index,
+        reader,
+        csv,
+        watermark,
+    } = partition;
     let result = reader.read_batch(BATCH, |line, offset, raw| {
         tally.read += 1;
         let decoded = match &raw {
@@ -126,9 +162,8 @@ fn read_batch(shared: &Shared, partition: &mut OpenPartition, assigners: &[Windo
             },
             RawRecord::BadRow(message) => Err(DecodeError::MalformedCsv(message.clone())),
         };
-        let reject = |reason: String, output: Option<usize>| {
-            (line, offset, raw_text(&raw), reason, output)
-        };
+        let reject =
+            |reason: String, output: Option<usize>| (line, offset, raw_text(&raw), reason, output);
         match decoded {
             Ok(Decoded::Filtered) => tally.filtered += 1,
             Err(e) => {
@@ -142,7 +177,12 @@ fn read_batch(shared: &Shared, partition: &mut OpenPartition, assigners: &[Windo
                     if assigner.is_too_late(time, arrival) {
                         *tally.late.entry(outputs[i].name.clone()).or_default() += 1;
                         late.push(reject(
-                            format!("every window of `{}` containing {} was final at watermark {}", outputs[i].name, crate::time::format_rfc3339_millis(time), crate::time::format_rfc3339_millis(arrival)),
+                            format!(
+                                "every window of `{}` containing {} was final at watermark {}",
+                                outputs[i].name,
+                                crate::time::format_rfc3339_millis(time),
+                                crate::time::format_rfc3339_millis(arrival)
+                            ),
                             Some(i),
                         ));
                     } else {
@@ -151,7 +191,11 @@ fn read_batch(shared: &Shared, partition: &mut OpenPartition, assigners: &[Windo
                 }
                 if counted {
                     tally.kept += 1;
-                    events.push(Event { time, arrival, fields });
+                    events.push(Event {
+                        time,
+                        arrival,
+                        fields,
+                    });
                 } else {
                     tally.late_records += 1;
                 }
@@ -159,13 +203,19 @@ fn read_batch(shared: &Shared, partition: &mut OpenPartition, assigners: &[Windo
         }
     });
     if let Err(e) = result {
-        shared.fail(format!("{label}: read failed after line {}: {e}", tally.read));
+        shared.fail(format!(
+            "{label}: read failed after line {}: {e}",
+            tally.read
+        ));
     }
     for (log, entries) in [(&shared.dead_letters, &dead), (&shared.late, &late)] {
         if entries.is_empty() {
             continue;
         }
-        let batch: Vec<Rejected<'_>> = entries.iter().map(|entry| to_rejected(label, *index, outputs, entry)).collect();
+        let batch: Vec<Rejected<'_>> = entries
+            .iter()
+            .map(|entry| to_rejected(label, *index, outputs, entry))
+            .collect();
         if let Err(e) = log.write(&batch) {
             shared.fail(format!("cannot write rejected records: {e}"));
         }
@@ -174,7 +224,12 @@ fn read_batch(shared: &Shared, partition: &mut OpenPartition, assigners: &[Windo
 
 type Rejection = (u64, u64, String, String, Option<usize>);
 
-fn to_rejected<'a>(label: &'a str, partition: usize, outputs: &'a [OutputPlan], entry: &'a Rejection) -> Rejected<'a> {
+fn to_rejected<'a>(
+    label: &'a str,
+    partition: usize,
+    outputs: &'a [OutputPlan],
+    entry: &'a Rejection,
+) -> Rejected<'a> {
     let (line, offset, raw, reason, output) = entry;
     Rejected {
         source: label,

@@ -26,20 +26,48 @@ pub struct TweetOptions {
 }
 
 const CITIES: &[(&str, &str)] = &[
-    ("Toronto", "Ontario"), ("Montréal", "Québec"), ("Vancouver", "British Columbia"),
-    ("Calgary", "Alberta"), ("Edmonton", "Alberta"), ("Ottawa", "Ontario"),
-    ("Winnipeg", "Manitoba"), ("Québec", "Québec"), ("Hamilton", "Ontario"),
-    ("Kitchener", "Ontario"), ("London", "Ontario"), ("Victoria", "British Columbia"),
-    ("Halifax", "Nova Scotia"), ("Oshawa", "Ontario"), ("Windsor", "Ontario"),
-    ("Saskatoon", "Saskatchewan"), ("Regina", "Saskatchewan"), ("St. John's", "Newfoundland and Labrador"),
-    ("Kelowna", "British Columbia"), ("Barrie", "Ontario"), ("Sherbrooke", "Québec"),
-    ("Guelph", "Ontario"), ("Kanata", "Ontario"), ("Abbotsford", "British Columbia"),
-    ("Trois-Rivières", "Québec"), ("Kingston", "Ontario"), ("Moncton", "New Brunswick"),
-    ("Saguenay", "Québec"), ("Sudbury", "Ontario"), ("Lethbridge", "Alberta"),
-    ("Airdrie", "Alberta"), ("Brampton", "Ontario"), ("Surrey", "British Columbia"),
-    ("Laval", "Québec"), ("Gatineau", "Québec"), ("Markham", "Ontario"),
-    ("Red Deer", "Alberta"), ("Nanaimo", "British Columbia"), ("Fredericton", "New Brunswick"),
-    ("Charlottetown", "Prince Edward Island"), ("Whitehorse", "Yukon"), ("Yellowknife", "Northwest Territories"),
+    ("Toronto", "Ontario"),
+    ("Montréal", "Québec"),
+    ("Vancouver", "British Columbia"),
+    ("Calgary", "Alberta"),
+    ("Edmonton", "Alberta"),
+    ("Ottawa", "Ontario"),
+    ("Winnipeg", "Manitoba"),
+    ("Québec", "Québec"),
+    ("Hamilton", "Ontario"),
+    ("Kitchener", "Ontario"),
+    ("London", "Ontario"),
+    ("Victoria", "British Columbia"),
+    ("Halifax", "Nova Scotia"),
+    ("Oshawa", "Ontario"),
+    ("Windsor", "Ontario"),
+    ("Saskatoon", "Saskatchewan"),
+    ("Regina", "Saskatchewan"),
+    ("St. John's", "Newfoundland and Labrador"),
+    ("Kelowna", "British Columbia"),
+    ("Barrie", "Ontario"),
+    ("Sherbrooke", "Québec"),
+    ("Guelph", "Ontario"),
+    ("Kanata", "Ontario"),
+    ("Abbotsford", "British Columbia"),
+    ("Trois-Rivières", "Québec"),
+    ("Kingston", "Ontario"),
+    ("Moncton", "New Brunswick"),
+    ("Saguenay", "Québec"),
+    ("Sudbury", "Ontario"),
+    ("Lethbridge", "Alberta"),
+    ("Airdrie", "Alberta"),
+    ("Brampton", "Ontario"),
+    ("Surrey", "British Columbia"),
+    ("Laval", "Québec"),
+    ("Gatineau", "Québec"),
+    ("Markham", "Ontario"),
+    ("Red Deer", "Alberta"),
+    ("Nanaimo", "British Columbia"),
+    ("Fredericton", "New Brunswick"),
+    ("Charlottetown", "Prince Edward Island"),
+    ("Whitehorse", "Yukon"),
+    ("Yellowknife", "Northwest Territories"),
 ];
 
 const WORDS: &[&str] = &[
@@ -79,7 +107,10 @@ fn tweet(rng: &mut Pcg64Mcg, id: u64, created_ms: u64, line: &mut String) {
     let city_index = skewed(rng, CITIES.len());
     let (city, province) = CITIES[city_index];
     let author = 1_000_000 + skewed(rng, 200_000) as u64;
-    let place_id = format!("{:016x}", 0x36775d842cbec509u64.wrapping_mul(city_index as u64 + 1));
+    let place_id = format!(
+        "{:016x}",
+        0x36775d842cbec509u64.wrapping_mul(city_index as u64 + 1)
+    );
     let (full_name, name, place_type) = if rng.random_bool(0.02) {
         (format!("{city} Stadium"), format!("{city} Stadium"), "poi")
     } else {
@@ -104,7 +135,10 @@ fn tweet(rng: &mut Pcg64Mcg, id: u64, created_ms: u64, line: &mut String) {
     let kind = rng.random_range(0..10);
     if kind < 7 {
         let ref_type = ["replied_to", "quoted", "retweeted"][kind % 3];
-        line.push_str(&format!(", \"referenced_tweets\": [{{\"type\": \"{ref_type}\", \"id\": \"{}\"}}]", id - 1 - rng.random_range(0..100_000)));
+        line.push_str(&format!(
+            ", \"referenced_tweets\": [{{\"type\": \"{ref_type}\", \"id\": \"{}\"}}]",
+            id - 1 - rng.random_range(0..100_000)
+        ));
     }
     line.push_str(", \"text\": ");
     write_json_string(&text, line);
@@ -129,7 +163,14 @@ mod tests {
     use super::*;
 
     fn generate(seed: u64) -> String {
-        let options = TweetOptions { count: 200, seed, disorder_s: 60, very_late: 0.05, rate: 10, start_ms: 1_664_161_200_000 };
+        let options = TweetOptions {
+            count: 200,
+            seed,
+            disorder_s: 60,
+            very_late: 0.05,
+            rate: 10,
+            start_ms: 1_664_161_200_000,
+        };
         let mut out = Vec::new();
         write_tweets(&options, &mut out).expect("write");
         String::from_utf8(out).expect("utf8")
@@ -144,7 +185,12 @@ mod tests {
         for (i, line) in a.lines().enumerate() {
             let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON");
             assert!(v.pointer("/includes/places/0/full_name").is_some());
-            let created = chrono::DateTime::parse_from_rfc3339(v.pointer("/data/created_at").and_then(|c| c.as_str()).expect("time")).expect("rfc3339");
+            let created = chrono::DateTime::parse_from_rfc3339(
+                v.pointer("/data/created_at")
+                    .and_then(|c| c.as_str())
+                    .expect("time"),
+            )
+            .expect("rfc3339");
             let clock = 1_664_161_200_000 + i as i64 * 100;
             if clock - created.timestamp_millis() >= 7_200_000 {
                 very_late += 1;

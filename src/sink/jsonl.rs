@@ -17,22 +17,35 @@ impl JsonlFile {
             std::fs::create_dir_all(parent)?;
         }
         let file = File::create(path)?;
-        Ok(JsonlFile { out: Mutex::new(BufWriter::with_capacity(1 << 20, Box::new(file))) })
+        Ok(JsonlFile {
+            out: Mutex::new(BufWriter::with_capacity(1 << 20, Box::new(file))),
+        })
     }
 
     /// Standard output.
     pub fn stdout() -> JsonlFile {
-        JsonlFile { out: Mutex::new(BufWriter::with_capacity(1 << 16, Box::new(std::io::stdout()))) }
+        JsonlFile {
+            out: Mutex::new(BufWriter::with_capacity(
+                1 << 16,
+                Box::new(std::io::stdout()),
+            )),
+        }
     }
 
     /// Appends text made of whole lines, atomically with respect to other workers.
     pub fn append(&self, lines: &str) -> std::io::Result<()> {
-        let mut out = self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut out = self
+            .out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         out.write_all(lines.as_bytes())
     }
 
     /// Pushes buffered lines to the file.
     pub fn flush(&self) -> std::io::Result<()> {
-        self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).flush()
+        self.out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .flush()
     }
 }

@@ -26,7 +26,9 @@ impl SinkUri {
         match uri.strip_prefix("jsonl:") {
             Some("-") => Ok(SinkUri::Jsonl(None)),
             Some(path) if !path.is_empty() => Ok(SinkUri::Jsonl(Some(PathBuf::from(path)))),
-            _ => Err(format!("`{uri}` is not a sink; allowed: jsonl:PATH, jsonl:- (standard output)")),
+            _ => Err(format!(
+                "`{uri}` is not a sink; allowed: jsonl:PATH, jsonl:- (standard output)"
+            )),
         }
     }
 
@@ -52,7 +54,12 @@ mod tests {
     #[test]
     fn parses_and_rejects_uris() {
         assert_eq!(SinkUri::parse("jsonl:-"), Ok(SinkUri::Jsonl(None)));
-        assert_eq!(SinkUri::parse("jsonl:out.jsonl"), Ok(SinkUri::Jsonl(Some("out.jsonl".into()))));
-        assert!(SinkUri::parse("csv:x").unwrap_err().contains("allowed: jsonl:PATH"));
+        assert_eq!(
+            SinkUri::parse("jsonl:out.jsonl"),
+            Ok(SinkUri::Jsonl(Some("out.jsonl".into())))
+        );
+        assert!(SinkUri::parse("csv:x")
+            .unwrap_err()
+            .contains("allowed: jsonl:PATH"));
     }
 }

@@ -36,7 +36,11 @@ const LOGGED_WITHOUT_FILE: u64 = 10;
 impl RejectLog {
     /// A log for `what` ("dead letter", "late record"), writing to `file` when given.
     pub fn new(what: &'static str, file: Option<JsonlFile>) -> RejectLog {
-        RejectLog { what, file, logged: AtomicU64::new(0) }
+        RejectLog {
+            what,
+            file,
+            logged: AtomicU64::new(0),
+        }
     }
 
     /// Records a batch of rejected records.
@@ -53,7 +57,15 @@ impl RejectLog {
             None => {
                 for r in batch {
                     if self.logged.fetch_add(1, Ordering::Relaxed) < LOGGED_WITHOUT_FILE {
-                        tracing::warn!("{} {}:{} (partition {}, offset {}): {}", self.what, r.source, r.line, r.partition, r.offset, r.reason);
+                        tracing::warn!(
+                            "{} {}:{} (partition {}, offset {}): {}",
+                            self.what,
+                            r.source,
+                            r.line,
+                            r.partition,
+                            r.offset,
+                            r.reason
+                        );
                     }
                 }
                 Ok(())

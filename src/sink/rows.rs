@@ -48,13 +48,21 @@ impl RowFormat {
             out.push_str(",\"rank\":");
             out.push_str(itoa::Buffer::new().format(rank));
         }
-        let named = columns.keys.iter().zip(row.key.0.iter()).chain(columns.aggregates.iter().zip(&row.values));
+        let named = columns
+            .keys
+            .iter()
+            .zip(row.key.0.iter())
+            .chain(columns.aggregates.iter().zip(&row.values));
         for (name, value) in named {
             out.push(',');
             write_json_string(name, out);
             out.push(':');
             value.write_json(out);
         }
-        out.push_str(if row.is_final { ",\"final\":true}\n" } else { ",\"final\":false}\n" });
+        out.push_str(if row.is_final {
+            ",\"final\":true}\n"
+        } else {
+            ",\"final\":false}\n"
+        });
     }
 }

@@ -16,8 +16,15 @@ pub enum RawRecord<'a> {
 }
 
 enum Reader {
-    Lines { input: BufReader<File>, buffer: Vec<u8> },
-    Csv { input: csv::Reader<File>, row: csv::StringRecord, header: csv::StringRecord },
+    Lines {
+        input: BufReader<File>,
+        buffer: Vec<u8>,
+    },
+    Csv {
+        input: csv::Reader<File>,
+        row: csv::StringRecord,
+        header: csv::StringRecord,
+    },
 }
 
 /// Reads a file partition in order.
@@ -31,21 +38,38 @@ pub struct FileReader {
 impl FileReader {
     /// Opens a partition.
     pub fn open(partition: &Partition) -> Result<FileReader, SourceError> {
-        let io = |source| SourceError::Io { path: partition.path.display().to_string(), source };
+        let io = |source| SourceError::Io {
+            path: partition.path.display().to_string(),
+            source,
+        };
         let file = File::open(&partition.path).map_err(io)?;
         let reader = match partition.format {
-            Format::Json => Reader::Lines { input: BufReader::with_capacity(1 << 20, file), buffer: Vec::new() },
+            Format::Json => Reader::Lines {
+                input: BufReader::with_capacity(1 << 20, file),
+                buffer: Vec::new(),
+            },
             Format::Csv => {
-                let mut input = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
+                let mut input = csv::ReaderBuilder::new()
+                    .has_headers(true)
+                    .from_reader(file);
                 let header = input
                     .headers()
                     .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?
                     .clone();
-                Reader::Csv { input, row: csv::StringRecord::new(), header }
+                Reader::Csv {
+                    input,
+                    row: csv::StringRecord::new(),
+                    header,
+                }
             }
         };
         let line = u64::from(partition.format == Format::Csv);
-        Ok(FileReader { reader, line, bytes_read: 0, done: false })
+        Ok(FileReader {
+            reader,
+            line,
+            bytes_read: 0,
+            done: false,
+        })
     }
 
     /// The CSV header, for CSV partitions.
@@ -94,7 +118,11 @@ impl FileReader {
                     }
                     self.bytes_read += n as u64;
                     self.line += 1;
-                    let mut line = if in_place { &input.buffer()[..n] } else { &buffer[..] };
+                    let mut line = if in_place {
+                        &input.buffer()[..n]
+                    } else {
+                        &buffer[..]
+                    };
                     while let [rest @ .., b'\n' | b'\r'] = line {
                         line = rest;
                     }
@@ -118,7 +146,9 @@ impl FileReader {
                             break;
                         }
                         Ok(true) => {
-                            let (line, offset) = row.position().map_or((self.line + 1, 0), |p| (p.line(), p.byte()));
+                            let (line, offset) = row
+                                .position()
+                                .map_or((self.line + 1, 0), |p| (p.line(), p.byte()));
                             self.line = line;
                             each(line, offset, RawRecord::Row(row));
                         }
@@ -126,7 +156,9 @@ impl FileReader {
                             if let csv::ErrorKind::Io(_) = e.kind() {
                                 return Err(std::io::Error::other(e.to_string()));
                             }
-                            let (line, offset) = e.position().map_or((self.line + 1, 0), |p| (p.line(), p.byte()));
+                            let (line, offset) = e
+                                .position()
+                                .map_or((self.line + 1, 0), |p| (p.line(), p.byte()));
                             self.line = line;
                             each(line, offset, RawRecord::BadRow(e.to_string()));
                         }

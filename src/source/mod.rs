@@ -50,10 +50,15 @@ pub struct Partition {
 
 /// Lists the partitions of a `file:` URI: one per file, globs sorted by path.
 pub fn partitions(uri: &str, format: Option<Format>) -> Result<Vec<Partition>, SourceError> {
-    let pattern = uri.strip_prefix("file:").ok_or_else(|| SourceError::BadUri(uri.to_string()))?;
+    let pattern = uri
+        .strip_prefix("file:")
+        .ok_or_else(|| SourceError::BadUri(uri.to_string()))?;
     let paths: Vec<PathBuf> = if pattern.contains(['*', '?', '[']) {
         let mut found: Vec<PathBuf> = glob::glob(pattern)
-            .map_err(|e| SourceError::BadGlob { pattern: pattern.to_string(), message: e.to_string() })?
+            .map_err(|e| SourceError::BadGlob {
+                pattern: pattern.to_string(),
+                message: e.to_string(),
+            })?
             .filter_map(Result::ok)
             .collect();
         found.sort();
@@ -72,7 +77,11 @@ pub fn partitions(uri: &str, format: Option<Format>) -> Result<Vec<Partition>, S
                 return Err(SourceError::Missing(path.display().to_string()));
             }
             let format = format.unwrap_or_else(|| format_of(&path));
-            Ok(Partition { index, path, format })
+            Ok(Partition {
+                index,
+                path,
+                format,
+            })
         })
         .collect()
 }
@@ -95,10 +104,19 @@ mod tests {
             std::fs::write(dir.path().join(name), "").expect("write");
         }
         let found = partitions(&format!("file:{}/*", dir.path().display()), None).expect("found");
-        let names: Vec<_> = found.iter().map(|p| p.path.file_name().expect("name").to_owned()).collect();
+        let names: Vec<_> = found
+            .iter()
+            .map(|p| p.path.file_name().expect("name").to_owned())
+            .collect();
         assert_eq!(names, ["a.jsonl", "b.jsonl", "c.csv"]);
         assert_eq!(found[2].format, Format::Csv);
-        assert!(matches!(partitions("file:/no/such/file.jsonl", None), Err(SourceError::Missing(_))));
-        assert!(matches!(partitions("kafka://x/y", None), Err(SourceError::BadUri(_))));
+        assert!(matches!(
+            partitions("file:/no/such/file.jsonl", None),
+            Err(SourceError::Missing(_))
+        ));
+        assert!(matches!(
+            partitions("kafka://x/y", None),
+            Err(SourceError::BadUri(_))
+        ));
     }
 }

@@ -60,6 +60,9 @@ mod tests {
         assert!(!check(Test::NonEmpty, Some(Value::List(0))));
         assert!(!check(Test::NonEmpty, None));
         assert!(!check(Test::Exists, Some(Value::Null)));
-        assert!(check(Test::OneOf(vec![Value::Int(1), Value::Int(2)]), Some(Value::Int(2))));
+        assert!(check(
+            Test::OneOf(vec![Value::Int(1), Value::Int(2)]),
+            Some(Value::Int(2))
+        ));
     }
 }

@@ -14,7 +14,9 @@ pub fn parse_millis(text: &str) -> Result<u64, String> {
     let mut total: u64 = 0;
     let mut rest = trimmed;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("`{text}` is not {allowed}"));
         }
@@ -22,7 +24,9 @@ pub fn parse_millis(text: &str) -> Result<u64, String> {
             .parse()
             .map_err(|_| format!("`{text}` is out of range"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1_000,

@@ -129,9 +129,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan, SpecError> {
         message,
     };
     let raw: DataflowFile = toml::from_str(text).map_err(|e| {
-        fail("file", format!("not a valid dataflow: {}", e.to_string().trim_end()))
+        fail(
+            "file",
+            format!("not a valid dataflow: {}", e.to_string().trim_end()),
+        )
     })?;
-    Validator { raw: &raw, fail: &fail }.plan(path)
+    Validator {
+        raw: &raw,
+        fail: &fail,
+    }
+    .plan(path)
 }
 
 struct Validator<'a, F: Fn(&str, String) -> SpecError> {
@@ -143,12 +150,18 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
     fn plan(&self, path: &Path) -> Result<Plan, SpecError> {
         let raw = self.raw;
         if raw.fields.is_empty() {
-            return Err((self.fail)("fields", "declare at least one field (name = \"path\")".into()));
+            return Err((self.fail)(
+                "fields",
+                "declare at least one field (name = \"path\")".into(),
+            ));
         }
         let fields: Vec<FieldSpec> = raw
             .fields
             .iter()
-            .map(|(name, path)| FieldSpec { name: name.clone(), path: path.clone() })
+            .map(|(name, path)| FieldSpec {
+                name: name.clone(),
+                path: path.clone(),
+            })
             .collect();
         let format = match raw.source.format.as_deref() {
             None => None,
@@ -174,7 +187,10 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             None => None,
         };
         if raw.output.is_empty() {
-            return Err((self.fail)("output", "declare at least one [[output]]".into()));
+            return Err((self.fail)(
+                "output",
+                "declare at least one [[output]]".into(),
+            ));
         }
         let mut outputs: Vec<OutputPlan> = Vec::new();
         for table in &raw.output {
@@ -203,7 +219,13 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
     fn field(&self, fields: &[FieldSpec], key: &str, name: &str) -> Result<usize, SpecError> {
         fields.iter().position(|f| f.name == name).ok_or_else(|| {
             let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-            (self.fail)(key, format!("unknown field `{name}`; declared fields: {}", known.join(", ")))
+            (self.fail)(
+                key,
+                format!(
+                    "unknown field `{name}`; declared fields: {}",
+                    known.join(", ")
+                ),
+            )
         })
     }
 
@@ -213,7 +235,10 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
 
     fn zone(&self, key: &str, name: &str) -> Result<chrono_tz::Tz, SpecError> {
         name.parse().map_err(|_| {
-            (self.fail)(key, format!("`{name}` is not an IANA time zone (e.g. \"America/Chicago\")"))
+            (self.fail)(
+                key,
+                format!("`{name}` is not an IANA time zone (e.g. \"America/Chicago\")"),
+            )
         })
     }
 
@@ -228,9 +253,10 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             "rfc3339" => TimeFormat::Rfc3339,
             "epoch_seconds" => TimeFormat::EpochSeconds,
             "epoch_millis" => TimeFormat::EpochMillis,
-            pattern if pattern.contains('%') => {
-                TimeFormat::Pattern { pattern: pattern.to_string(), zone }
-            }
+            pattern if pattern.contains('%') => TimeFormat::Pattern {
+                pattern: pattern.to_string(),
+                zone,
+            },
             other => {
                 return Err((self.fail)(
                     "time.format",
@@ -270,7 +296,9 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             tests.push(Test::NotEquals(scalar(v)?));
         }
         if let Some(list) = &c.one_of {
-            tests.push(Test::OneOf(list.iter().map(scalar).collect::<Result<_, _>>()?));
+            tests.push(Test::OneOf(
+                list.iter().map(scalar).collect::<Result<_, _>>()?,
+            ));
         }
         if c.non_empty == Some(true) {
             tests.push(Test::NonEmpty);
@@ -297,7 +325,10 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             .map(|name| self.field(fields, &at("key"), name))
             .collect::<Result<Vec<_>, _>>()?;
         if t.aggregates.is_empty() {
-            return Err((self.fail)(&at("aggregates"), "declare at least one aggregate".into()));
+            return Err((self.fail)(
+                &at("aggregates"),
+                "declare at least one aggregate".into(),
+            ));
         }
         let mut aggregates: Vec<AggregateSpec> = Vec::new();
         for a in &t.aggregates {
@@ -323,26 +354,45 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
                     (Some(k), None) => (k, true),
                     (None, Some(k)) => (k, false),
                     _ => {
-                        return Err((self.fail)(&at("rank"), "give exactly one of top or bottom".into()))
+                        return Err((self.fail)(
+                            &at("rank"),
+                            "give exactly one of top or bottom".into(),
+                        ))
                     }
                 };
                 if k == 0 {
                     return Err((self.fail)(&at("rank"), "k must be at least 1".into()));
                 }
-                let by = aggregates.iter().position(|a| a.name == r.by).ok_or_else(|| {
-                    let names: Vec<&str> = aggregates.iter().map(|a| a.name.as_str()).collect();
-                    (self.fail)(
-                        &at("rank.by"),
-                        format!("`{}` is not an aggregate of this output (have: {})", r.by, names.join(", ")),
-                    )
-                })?;
+                let by = aggregates
+                    .iter()
+                    .position(|a| a.name == r.by)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = aggregates.iter().map(|a| a.name.as_str()).collect();
+                        (self.fail)(
+                            &at("rank.by"),
+                            format!(
+                                "`{}` is not an aggregate of this output (have: {})",
+                                r.by,
+                                names.join(", ")
+                            ),
+                        )
+                    })?;
                 if key.is_empty() {
-                    return Err((self.fail)(&at("rank"), "a ranked output needs key fields".into()));
+                    return Err((self.fail)(
+                        &at("rank"),
+                        "a ranked output needs key fields".into(),
+                    ));
                 }
                 Some(RankSpec { k, by, descending })
             }
         };
-        Ok(OutputPlan { name: t.name.clone(), window, key, aggregates, rank })
+        Ok(OutputPlan {
+            name: t.name.clone(),
+            window,
+            key,
+            aggregates,
+            rank,
+        })
     }
 
     fn window(&self, key: &str, w: &WindowTable) -> Result<WindowSpec, SpecError> {
@@ -363,14 +413,20 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             }
         };
         if size_ms == 0 || slide_ms == 0 || slide_ms > size_ms {
-            return Err((self.fail)(key, "sizes must be positive and every <= sliding".into()));
+            return Err((self.fail)(
+                key,
+                "sizes must be positive and every <= sliding".into(),
+            ));
         }
         let offset_ms = match &w.offset {
             Some(o) => self.duration(&format!("{key}.offset"), o)?,
             None => 0,
         };
         if offset_ms >= slide_ms {
-            return Err((self.fail)(key, "offset must be smaller than the window step".into()));
+            return Err((self.fail)(
+                key,
+                "offset must be smaller than the window step".into(),
+            ));
         }
         let zone = match &w.time_zone {
             Some(name) => {
@@ -387,7 +443,12 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             }
             None => None,
         };
-        Ok(WindowSpec { size_ms, slide_ms, offset_ms, zone })
+        Ok(WindowSpec {
+            size_ms,
+            slide_ms,
+            offset_ms,
+            zone,
+        })
     }
 
     fn aggregate(
@@ -406,7 +467,9 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             other => {
                 return Err((self.fail)(
                     &format!("{key}.fn"),
-                    format!("`{other}` is not an aggregate; allowed: count, sum, avg, min, max, distinct"),
+                    format!(
+                    "`{other}` is not an aggregate; allowed: count, sum, avg, min, max, distinct"
+                ),
                 ))
             }
         };
@@ -420,14 +483,22 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             }
             (Some(name), _) => Some(self.field(fields, &format!("{key}.field"), name)?),
             (None, _) => {
-                return Err((self.fail)(&format!("{key}.field"), format!("{} needs a field", a.function)))
+                return Err((self.fail)(
+                    &format!("{key}.field"),
+                    format!("{} needs a field", a.function),
+                ))
             }
         };
         let condition = match &a.condition {
             Some(c) => Some(self.condition(&format!("{key}.where"), c, fields)?),
             None => None,
         };
-        Ok(AggregateSpec { name: a.name.clone(), function, field, condition })
+        Ok(AggregateSpec {
+            name: a.name.clone(),
+            function,
+            field,
+            condition,
+        })
     }
 }
 
@@ -477,7 +548,10 @@ mod tests {
     fn minimal_dataflow_validates() {
         let plan = parse(Path::new("dataflows/t.toml"), MINIMAL).expect("valid");
         assert_eq!(plan.outputs[0].window.size_ms, 60_000);
-        assert_eq!(plan.outputs[0].key, vec![plan.field_index("user").expect("field")]);
+        assert_eq!(
+            plan.outputs[0].key,
+            vec![plan.field_index("user").expect("field")]
+        );
     }
 
     #[test]
@@ -485,15 +559,25 @@ mod tests {
         let bad = MINIMAL.replace("fn = \"count\"", "fn = \"median\"");
         let err = parse(Path::new("dataflows/t.toml"), &bad).expect_err("invalid");
         let text = err.to_string();
-        assert!(text.starts_with("dataflows/t.toml: output.per_user.aggregates.n.fn:"), "{text}");
+        assert!(
+            text.starts_with("dataflows/t.toml: output.per_user.aggregates.n.fn:"),
+            "{text}"
+        );
         assert!(text.contains("allowed: count, sum"), "{text}");
 
         let bad = MINIMAL.replace("key = [\"user\"]", "key = [\"usr\"]");
-        let text = parse(Path::new("x.toml"), &bad).expect_err("invalid").to_string();
-        assert!(text.contains("unknown field `usr`; declared fields: ts, user"), "{text}");
+        let text = parse(Path::new("x.toml"), &bad)
+            .expect_err("invalid")
+            .to_string();
+        assert!(
+            text.contains("unknown field `usr`; declared fields: ts, user"),
+            "{text}"
+        );
 
         let bad = MINIMAL.replace("name = \"t\"", "name = \"t\"\ncolour = 1");
-        let text = parse(Path::new("x.toml"), &bad).expect_err("invalid").to_string();
+        let text = parse(Path::new("x.toml"), &bad)
+            .expect_err("invalid")
+            .to_string();
         assert!(text.contains("colour"), "{text}");
     }
 
@@ -513,7 +597,13 @@ mod tests {
 
     #[test]
     fn relative_source_resolves_against_dataflow_folder() {
-        assert_eq!(resolve_source(Path::new("dataflows/a.toml"), "file:../data/x.jsonl"), "file:dataflows/../data/x.jsonl");
-        assert_eq!(resolve_source(Path::new("a.toml"), "file:/abs.jsonl"), "file:/abs.jsonl");
+        assert_eq!(
+            resolve_source(Path::new("dataflows/a.toml"), "file:../data/x.jsonl"),
+            "file:dataflows/../data/x.jsonl"
+        );
+        assert_eq!(
+            resolve_source(Path::new("a.toml"), "file:/abs.jsonl"),
+            "file:/abs.jsonl"
+        );
     }
 }

@@ -9,7 +9,7 @@ mod file;
 
 pub use condition::{Condition, Test};
 pub use duration::parse_millis;
-pub use file::load;
+pub use file::{load, parse, SpecError};
 
 use std::path::PathBuf;
 

@@ -22,18 +22,32 @@ impl TimestampParser {
             TimeFormat::Rfc3339 => {
                 let text = as_text(value)?;
                 fast_rfc3339(text)
-                    .or_else(|| DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis()))
+                    .or_else(|| {
+                        DateTime::parse_from_rfc3339(text)
+                            .ok()
+                            .map(|t| t.timestamp_millis())
+                    })
                     .ok_or_else(|| format!("`{text}` is not an RFC 3339 timestamp"))?
             }
             TimeFormat::EpochSeconds => match value.as_number() {
                 Some(Number::Int(s)) => s.checked_mul(1000).ok_or("epoch seconds out of range")?,
                 Some(Number::Float(s)) => (s * 1000.0).round() as i64,
-                None => return Err(format!("expected epoch seconds, got a {}", value.type_name())),
+                None => {
+                    return Err(format!(
+                        "expected epoch seconds, got a {}",
+                        value.type_name()
+                    ))
+                }
             },
             TimeFormat::EpochMillis => match value.as_number() {
                 Some(Number::Int(ms)) => ms,
                 Some(Number::Float(ms)) => ms.round() as i64,
-                None => return Err(format!("expected epoch milliseconds, got a {}", value.type_name())),
+                None => {
+                    return Err(format!(
+                        "expected epoch milliseconds, got a {}",
+                        value.type_name()
+                    ))
+                }
             },
             TimeFormat::Pattern { pattern, zone } => {
                 let text = as_text(value)?;
@@ -58,7 +72,10 @@ impl TimestampParser {
 fn as_text(value: &Value) -> Result<&str, String> {
     match value {
         Value::Str(s) => Ok(s),
-        other => Err(format!("expected a timestamp string, got a {}", other.type_name())),
+        other => Err(format!(
+            "expected a timestamp string, got a {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -66,21 +83,37 @@ fn as_text(value: &Value) -> Result<&str, String> {
 /// returns `None` and goes to the full parser.
 fn fast_rfc3339(text: &str) -> Option<i64> {
     let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |from: usize, to: usize| -> Option<i64> {
-        b[from..to].iter().try_fold(0i64, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
+        b[from..to].iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
     };
     let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
         return None;
     }
     let mut millis = 0;
     let mut pos = 19;
     if b[pos] == b'.' {
-        let digits = b[pos + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let digits = b[pos + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         if digits == 0 {
             return None;
         }
@@ -142,15 +175,23 @@ mod tests {
         assert!(rfc("2022-09-26 03:15").is_err());
         assert!(rfc("2022-02-30T00:00:00Z").is_err());
         let secs = TimestampParser::new(TimeFormat::EpochSeconds);
-        assert_eq!(secs.parse(&Value::Int(1_400_000_000)), Ok(1_400_000_000_000));
-        assert_eq!(secs.parse(&Value::Str("1400000000".into())), Ok(1_400_000_000_000));
+        assert_eq!(
+            secs.parse(&Value::Int(1_400_000_000)),
+            Ok(1_400_000_000_000)
+        );
+        assert_eq!(
+            secs.parse(&Value::Str("1400000000".into())),
+            Ok(1_400_000_000_000)
+        );
         let chicago = TimestampParser::new(TimeFormat::Pattern {
             pattern: "%m/%d/%Y %I:%M:%S %p".into(),
             zone: "America/Chicago".parse().expect("zone"),
         });
         assert_eq!(
             chicago.parse(&Value::Str("04/18/2015 12:00:00 AM".into())),
-            Ok(DateTime::parse_from_rfc3339("2015-04-18T00:00:00-05:00").expect("t").timestamp_millis() as u64)
+            Ok(DateTime::parse_from_rfc3339("2015-04-18T00:00:00-05:00")
+                .expect("t")
+                .timestamp_millis() as u64)
         );
         let twitter = TimestampParser::new(TimeFormat::Pattern {
             pattern: "%a %b %d %H:%M:%S %z %Y".into(),
@@ -160,7 +201,10 @@ mod tests {
             twitter.parse(&Value::Str("Tue Dec 24 02:37:04 +0000 2013".into())),
             Ok(1_387_852_624_000)
         );
-        assert_eq!(format_rfc3339_millis(1_664_162_145_000), "2022-09-26T03:15:45.000Z");
+        assert_eq!(
+            format_rfc3339_millis(1_664_162_145_000),
+            "2022-09-26T03:15:45.000Z"
+        );
     }
 
     proptest! {

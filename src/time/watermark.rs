@@ -11,7 +11,10 @@ pub struct PartitionWatermark {
 impl PartitionWatermark {
     /// A watermark that has seen no events yet.
     pub fn new(max_out_of_orderness_ms: u64) -> Self {
-        PartitionWatermark { max_out_of_orderness_ms, current: None }
+        PartitionWatermark {
+            max_out_of_orderness_ms,
+            current: None,
+        }
     }
 
     /// The watermark, or `None` before the first event.
@@ -46,7 +49,11 @@ mod tests {
         assert_eq!(wm.observe(100), 100);
         assert_eq!(wm.current(), Some(90));
         assert_eq!(wm.observe(95), 95, "within out-of-orderness: on time");
-        assert_eq!(wm.observe(50), 90, "behind the watermark: arrives at the watermark");
+        assert_eq!(
+            wm.observe(50),
+            90,
+            "behind the watermark: arrives at the watermark"
+        );
         assert_eq!(wm.current(), Some(90));
         wm.observe(200);
         assert_eq!(wm.current(), Some(190));

@@ -40,16 +40,21 @@ impl WindowAssigner {
     /// slide long, and every window is `size / slide` consecutive panes (UTC windows whose
     /// size is a multiple of their slide). Aggregating panes once and expanding them into
     /// windows later costs one update per event instead of one per window.
+    #[inline]
     pub fn pane(&self, time: u64) -> Option<Window> {
         if self.zone.is_some() || self.size % self.slide != 0 {
             return None;
         }
         let start = (time as i64 - self.offset).div_euclid(self.slide) * self.slide + self.offset;
-        Some(Window { start: start.max(0) as u64, end: (start + self.slide).max(0) as u64 })
+        Some(Window {
+            start: start.max(0) as u64,
+            end: (start + self.slide).max(0) as u64,
+        })
     }
 
     /// Whether an event in `pane` arriving at `arrival` still counts in every window that
     /// contains the pane (the earliest of them ends with the pane).
+    #[inline]
     pub fn pane_is_open(&self, pane: Window, arrival: u64) -> bool {
         arrival < self.final_at(pane)
     }
@@ -58,12 +63,16 @@ impl WindowAssigner {
     pub fn for_each_window_of_pane(&self, pane: Window, mut each: impl FnMut(Window)) {
         let mut start = pane.start as i64;
         while start + self.size > pane.start as i64 {
-            each(Window { start: start.max(0) as u64, end: (start + self.size).max(0) as u64 });
+            each(Window {
+                start: start.max(0) as u64,
+                end: (start + self.size).max(0) as u64,
+            });
             start -= self.slide;
         }
     }
 
     /// The time at which the frontier makes `window` final.
+    #[inline]
     pub fn final_at(&self, window: Window) -> u64 {
         window.end.saturating_add(self.allowed_lateness)
     }
@@ -112,11 +121,15 @@ impl WindowAssigner {
         self.to_utc(start + self.size).max(0) as u64
     }
 
+    #[inline]
     fn to_local(&self, utc: i64) -> i64 {
         match self.zone {
             None => utc,
             Some(zone) => {
-                let offset = zone.offset_from_utc_datetime(&naive(utc)).fix().local_minus_utc();
+                let offset = zone
+                    .offset_from_utc_datetime(&naive(utc))
+                    .fix()
+                    .local_minus_utc();
                 utc + i64::from(offset) * 1000
             }
         }
@@ -124,6 +137,7 @@ impl WindowAssigner {
 
     /// Maps a wall-clock boundary back to UTC: an ambiguous time takes its earliest instant, a
     /// skipped one the instant the clock jumps to. Whole-hour windows keep this monotone.
+    #[inline]
     fn to_utc(&self, local: i64) -> i64 {
         let Some(zone) = self.zone else { return local };
         let wall = naive(local);
@@ -138,7 +152,9 @@ impl WindowAssigner {
 }
 
 fn naive(ms: i64) -> chrono::NaiveDateTime {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().naive_utc()
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .naive_utc()
 }
 
 #[cfg(test)]
@@ -175,7 +191,9 @@ mod tests {
         let t = 10_000_000_000;
         let w = windows(&a, t);
         assert_eq!(w.len(), 12);
-        assert!(w.iter().all(|&(s, e)| s <= t && t < e && e - s == 3_600_000));
+        assert!(w
+            .iter()
+            .all(|&(s, e)| s <= t && t < e && e - s == 3_600_000));
         assert_eq!(a.last_end(t), w[0].1);
         let last = w[0].1;
         assert!(!a.is_too_late(t, last + 59_999));
@@ -196,9 +214,16 @@ mod tests {
         // 2024-03-10 is the spring-forward day in Chicago: 23 hours long.
         let noon = chrono::DateTime::parse_from_rfc3339("2024-03-10T12:00:00-05:00").expect("time");
         let w = windows(&a, noon.timestamp_millis() as u64);
-        let start = chrono::DateTime::parse_from_rfc3339("2024-03-10T00:00:00-06:00").expect("time");
+        let start =
+            chrono::DateTime::parse_from_rfc3339("2024-03-10T00:00:00-06:00").expect("time");
         let end = chrono::DateTime::parse_from_rfc3339("2024-03-11T00:00:00-05:00").expect("time");
-        assert_eq!(w, vec![(start.timestamp_millis() as u64, end.timestamp_millis() as u64)]);
+        assert_eq!(
+            w,
+            vec![(
+                start.timestamp_millis() as u64,
+                end.timestamp_millis() as u64
+            )]
+        );
         assert_eq!(w[0].1 - w[0].0, 23 * 3_600_000);
     }
 }

@@ -17,7 +17,13 @@ pub fn root() -> PathBuf {
 
 /// Runs `tidemark run` with the given arguments (plus `--quiet`), asserting success.
 pub fn run_ok(args: &[&str]) -> Output {
-    let output = tidemark().arg("run").args(args).arg("--quiet").current_dir(root()).output().expect("start tidemark");
+    let output = tidemark()
+        .arg("run")
+        .args(args)
+        .arg("--quiet")
+        .current_dir(root())
+        .output()
+        .expect("start tidemark");
     assert!(
         output.status.success(),
         "tidemark run {args:?} failed: {}\n{}",
@@ -30,19 +36,33 @@ pub fn run_ok(args: &[&str]) -> Output {
 /// Parses every JSON line of a file.
 pub fn read_jsonl(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
 }
 
 /// The final rows, as sorted canonical JSON strings (for set comparisons).
 pub fn final_lines(rows: &[Value]) -> Vec<String> {
-    let mut lines: Vec<String> = rows.iter().filter(|r| r["final"] == Value::Bool(true)).map(|r| r.to_string()).collect();
+    let mut lines: Vec<String> = rows
+        .iter()
+        .filter(|r| r["final"] == Value::Bool(true))
+        .map(|r| r.to_string())
+        .collect();
     lines.sort();
     lines
 }
 
 /// Generates tweets with `tidemark gen tweets` into `path`.
 pub fn gen_tweets(path: &Path, args: &[&str]) {
-    let output = tidemark().args(["gen", "tweets"]).args(args).output().expect("start tidemark gen");
-    assert!(output.status.success(), "gen failed: {}", String::from_utf8_lossy(&output.stderr));
+    let output = tidemark()
+        .args(["gen", "tweets"])
+        .args(args)
+        .output()
+        .expect("start tidemark gen");
+    assert!(
+        output.status.success(),
+        "gen failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     std::fs::write(path, output.stdout).expect("write tweets");
 }

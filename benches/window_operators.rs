@@ -1,0 +1,158 @@
+//! Per-core throughput of the window operators on pre-decoded events (one thread, no
+//! timely): pre-aggregation in batches as the engine does, the merge into the window store,
+//! and firing on the frontier. Also the JSON decoder on real-shaped tweets.
+//!
+//! Run with `cargo bench --bench window_operators`.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::hint::black_box;
+use std::path::Path;
+use tidemark::aggregate::{Partial, PreAggregator, ResultRow, WindowStore};
+use tidemark::decode::Decoder;
+use tidemark::event::Event;
+use tidemark::gen::{write_tweets, TweetOptions};
+use tidemark::spec::{self, Plan};
+use tidemark::value::Value;
+
+const EVENTS: usize = 1 << 20;
+const BATCH: usize = 8192;
+
+fn plan(window: &str, aggregates: &str, rank: &str) -> Plan {
+    let text = format!(
+        r#"
+name = "bench"
+[fields]
+t = "t"
+campaign = "campaign"
+user = "user"
+[time]
+field = "t"
+format = "epoch_millis"
+max_out_of_orderness = "1s"
+allowed_lateness = "0s"
+[[output]]
+name = "o"
+window = {window}
+key = ["campaign"]
+aggregates = [{aggregates}]
+{rank}
+"#
+    );
+    spec::parse(Path::new("bench.toml"), &text).expect("bench plan")
+}
+
+/// Events one millisecond apart over `keys` campaigns and a million users, like the Yahoo
+/// Streaming Benchmark's ad events.
+fn events(keys: u64) -> Vec<Event> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    (0..EVENTS as u64)
+        .map(|i| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let campaign = format!("campaign-{:04}", state % keys);
+            let user = Value::Int((state >> 20) as i64 % 1_000_000);
+            let t = 1_600_000_000_000 + i;
+            Event {
+                time: t,
+                arrival: t,
+                fields: vec![None, Some(Value::Str(campaign.into())), Some(user)],
+            }
+        })
+        .collect()
+}
+
+/// The engine's path for one worker: pre-aggregate each batch, merge, fire on the frontier.
+fn run(plan: &Plan, events: &[Event]) -> usize {
+    let mut folder = PreAggregator::new(plan);
+    let mut store = WindowStore::new(plan);
+    let mut partials: Vec<Partial> = Vec::new();
+    let mut rows: Vec<ResultRow> = Vec::new();
+    for batch in events.chunks(BATCH) {
+        for event in batch {
+            folder.add(event);
+        }
+        folder.drain(&mut partials);
+        for partial in partials.drain(..) {
+            store.absorb(partial);
+        }
+        let frontier = batch.last().map(|e| e.time.saturating_sub(1_000));
+        store.advance(frontier, &mut rows);
+    }
+    store.advance(None, &mut rows);
+    rows.len()
+}
+
+fn window_operators(c: &mut Criterion) {
+    let mut group = c.benchmark_group("window_operators");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.sample_size(10);
+    let ysb = events(100);
+    let cases = [
+        (
+            "windowed_count",
+            plan(
+                r#"{ tumbling = "10s" }"#,
+                r#"{ name = "n", fn = "count" }"#,
+                "",
+            ),
+        ),
+        (
+            "exact_distinct",
+            plan(
+                r#"{ tumbling = "10s" }"#,
+                r#"{ name = "users", fn = "distinct", field = "user" }"#,
+                "",
+            ),
+        ),
+        (
+            "sliding_top_k",
+            plan(
+                r#"{ sliding = "60s", every = "5s" }"#,
+                r#"{ name = "n", fn = "count" }"#,
+                r#"rank = { top = 5, by = "n" }"#,
+            ),
+        ),
+    ];
+    for (name, plan) in &cases {
+        group.bench_function(*name, |b| b.iter(|| black_box(run(plan, &ysb))));
+    }
+    group.finish();
+}
+
+fn decode(c: &mut Criterion) {
+    let plan = spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("dataflows/evilnet.toml"))
+        .expect("evilnet");
+    let decoder = Decoder::new(&plan).expect("decoder");
+    let mut bytes = Vec::new();
+    let options = TweetOptions {
+        count: 20_000,
+        seed: 3,
+        disorder_s: 10,
+        very_late: 0.0,
+        rate: 1000,
+        start_ms: 1_664_161_200_000,
+    };
+    write_tweets(&options, &mut bytes).expect("tweets");
+    let text = String::from_utf8(bytes).expect("utf8");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut group = c.benchmark_group("decode");
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.sample_size(10);
+    group.bench_function("evilnet_tweets", |b| {
+        b.iter_batched(
+            || (),
+            |_| {
+                lines
+                    .iter()
+                    .filter(|l| decoder.decode_json(l).is_ok())
+                    .count()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, window_operators, decode);
+criterion_main!(benches);
