@@ -12,18 +12,19 @@ mkdir -p "$work"
 cargo build --release --quiet
 per_file=$(( (tweets + files - 1) / files ))
 for ((i = 0; i < files; i++)); do
-  out="$work/tweets-$tweets-$i.jsonl"
+  out="$work/tweets-$tweets-in-$files-$i.jsonl"
   [ -s "$out" ] || ./target/release/tidemark gen tweets --count "$per_file" --seed $((i + 1)) \
     --disorder-s 30 --very-late 0.001 --rate $((2000 / files)) > "$out"
 done
-bytes=$(cat "$work"/tweets-"$tweets"-*.jsonl | wc -c)
+bytes=$(cat "$work"/tweets-"$tweets"-in-"$files"-*.jsonl | wc -c)
 start=$(date +%s.%N)
 /usr/bin/time -f "%M" -o "$work/rss" ./target/release/tidemark run dataflows/evilnet.toml \
-  --source "file:$work/tweets-$tweets-*.jsonl" --sink "jsonl:$work/out.jsonl" -w "$workers" --quiet \
+  --source "file:$work/tweets-$tweets-in-$files-*.jsonl" --sink "jsonl:$work/out.jsonl" -w "$workers" --quiet \
   2> "$work/stderr" || { cat "$work/stderr"; exit 1; }
 end=$(date +%s.%N)
 grep -A3 '^summary' "$work/stderr"
-python3 - "$start" "$end" "$tweets" "$bytes" "$(cat "$work/rss")" "$workers" "$files" <<'PY'
+read_count=$(sed -n 's/^summary: read \([0-9]*\),.*/\1/p' "$work/stderr")
+python3 - "$start" "$end" "$read_count" "$bytes" "$(cat "$work/rss")" "$workers" "$files" <<'PY'
 import sys
 start, end, tweets, size, rss, workers, files = sys.argv[1:]
 seconds = float(end) - float(start)

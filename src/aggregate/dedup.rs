@@ -25,11 +25,13 @@ impl Deduplicator {
 
     /// True the first time `id` is offered; remembers it until the frontier reaches `deadline`.
     pub fn first_sighting(&mut self, id: &Value, deadline: u64) -> bool {
-        if self.seen.contains_key(id) {
-            return false;
+        match self.seen.entry(id.clone()) {
+            hashbrown::hash_map::Entry::Occupied(_) => false,
+            hashbrown::hash_map::Entry::Vacant(slot) => {
+                slot.insert(deadline);
+                true
+            }
         }
-        self.seen.insert(id.clone(), deadline);
-        true
     }
 
     /// Forgets ids whose deadline the frontier has reached; by then any copy would be too late

@@ -306,10 +306,24 @@ impl<'d> Walker<'d, '_, '_> {
         Err(self.error(unterminated))
     }
 
+    /// Finds the end of a string body starting at `pos`: the index of its closing quote,
+    /// or of the first backslash. Short strings (most keys and ids) are scanned directly;
+    /// longer ones with `memchr`.
+    #[inline]
+    fn scan_string(&self) -> Option<usize> {
+        let rest = &self.bytes[self.pos..];
+        for (i, &b) in rest.iter().take(32).enumerate() {
+            if b == b'"' || b == b'\\' {
+                return Some(i);
+            }
+        }
+        memchr::memchr2(b'"', b'\\', rest)
+    }
+
     /// Skips a string body; `pos` is just past the opening quote.
     fn skip_string(&mut self) -> Result<(), JsonError> {
         loop {
-            match memchr::memchr2(b'"', b'\\', &self.bytes[self.pos..]) {
+            match self.scan_string() {
                 Some(i) if self.bytes[self.pos + i] == b'"' => {
                     self.pos += i + 1;
                     return Ok(());
@@ -328,7 +342,7 @@ impl<'d> Walker<'d, '_, '_> {
         let start = self.pos;
         let mut escaped = false;
         loop {
-            match memchr::memchr2(b'"', b'\\', &self.bytes[self.pos..]) {
+            match self.scan_string() {
                 Some(i) if self.bytes[self.pos + i] == b'"' => {
                     let end = self.pos + i;
                     self.pos = end + 1;
