@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{read_jsonl, root, run_ok, tidemark};
+use common::{root, run_into, tidemark};
 use serde_json::Value;
 
 fn tweet(id: u64, created_at: &str, city: &str) -> String {
@@ -29,18 +29,8 @@ fn bad_records_become_counted_dead_letters_and_the_run_continues() {
     let mut bytes = lines.join("\n").into_bytes();
     bytes.extend_from_slice(b"\n{\"data\": \"\xff\xfe\"}\n");
     std::fs::write(&input, bytes).expect("write");
-    let out = dir.path().join("out.jsonl");
-    let dead = dir.path().join("dead.jsonl");
-    let output = run_ok(&[
-        "dataflows/evilnet.toml",
-        "--source",
-        &format!("file:{}", input.display()),
-        "--sink",
-        &format!("jsonl:{}", out.display()),
-        "--dead-letter",
-        &format!("jsonl:{}", dead.display()),
-    ]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let run = run_into(dir.path(), "dataflows/evilnet.toml", Some(&input), &[]);
+    let stderr = &run.stderr;
     assert!(
         stderr.contains("read 9, kept 2, filtered 0, duplicates 0, late 0, dead letters 7"),
         "{stderr}"
@@ -58,7 +48,7 @@ fn bad_records_become_counted_dead_letters_and_the_run_continues() {
         );
     }
 
-    let letters = read_jsonl(&dead);
+    let letters = &run.dead;
     let by_line = |line: u64| {
         letters
             .iter()
@@ -89,8 +79,8 @@ fn bad_records_become_counted_dead_letters_and_the_run_continues() {
         && l["partition"] == 0));
     assert!(letters.iter().all(|l| l["offset"].as_u64().is_some()));
 
-    let rows = read_jsonl(&out);
-    let toronto = rows
+    let toronto = run
+        .rows
         .iter()
         .find(|r| r["output"] == "city_stats" && r["final"] == true)
         .expect("the good tweets still produce a window");
@@ -101,7 +91,7 @@ fn bad_records_become_counted_dead_letters_and_the_run_continues() {
 #[test]
 fn very_late_records_are_excluded_counted_and_written_out() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let input = dir.path().join("late.jsonl");
+    let input = dir.path().join("tweets.jsonl");
     let lines = [
         tweet(1, "2022-09-26T03:00:00.000Z", "Ottawa, Ontario"),
         tweet(2, "2022-09-26T05:00:00.000Z", "Ottawa, Ontario"),
@@ -111,24 +101,14 @@ fn very_late_records_are_excluded_counted_and_written_out() {
         tweet(4, "2022-09-26T04:05:00.000Z", "Ottawa, Ontario"),
     ];
     std::fs::write(&input, lines.join("\n")).expect("write");
-    let out = dir.path().join("out.jsonl");
-    let late = dir.path().join("late-out.jsonl");
-    let output = run_ok(&[
-        "dataflows/evilnet.toml",
-        "--source",
-        &format!("file:{}", input.display()),
-        "--sink",
-        &format!("jsonl:{}", out.display()),
-        "--late",
-        &format!("jsonl:{}", late.display()),
-    ]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let run = run_into(dir.path(), "dataflows/evilnet.toml", Some(&input), &[]);
+    let stderr = &run.stderr;
     assert!(
         stderr.contains("read 4, kept 3, filtered 0, duplicates 0, late 1,"),
         "{stderr}"
     );
     assert!(stderr.contains("late for city_stats: 1"), "{stderr}");
-    let late_rows = read_jsonl(&late);
+    let late_rows = &run.late;
     assert_eq!(
         late_rows.len(),
         3,
@@ -143,9 +123,9 @@ fn very_late_records_are_excluded_counted_and_written_out() {
         .collect();
     assert!(outputs.contains(&"city_stats") && outputs.contains(&"top_cities"));
 
-    let rows = read_jsonl(&out);
     let window = |start: &str| {
-        rows.iter()
+        run.rows
+            .iter()
             .find(|r| {
                 r["output"] == "city_stats" && r["final"] == true && r["window_start"] == start
             })
@@ -202,6 +182,28 @@ fn setup_errors_exit_2_with_a_clear_message() {
     assert_eq!(invalid.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&invalid.stderr);
     assert!(stderr.contains("bad.toml: output.top_cities.rank.by: `twets` is not an aggregate of this output (have: tweets)"), "{stderr}");
+
+    let overwrite = tidemark()
+        .current_dir(root())
+        .args([
+            "run",
+            "dataflows/evilnet.toml",
+            "--sink",
+            "jsonl:data/evilnet/tweets_decoded.jsonl",
+            "--quiet",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(overwrite.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&overwrite.stderr).contains("this file is also a source"));
+    assert!(
+        root()
+            .join("data/evilnet/tweets_decoded.jsonl")
+            .metadata()
+            .expect("input kept")
+            .len()
+            > 50_000
+    );
 
     let no_dataflow = tidemark()
         .args(["run", "/no/such/dataflow.toml"])

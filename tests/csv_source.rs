@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{read_jsonl, run_ok};
+use common::run_into;
 
 const DATAFLOW: &str = r#"
 name = "fares"
@@ -52,23 +52,15 @@ fn csv_rows_aggregate_in_local_time() {
     std::fs::write(dir.path().join("trips.csv"), TRIPS).expect("csv");
     let dataflow = dir.path().join("fares.toml");
     std::fs::write(&dataflow, DATAFLOW).expect("dataflow");
-    let out = dir.path().join("out.jsonl");
-    let dead = dir.path().join("dead.jsonl");
-    let output = run_ok(&[
-        dataflow.to_str().expect("path"),
-        "--sink",
-        &format!("jsonl:{}", out.display()),
-        "--dead-letter",
-        &format!("jsonl:{}", dead.display()),
-    ]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let run = run_into(dir.path(), dataflow.to_str().expect("path"), None, &[]);
+    let stderr = &run.stderr;
     assert!(
         stderr.contains("read 6, kept 4, filtered 0, duplicates 0, late 0, dead letters 2"),
         "{stderr}"
     );
 
     // Row e has no pickup area (a key): dead letter; row f has no valid time: dead letter.
-    let letters = read_jsonl(&dead);
+    let letters = &run.dead;
     let lines: Vec<u64> = letters
         .iter()
         .map(|l| l["line"].as_u64().expect("line"))
@@ -76,7 +68,7 @@ fn csv_rows_aggregate_in_local_time() {
     assert_eq!(lines, vec![6, 7]);
     assert_eq!(letters[0]["reason"], "missing field `area`");
 
-    let rows = read_jsonl(&out);
+    let rows = &run.rows;
     let hourly = |area: &str, start: &str| {
         rows.iter()
             .find(|r| r["output"] == "hourly" && r["area"] == area && r["window_start"] == start)

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{read_jsonl, root, run_ok};
+use common::{root, run_into};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -180,21 +180,12 @@ fn rankings_match_a_batch_computation() {
 #[test]
 fn early_tweets_do_not_make_later_ones_late() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let late = dir.path().join("late.jsonl");
-    let out = dir.path().join("out.jsonl");
-    let output = run_ok(&[
-        "dataflows/evilnet.toml",
-        "--sink",
-        &format!("jsonl:{}", out.display()),
-        "--late",
-        &format!("jsonl:{}", late.display()),
-    ]);
-    assert!(std::fs::read_to_string(&late)
-        .expect("late file")
-        .is_empty());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let run = run_into(dir.path(), "dataflows/evilnet.toml", None, &[]);
+    assert!(run.late.is_empty());
     assert!(
-        stderr.contains("read 74, kept 73, filtered 1, duplicates 0, late 0, dead letters 0"),
-        "{stderr}"
+        run.stderr
+            .contains("read 74, kept 73, filtered 1, duplicates 0, late 0, dead letters 0"),
+        "{}",
+        run.stderr
     );
 }

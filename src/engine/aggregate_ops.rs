@@ -36,12 +36,7 @@ fn deduplicate<'s>(
     let shared = Arc::clone(shared);
     let by_id = Exchange::new(move |e: &Event| stable_hash(&e.fields[field]));
     events.unary_frontier(by_id, "Deduplicate", move |_, _| {
-        let assigners: Vec<WindowAssigner> = shared
-            .plan
-            .outputs
-            .iter()
-            .map(|o| WindowAssigner::new(&o.window, shared.plan.time.allowed_lateness_ms))
-            .collect();
+        let assigners = WindowAssigner::for_outputs(&shared.plan);
         let longest = shared
             .plan
             .outputs

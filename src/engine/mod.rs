@@ -121,9 +121,20 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
         )));
     }
     let open = |uri: &str| -> Result<JsonlFile, RunError> {
-        SinkUri::parse(uri)
-            .map_err(setup)?
-            .open(cluster.process, cluster.processes)
+        let sink = SinkUri::parse(uri).map_err(setup)?;
+        if let SinkUri::Jsonl(Some(path)) = &sink {
+            let target = std::fs::canonicalize(path).ok();
+            if target.is_some()
+                && all_partitions
+                    .iter()
+                    .any(|(_, p)| std::fs::canonicalize(&p.path).ok() == target)
+            {
+                return Err(setup(format!(
+                    "{uri}: this file is also a source; writing it would destroy the input"
+                )));
+            }
+        }
+        sink.open(cluster.process, cluster.processes)
             .map_err(|e| setup(format!("{uri}: {e}")))
     };
     let sink_uris = if options.sinks.is_empty() {

@@ -52,12 +52,7 @@ pub fn read_and_decode<'s>(
             .filter(|(_, p)| p.index % peers == worker)
             .filter_map(|(label, p)| open_partition(&shared, label, p, ooo))
             .collect();
-        let assigners: Vec<WindowAssigner> = shared
-            .plan
-            .outputs
-            .iter()
-            .map(|o| WindowAssigner::new(&o.window, shared.plan.time.allowed_lateness_ms))
-            .collect();
+        let assigners = WindowAssigner::for_outputs(&shared.plan);
         let mut capability = Some(capability);
         move |output| {
             let Some(cap) = capability.as_mut() else {

@@ -1,6 +1,6 @@
 //! Window assignment: which tumbling or sliding windows contain an event time.
 
-use crate::spec::WindowSpec;
+use crate::spec::{Plan, WindowSpec};
 use chrono::{Offset, TimeZone};
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +69,14 @@ impl WindowAssigner {
             });
             start -= self.slide;
         }
+    }
+
+    /// One assigner per output of a plan, in output order.
+    pub fn for_outputs(plan: &Plan) -> Vec<WindowAssigner> {
+        plan.outputs
+            .iter()
+            .map(|o| WindowAssigner::new(&o.window, plan.time.allowed_lateness_ms))
+            .collect()
     }
 
     /// The time at which the frontier makes `window` final.

@@ -66,3 +66,51 @@ pub fn gen_tweets(path: &Path, args: &[&str]) {
     );
     std::fs::write(path, output.stdout).expect("write tweets");
 }
+
+/// What a finished run wrote: result rows, dead letters, late records, and standard error.
+pub struct Finished {
+    /// Result rows.
+    pub rows: Vec<Value>,
+    /// Dead letters.
+    pub dead: Vec<Value>,
+    /// Late records.
+    pub late: Vec<Value>,
+    /// Standard error (progress, logs, summary).
+    pub stderr: String,
+}
+
+/// Runs `dataflow` (over `source` when given, plus `extra` flags), sending results, dead
+/// letters and late records to files in `dir`, and reads them back.
+pub fn run_into(dir: &Path, dataflow: &str, source: Option<&Path>, extra: &[&str]) -> Finished {
+    let (rows, dead, late) = (
+        dir.join("rows.jsonl"),
+        dir.join("dead.jsonl"),
+        dir.join("late.jsonl"),
+    );
+    let sinks = [
+        format!("jsonl:{}", rows.display()),
+        format!("jsonl:{}", dead.display()),
+        format!("jsonl:{}", late.display()),
+    ];
+    let mut args = vec![
+        dataflow,
+        "--sink",
+        &sinks[0],
+        "--dead-letter",
+        &sinks[1],
+        "--late",
+        &sinks[2],
+    ];
+    let source = source.map(|s| format!("file:{}", s.display()));
+    if let Some(uri) = &source {
+        args.extend(["--source", uri]);
+    }
+    args.extend_from_slice(extra);
+    let output = run_ok(&args);
+    Finished {
+        rows: read_jsonl(&rows),
+        dead: read_jsonl(&dead),
+        late: read_jsonl(&late),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
