@@ -28,13 +28,7 @@ fn anchor(name: &str) -> Table {
 
 fn evilnet_rows() -> Vec<Value> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out.jsonl");
-    run_ok(&[
-        "dataflows/evilnet.toml",
-        "--sink",
-        &format!("jsonl:{}", out.display()),
-    ]);
-    read_jsonl(&out)
+    run_into(dir.path(), "dataflows/evilnet.toml", None, &[]).rows
 }
 
 fn city_stats_column(rows: &[Value], column: &str) -> Table {
