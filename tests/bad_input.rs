@@ -25,6 +25,8 @@ fn bad_records_become_counted_dead_letters_and_the_run_continues() {
         r#"{"data": {"id": "6", "author_id": "u6"}, "includes": {"places": [{"full_name": "Toronto, Ontario", "place_type": "city"}]}}"#.to_string(),
         "not json at all".to_string(),
         tweet(8, "2022-09-26T03:16:00.000Z", "Toronto, Ontario"),
+        // A clock far in the future must not drag the watermark along.
+        tweet(9, "2999-01-01T00:00:00.000Z", "Toronto, Ontario"),
     ];
     let mut bytes = lines.join("\n").into_bytes();
     bytes.extend_from_slice(b"\n{\"data\": \"\xff\xfe\"}\n");
@@ -32,7 +34,7 @@ fn bad_records_become_counted_dead_letters_and_the_run_continues() {
     let run = run_into(dir.path(), "dataflows/evilnet.toml", Some(&input), &[]);
     let stderr = &run.stderr;
     assert!(
-        stderr.contains("read 9, kept 2, filtered 0, duplicates 0, late 0, dead letters 7"),
+        stderr.contains("read 10, kept 2, filtered 0, duplicates 0, late 0, dead letters 8"),
         "{stderr}"
     );
     for (reason, n) in [
@@ -41,6 +43,7 @@ fn bad_records_become_counted_dead_letters_and_the_run_continues() {
         ("missing_field", 2),
         ("wrong_type", 1),
         ("invalid_utf8", 1),
+        ("future_timestamp", 1),
     ] {
         assert!(
             stderr.contains(&format!("dead letters {reason}: {n}")),
@@ -55,7 +58,7 @@ fn bad_records_become_counted_dead_letters_and_the_run_continues() {
             .find(|l| l["line"] == line)
             .unwrap_or_else(|| panic!("no dead letter for line {line}"))
     };
-    assert_eq!(letters.len(), 7);
+    assert_eq!(letters.len(), 8);
     assert!(by_line(2)["reason"]
         .as_str()
         .expect("reason")
@@ -71,7 +74,11 @@ fn bad_records_become_counted_dead_letters_and_the_run_continues() {
         .expect("reason")
         .starts_with("field `city`: a key must be"));
     assert_eq!(by_line(6)["reason"], "missing field `created_at`");
-    assert_eq!(by_line(9)["reason"], "line is not valid UTF-8");
+    assert!(by_line(9)["reason"]
+        .as_str()
+        .expect("reason")
+        .contains("ahead of the wall clock"));
+    assert_eq!(by_line(10)["reason"], "line is not valid UTF-8");
     assert!(letters.iter().all(|l| l["source"]
         .as_str()
         .expect("source")

@@ -7,57 +7,18 @@
 
 mod common;
 
-use common::{root, run_into};
+use common::{assert_seed_anchors, root, run_into};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
-
-type Table = BTreeSet<(String, String, u64)>;
-
-fn anchor(name: &str) -> Table {
-    let path = root().join("tests/data/evilnet").join(name);
-    let mut reader = csv::Reader::from_path(&path).expect("anchor csv");
-    reader
-        .records()
-        .map(|r| {
-            let r = r.expect("anchor row");
-            let count: f64 = r[2].parse().expect("count");
-            (r[0].to_string(), r[1].to_string(), count as u64)
-        })
-        .collect()
-}
+use std::collections::BTreeMap;
 
 fn evilnet_rows() -> Vec<Value> {
     let dir = tempfile::tempdir().expect("tempdir");
     run_into(dir.path(), "dataflows/evilnet.toml", None, &[]).rows
 }
 
-fn city_stats_column(rows: &[Value], column: &str) -> Table {
-    rows.iter()
-        .filter(|r| r["output"] == "city_stats" && r["final"] == true)
-        .filter(|r| r[column].as_u64().expect("count") > 0)
-        .map(|r| {
-            let start = r["window_start"].as_str().expect("start");
-            // 2022-09-26T03:15:00.000Z -> 2022-09-26 03:15:00, the anchors' layout.
-            let date = format!("{} {}", &start[..10], &start[11..19]);
-            (
-                r["city"].as_str().expect("city").to_string(),
-                date,
-                r[column].as_u64().expect("count"),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn city_stats_reproduce_the_seed_anchors_exactly() {
-    let rows = evilnet_rows();
-    let tweets = anchor("anchor_tweets.csv");
-    let retweets = anchor("anchor_retweets.csv");
-    let unique = anchor("anchor_uniqueusers.csv");
-    assert_eq!((tweets.len(), retweets.len(), unique.len()), (40, 35, 40));
-    assert_eq!(city_stats_column(&rows, "tweets"), tweets);
-    assert_eq!(city_stats_column(&rows, "retweets"), retweets);
-    assert_eq!(city_stats_column(&rows, "unique_users"), unique);
+    assert_seed_anchors(&evilnet_rows());
 }
 
 #[test]

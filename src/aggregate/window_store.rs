@@ -225,6 +225,7 @@ mod tests {
                 format: TimeFormat::EpochMillis,
                 max_out_of_orderness_ms: 0,
                 allowed_lateness_ms: lateness,
+                max_future_skew_ms: 60_000,
             },
             filters: vec![],
             dedup: None,

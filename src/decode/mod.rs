@@ -30,6 +30,13 @@ pub enum DecodeError {
         /// What was wrong.
         detail: String,
     },
+    /// The event time is further ahead of the wall clock than the dataflow allows.
+    FutureTimestamp {
+        /// The field's name.
+        field: String,
+        /// How far ahead, and the limit.
+        detail: String,
+    },
     /// The timestamp field is present but not a timestamp.
     BadTimestamp {
         /// The field's name.
@@ -49,6 +56,7 @@ impl DecodeError {
             DecodeError::MissingField(_) => "missing_field",
             DecodeError::WrongType { .. } => "wrong_type",
             DecodeError::BadTimestamp { .. } => "bad_timestamp",
+            DecodeError::FutureTimestamp { .. } => "future_timestamp",
         }
     }
 }
@@ -63,7 +71,10 @@ impl fmt::Display for DecodeError {
             DecodeError::MalformedCsv(e) => write!(f, "malformed CSV: {e}"),
             DecodeError::MissingField(name) => write!(f, "missing field `{name}`"),
             DecodeError::WrongType { field, detail } => write!(f, "field `{field}`: {detail}"),
-            DecodeError::BadTimestamp { field, detail } => write!(f, "field `{field}`: {detail}"),
+            DecodeError::BadTimestamp { field, detail }
+            | DecodeError::FutureTimestamp { field, detail } => {
+                write!(f, "field `{field}`: {detail}")
+            }
         }
     }
 }
@@ -91,6 +102,7 @@ pub struct Decoder {
     filters: Vec<Condition>,
     time_field: usize,
     timestamps: TimestampParser,
+    max_future_skew_ms: u64,
     required: Vec<usize>,
     numeric: Vec<usize>,
 }
@@ -123,6 +135,7 @@ impl Decoder {
             filters: plan.filters.clone(),
             time_field: plan.time.field,
             timestamps: TimestampParser::new(plan.time.format.clone()),
+            max_future_skew_ms: plan.time.max_future_skew_ms,
             required,
             numeric,
         })
@@ -138,27 +151,29 @@ impl Decoder {
         CsvColumns::new(header, &self.paths)
     }
 
-    /// Decodes one CSV row read under `columns`.
+    /// Decodes one CSV row read under `columns`; `now_ms` is the wall clock, for the
+    /// future-skew check.
     pub fn decode_csv(
         &self,
         columns: &CsvColumns,
         row: &csv::StringRecord,
+        now_ms: u64,
     ) -> Result<Decoded, DecodeError> {
-        self.finish(columns.extract(row))
+        self.finish(columns.extract(row), now_ms)
     }
 
-    /// Decodes one JSON line.
-    pub fn decode_json(&self, line: &str) -> Result<Decoded, DecodeError> {
+    /// Decodes one JSON line; `now_ms` is the wall clock, for the future-skew check.
+    pub fn decode_json(&self, line: &str, now_ms: u64) -> Result<Decoded, DecodeError> {
         let mut fields = vec![None; self.names.len()];
         self.json
             .extract(line, &mut fields)
             .map_err(DecodeError::MalformedJson)?;
-        self.finish(fields)
+        self.finish(fields, now_ms)
     }
 
     /// Finishes a record whose fields were extracted (from JSON or CSV): filters, then
     /// timestamp, then checks of key and numeric fields.
-    fn finish(&self, mut fields: Vec<Option<Value>>) -> Result<Decoded, DecodeError> {
+    fn finish(&self, mut fields: Vec<Option<Value>>, now_ms: u64) -> Result<Decoded, DecodeError> {
         if !self.filters.iter().all(|c| c.holds(&fields)) {
             return Ok(Decoded::Filtered);
         }
@@ -175,6 +190,17 @@ impl Decoder {
                     detail,
                 })?,
         };
+        if time > now_ms.saturating_add(self.max_future_skew_ms) {
+            return Err(DecodeError::FutureTimestamp {
+                field: name(self.time_field),
+                detail: format!(
+                    "{} is {} ms ahead of the wall clock (max_future_skew {} ms)",
+                    crate::time::format_rfc3339_millis(time),
+                    time - now_ms,
+                    self.max_future_skew_ms
+                ),
+            });
+        }
         for &i in &self.required {
             match &fields[i] {
                 None => return Err(DecodeError::MissingField(name(i))),

@@ -8,7 +8,7 @@ mod write;
 use crate::decode::Decoder;
 use crate::metrics::{Metrics, Progress, Summary};
 use crate::sink::{JsonlFile, RejectLog, RowFormat, SinkUri};
-use crate::source::{partitions, Partition};
+use crate::source::Sources;
 use crate::spec::{self, Plan};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -71,7 +71,7 @@ pub enum RunError {
 /// What the workers of one process share.
 pub(crate) struct Shared {
     pub plan: Plan,
-    pub partitions: Vec<(String, Partition)>,
+    pub sources: Sources,
     pub decoder: Decoder,
     pub rows: RowFormat,
     pub sinks: Vec<JsonlFile>,
@@ -106,13 +106,8 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     } else {
         options.sources.clone()
     };
-    let mut all_partitions = Vec::new();
-    for uri in &uris {
-        for mut partition in partitions(uri, plan.format).map_err(|e| setup(e.to_string()))? {
-            partition.index = all_partitions.len();
-            all_partitions.push((partition.path.display().to_string(), partition));
-        }
-    }
+    let sources = Sources::resolve(&uris, plan.format, &format!("tidemark-{}", plan.name))
+        .map_err(|e| setup(e.to_string()))?;
     let cluster = &options.cluster;
     if cluster.workers == 0 || cluster.processes == 0 || cluster.process >= cluster.processes {
         return Err(setup(format!(
@@ -124,10 +119,14 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
         let sink = SinkUri::parse(uri).map_err(setup)?;
         if let SinkUri::Jsonl(Some(path)) = &sink {
             let target = std::fs::canonicalize(path).ok();
+            let inputs = match &sources {
+                Sources::Files(all) => all.as_slice(),
+                Sources::Kafka(_) => &[],
+            };
             if target.is_some()
-                && all_partitions
+                && inputs
                     .iter()
-                    .any(|(_, p)| std::fs::canonicalize(&p.path).ok() == target)
+                    .any(|p| std::fs::canonicalize(&p.path).ok() == target)
             {
                 return Err(setup(format!(
                     "{uri}: this file is also a source; writing it would destroy the input"
@@ -151,18 +150,14 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     let decoder = Decoder::new(&plan)
         .map_err(|e| setup(format!("{}: fields: {e}", options.dataflow.display())))?;
     let metrics = Arc::new(Metrics::default());
-    let total_bytes = all_partitions
-        .iter()
-        .filter_map(|(_, p)| std::fs::metadata(&p.path).ok())
-        .map(|m| m.len())
-        .sum();
-    metrics
-        .bytes_total
-        .store(total_bytes, std::sync::atomic::Ordering::Relaxed);
+    metrics.bytes_total.store(
+        sources.total_bytes().unwrap_or(0),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let shared = Arc::new(Shared {
         rows: RowFormat::new(&plan),
         plan,
-        partitions: all_partitions,
+        sources,
         decoder,
         sinks,
         dead_letters: RejectLog::new("dead letter", dead_letters),
@@ -178,7 +173,15 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     let guards = timely::execute(config, move |worker| {
         let shared = Arc::clone(&worker_shared);
         worker.dataflow::<u64, _, _>(|scope| {
-            let events = read::read_and_decode(scope, Arc::clone(&shared));
+            let opener = Arc::clone(&shared);
+            let open = move |worker, peers| match opener.sources.open(worker, peers) {
+                Ok(input) => Some(input),
+                Err(e) => {
+                    opener.fail(e.to_string());
+                    None
+                }
+            };
+            let events = read::read_and_decode(scope, Arc::clone(&shared), open);
             let rows = aggregate_ops::aggregate(events, &shared);
             write::write_rows(rows, Arc::clone(&shared));
         });

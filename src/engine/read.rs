@@ -5,9 +5,9 @@ use super::Shared;
 use crate::decode::{CsvColumns, DecodeError, Decoded};
 use crate::event::Event;
 use crate::sink::Rejected;
-use crate::source::{FileReader, Partition, RawRecord};
+use crate::source::{PartitionStatus, RawRecord, WorkerSource};
 use crate::spec::OutputPlan;
-use crate::time::{PartitionWatermark, WindowAssigner};
+use crate::time::{format_rfc3339_millis, PartitionWatermark, WindowAssigner};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,10 +17,8 @@ use timely::dataflow::{Scope, Stream};
 /// Records read per partition before the worker yields to downstream operators.
 const BATCH: usize = 8192;
 
-struct OpenPartition {
-    label: String,
-    index: usize,
-    reader: FileReader,
+/// Decoding state of one partition.
+struct Slot {
     csv: Option<CsvColumns>,
     watermark: PartitionWatermark,
 }
@@ -36,129 +34,144 @@ struct Tally {
     late: BTreeMap<String, u64>,
 }
 
-/// Builds the source operator for this worker: partition `i` is read by worker `i % peers`.
+/// A rejected record before it is written: (slot, line, offset, raw text, reason, output).
+type Rejection = (usize, u64, u64, String, String, Option<usize>);
+
+/// Builds the source operator for this worker over the partitions `open` gives it.
 pub fn read_and_decode<'s>(
     scope: Scope<'s, u64>,
     shared: Arc<Shared>,
+    open: impl FnOnce(usize, usize) -> Option<Box<dyn WorkerSource>> + 'static,
 ) -> Stream<'s, u64, Vec<Event>> {
     let worker = scope.index();
     let peers = scope.peers();
     source(scope, "ReadDecode", move |capability, info| {
         let activator = scope.activator_for(info.address);
         let ooo = shared.plan.time.max_out_of_orderness_ms;
-        let mut open: Vec<OpenPartition> = shared
-            .partitions
-            .iter()
-            .filter(|(_, p)| p.index % peers == worker)
-            .filter_map(|(label, p)| open_partition(&shared, label, p, ooo))
-            .collect();
+        let mut input = open(worker, peers);
+        let mut slots: Vec<Slot> = Vec::new();
+        if let Some(input) = &input {
+            for slot in 0..input.partitions() {
+                let csv = input.csv_header(slot).map(|header| {
+                    let columns = shared.decoder.csv_columns(header);
+                    let absent = columns.absent(shared.decoder.paths());
+                    if !absent.is_empty() {
+                        tracing::warn!(
+                            "{}: no column for {}; those fields are missing in every row",
+                            input.label(slot),
+                            absent.join(", ")
+                        );
+                    }
+                    columns
+                });
+                slots.push(Slot {
+                    csv,
+                    watermark: PartitionWatermark::new(ooo),
+                });
+            }
+        }
         let assigners = WindowAssigner::for_outputs(&shared.plan);
         let mut capability = Some(capability);
         move |output| {
-            let Some(cap) = capability.as_mut() else {
+            let (Some(cap), Some(reader)) = (capability.as_mut(), input.as_mut()) else {
+                capability = None;
+                shared.metrics.set_watermark(worker, None);
                 return;
             };
             let mut events = Vec::with_capacity(BATCH);
             let mut tally = Tally::default();
-            let mut bytes_before = 0;
-            let mut bytes_after = 0;
-            for partition in open.iter_mut().filter(|p| !p.reader.is_done()) {
-                bytes_before += partition.reader.bytes_read();
-                read_batch(&shared, partition, &assigners, &mut events, &mut tally);
-                bytes_after += partition.reader.bytes_read();
-            }
+            let before = reader.bytes_read();
+            let read = read_batch(
+                &shared,
+                reader.as_mut(),
+                &mut slots,
+                &assigners,
+                &mut events,
+                &mut tally,
+            );
             if !events.is_empty() {
                 output.session(&*cap).give_container(&mut events);
             }
-            publish(&shared, &tally, bytes_after - bytes_before);
-            let live: Vec<&OpenPartition> = open.iter().filter(|p| !p.reader.is_done()).collect();
-            if live.is_empty() {
-                shared.metrics.set_watermark(worker, None);
-                capability = None;
-                return;
-            }
-            if let Some(low) = live
-                .iter()
-                .map(|p| p.watermark.current())
-                .collect::<Option<Vec<u64>>>()
-                .and_then(|w| w.into_iter().min())
-            {
-                if low > *cap.time() {
-                    cap.downgrade(&low);
+            publish(&shared, &tally, reader.bytes_read() - before);
+            match frontier(reader.as_ref(), &slots) {
+                Frontier::Closed => {
+                    shared.metrics.set_watermark(worker, None);
+                    capability = None;
+                    input = None;
+                    return;
                 }
+                Frontier::At(low) if low > *cap.time() => cap.downgrade(&low),
+                _ => {}
             }
             shared.metrics.set_watermark(worker, Some(*cap.time()));
-            activator.activate();
+            match reader.wait_hint() {
+                Some(wait) if read == 0 => activator.activate_after(wait),
+                _ => activator.activate(),
+            }
         }
     })
 }
 
-fn open_partition(
-    shared: &Shared,
-    label: &str,
-    partition: &Partition,
-    ooo: u64,
-) -> Option<OpenPartition> {
-    match FileReader::open(partition) {
-        Ok(reader) => {
-            let csv = reader.csv_header().map(|header| {
-                let columns = shared.decoder.csv_columns(header);
-                let absent = columns.absent(shared.decoder.paths());
-                if !absent.is_empty() {
-                    tracing::warn!(
-                        "{label}: no column for {}; those fields are missing in every row",
-                        absent.join(", ")
-                    );
-                }
-                columns
-            });
-            Some(OpenPartition {
-                label: label.to_string(),
-                index: partition.index,
-                reader,
-                csv,
-                watermark: PartitionWatermark::new(ooo),
-            })
+enum Frontier {
+    Closed,
+    Hold,
+    At(u64),
+}
+
+/// The minimum watermark over partitions that hold the frontier: ended partitions and
+/// partitions that never had data hold nothing; a partition with data but no watermark yet
+/// holds the frontier where it is.
+fn frontier(reader: &dyn WorkerSource, slots: &[Slot]) -> Frontier {
+    let mut low: Option<u64> = None;
+    let mut open = false;
+    for (slot, state) in slots.iter().enumerate() {
+        let status = reader.status(slot);
+        if status == PartitionStatus::Done {
+            continue;
         }
-        Err(e) => {
-            shared.fail(e.to_string());
-            None
+        open = true;
+        match state.watermark.current() {
+            Some(w) => low = Some(low.map_or(w, |l| l.min(w))),
+            None if status == PartitionStatus::Empty => {}
+            None => return Frontier::Hold,
         }
+    }
+    match (open, low) {
+        (false, _) => Frontier::Closed,
+        (true, Some(w)) => Frontier::At(w),
+        (true, None) => Frontier::Hold,
     }
 }
 
 fn read_batch(
     shared: &Shared,
-    partition: &mut OpenPartition,
+    reader: &mut dyn WorkerSource,
+    slots: &mut [Slot],
     assigners: &[WindowAssigner],
     events: &mut Vec<Event>,
     tally: &mut Tally,
-) {
-    let mut dead = Vec::new();
-    let mut late = Vec::new();
+) -> usize {
+    let mut dead: Vec<Rejection> = Vec::new();
+    let mut late: Vec<Rejection> = Vec::new();
     let outputs = &shared.plan.outputs;
-    let OpenPartition {
-        label,
-        index,
-        reader,
-        csv,
-        watermark,
-    } = partition;
-    let result = reader.read_batch(BATCH, |line, offset, raw| {
+    let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    let result = reader.read_batch(BATCH, &mut |slot, line, offset, raw| {
         tally.read += 1;
+        let Slot { csv, watermark } = &mut slots[slot];
         let decoded = match &raw {
             RawRecord::Line(bytes) => match std::str::from_utf8(bytes) {
-                Ok(text) => shared.decoder.decode_json(text),
+                Ok(text) => shared.decoder.decode_json(text, now_ms),
                 Err(_) => Err(DecodeError::InvalidUtf8),
             },
             RawRecord::Row(row) => match csv {
-                Some(columns) => shared.decoder.decode_csv(columns, row),
+                Some(columns) => shared.decoder.decode_csv(columns, row, now_ms),
                 None => Err(DecodeError::MalformedCsv("row outside a CSV file".into())),
             },
             RawRecord::BadRow(message) => Err(DecodeError::MalformedCsv(message.clone())),
         };
-        let reject =
-            |reason: String, output: Option<usize>| (line, offset, raw_text(&raw), reason, output);
+        let reject = |reason: String, output: Option<usize>| {
+            (slot, line, offset, raw_text(&raw), reason, output)
+        };
         match decoded {
             Ok(Decoded::Filtered) => tally.filtered += 1,
             Err(e) => {
@@ -171,15 +184,13 @@ fn read_batch(
                 for (i, assigner) in assigners.iter().enumerate() {
                     if assigner.is_too_late(time, arrival) {
                         *tally.late.entry(outputs[i].name.clone()).or_default() += 1;
-                        late.push(reject(
-                            format!(
-                                "every window of `{}` containing {} was final at watermark {}",
-                                outputs[i].name,
-                                crate::time::format_rfc3339_millis(time),
-                                crate::time::format_rfc3339_millis(arrival)
-                            ),
-                            Some(i),
-                        ));
+                        let reason = format!(
+                            "every window of `{}` containing {} was final at watermark {}",
+                            outputs[i].name,
+                            format_rfc3339_millis(time),
+                            format_rfc3339_millis(arrival)
+                        );
+                        late.push(reject(reason, Some(i)));
                     } else {
                         counted = true;
                     }
@@ -197,38 +208,37 @@ fn read_batch(
             }
         }
     });
-    if let Err(e) = result {
-        shared.fail(format!(
-            "{label}: read failed after line {}: {e}",
-            tally.read
-        ));
-    }
+    let read = match result {
+        Ok(n) => n,
+        Err(e) => {
+            shared.fail(format!("read failed: {e}"));
+            0
+        }
+    };
     for (log, entries) in [(&shared.dead_letters, &dead), (&shared.late, &late)] {
         if entries.is_empty() {
             continue;
         }
         let batch: Vec<Rejected<'_>> = entries
             .iter()
-            .map(|entry| to_rejected(label, *index, outputs, entry))
+            .map(|entry| to_rejected(reader, outputs, entry))
             .collect();
         if let Err(e) = log.write(&batch) {
             shared.fail(format!("cannot write rejected records: {e}"));
         }
     }
+    read
 }
 
-type Rejection = (u64, u64, String, String, Option<usize>);
-
 fn to_rejected<'a>(
-    label: &'a str,
-    partition: usize,
+    reader: &'a dyn WorkerSource,
     outputs: &'a [OutputPlan],
     entry: &'a Rejection,
 ) -> Rejected<'a> {
-    let (line, offset, raw, reason, output) = entry;
+    let (slot, line, offset, raw, reason, output) = entry;
     Rejected {
-        source: label,
-        partition,
+        source: reader.label(*slot),
+        partition: reader.partition_number(*slot),
         line: *line,
         offset: *offset,
         output: output.map(|i| outputs[i].name.as_str()),

@@ -22,8 +22,9 @@ pub fn write_rows(rows: Stream<'_, u64, Vec<ResultRow>>, shared: Arc<Shared>) {
         if text.is_empty() {
             return;
         }
+        // Rows are flushed as they fire, so an unbounded run's results reach readers promptly.
         for sink in &shared.sinks {
-            if let Err(e) = sink.append(&text) {
+            if let Err(e) = sink.append(&text).and_then(|()| sink.flush()) {
                 shared.fail(format!("cannot write results: {e}"));
             }
         }

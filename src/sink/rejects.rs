@@ -52,7 +52,7 @@ impl RejectLog {
                     text.push_str(&serde_json::to_string(rejected).map_err(std::io::Error::other)?);
                     text.push('\n');
                 }
-                file.append(&text)
+                file.append(&text).and_then(|()| file.flush())
             }
             None => {
                 for r in batch {

@@ -1,19 +1,9 @@
 //! Reading one file partition: JSON lines or CSV rows, with their line numbers.
 
-use super::{Partition, SourceError};
+use super::{Partition, PartitionStatus, RawRecord, SourceError, WorkerSource};
 use crate::spec::Format;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-
-/// One raw record and where it came from.
-pub enum RawRecord<'a> {
-    /// A JSON line (without its newline); may not be valid UTF-8.
-    Line(&'a [u8]),
-    /// A CSV row.
-    Row(&'a csv::StringRecord),
-    /// A CSV row that could not be read.
-    BadRow(String),
-}
 
 enum Reader {
     Lines {
@@ -168,5 +158,77 @@ impl FileReader {
             count += 1;
         }
         Ok(count)
+    }
+}
+
+/// The file partitions one worker reads, visited in turn.
+pub struct FileSet {
+    files: Vec<(String, usize, FileReader)>,
+}
+
+impl FileSet {
+    /// Opens the partitions of `all` that belong to `worker` of `peers` (partition `i` goes to
+    /// worker `i mod peers`).
+    pub fn open(all: &[Partition], worker: usize, peers: usize) -> Result<FileSet, SourceError> {
+        let files = all
+            .iter()
+            .filter(|p| p.index % peers == worker)
+            .map(|p| Ok((p.path.display().to_string(), p.index, FileReader::open(p)?)))
+            .collect::<Result<_, SourceError>>()?;
+        Ok(FileSet { files })
+    }
+}
+
+impl WorkerSource for FileSet {
+    fn partitions(&self) -> usize {
+        self.files.len()
+    }
+
+    fn label(&self, slot: usize) -> &str {
+        &self.files[slot].0
+    }
+
+    fn partition_number(&self, slot: usize) -> usize {
+        self.files[slot].1
+    }
+
+    fn csv_header(&self, slot: usize) -> Option<&csv::StringRecord> {
+        self.files[slot].2.csv_header()
+    }
+
+    fn status(&self, slot: usize) -> PartitionStatus {
+        if self.files[slot].2.is_done() {
+            PartitionStatus::Done
+        } else {
+            PartitionStatus::Reading
+        }
+    }
+
+    fn read_batch(
+        &mut self,
+        max: usize,
+        each: &mut dyn FnMut(usize, u64, u64, RawRecord<'_>),
+    ) -> Result<usize, SourceError> {
+        let mut total = 0;
+        for (slot, (label, _, reader)) in self.files.iter_mut().enumerate() {
+            if reader.is_done() {
+                continue;
+            }
+            total += reader
+                .read_batch(max, |line, offset, raw| each(slot, line, offset, raw))
+                .map_err(|source| SourceError::Io {
+                    path: label.clone(),
+                    source,
+                })?;
+        }
+        Ok(total)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.files.iter().map(|f| f.2.bytes_read()).sum()
+    }
+
+    fn wait_hint(&self) -> Option<std::time::Duration> {
+        None
     }
 }

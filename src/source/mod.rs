@@ -3,8 +3,10 @@
 //! A source only produces raw records with their position; it never decodes them.
 
 mod file;
+mod kafka;
 
-pub use file::{FileReader, RawRecord};
+pub use file::{FileReader, FileSet};
+pub use kafka::{KafkaPartitions, KafkaUri, StartAt};
 
 use crate::spec::Format;
 use std::path::PathBuf;
@@ -14,8 +16,27 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SourceError {
     /// The URI is not one this build understands.
-    #[error("`{0}` is not a source; allowed: file:PATH (a path or a glob, JSONL or CSV)")]
+    #[error("`{0}` is not a source; allowed: file:PATH (a path or a glob, JSONL or CSV), kafka://HOST:PORT/TOPIC")]
     BadUri(String),
+    /// A malformed Kafka URI.
+    #[error("`{uri}` is not a Kafka source: {why}")]
+    BadKafkaUri {
+        /// The URI.
+        uri: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The Kafka cluster refused or could not be reached.
+    #[error("{uri}: {message}")]
+    Kafka {
+        /// The source.
+        uri: String,
+        /// The client's error.
+        message: String,
+    },
+    /// Sources of different kinds in one run.
+    #[error("sources must all be files or all one Kafka topic")]
+    Mixed,
     /// No file matches.
     #[error("{0}: no such file")]
     Missing(String),
@@ -37,6 +58,55 @@ pub enum SourceError {
     },
 }
 
+/// One raw record as a source read it.
+pub enum RawRecord<'a> {
+    /// A JSON document (a line of a file, or a message payload); may not be valid UTF-8.
+    Line(&'a [u8]),
+    /// A CSV row.
+    Row(&'a csv::StringRecord),
+    /// A CSV row that could not be read, with the reason.
+    BadRow(String),
+}
+
+/// Where a partition stands, for deciding how far the frontier may move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionStatus {
+    /// Records may follow; the partition holds the frontier at its watermark.
+    Reading,
+    /// The partition has never had a record and is at the end of its log: it holds nothing
+    /// until a record arrives.
+    Empty,
+    /// The partition has ended (bounded input): it holds nothing, ever.
+    Done,
+}
+
+/// The partitions of a source that one worker reads, each in order.
+///
+/// Partitions are numbered `0..partitions()` within the worker ("slots").
+pub trait WorkerSource {
+    /// How many partitions this worker reads.
+    fn partitions(&self) -> usize;
+    /// A name for a partition in messages (file path, `topic/partition`).
+    fn label(&self, slot: usize) -> &str;
+    /// The partition's number within its source.
+    fn partition_number(&self, slot: usize) -> usize;
+    /// The CSV header, for CSV partitions.
+    fn csv_header(&self, slot: usize) -> Option<&csv::StringRecord>;
+    /// Where the partition stands.
+    fn status(&self, slot: usize) -> PartitionStatus;
+    /// Reads up to `max` records per partition, calling `each(slot, line, offset, record)`;
+    /// `line` is the line number for files and the offset for logs. Returns the count read.
+    fn read_batch(
+        &mut self,
+        max: usize,
+        each: &mut dyn FnMut(usize, u64, u64, RawRecord<'_>),
+    ) -> Result<usize, SourceError>;
+    /// Bytes consumed so far (for progress).
+    fn bytes_read(&self) -> u64;
+    /// When nothing was read: how long to wait before trying again (`None`: never idle).
+    fn wait_hint(&self) -> Option<std::time::Duration>;
+}
+
 /// One independently ordered stream of records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {
@@ -46,6 +116,69 @@ pub struct Partition {
     pub path: PathBuf,
     /// Its record format.
     pub format: Format,
+}
+
+/// The sources of a run, checked before any worker starts.
+#[derive(Clone, Debug)]
+pub enum Sources {
+    /// File partitions, numbered in listing order.
+    Files(Vec<Partition>),
+    /// One Kafka topic.
+    Kafka(KafkaUri),
+}
+
+impl Sources {
+    /// Resolves source URIs: files are listed (and must exist), a Kafka URI is parsed.
+    /// `group` is the default consumer group.
+    pub fn resolve(
+        uris: &[String],
+        format: Option<Format>,
+        group: &str,
+    ) -> Result<Sources, SourceError> {
+        if let [uri] = uris {
+            if uri.starts_with("kafka://") {
+                if format == Some(Format::Csv) {
+                    return Err(SourceError::BadKafkaUri {
+                        uri: uri.clone(),
+                        why: "Kafka messages are read as JSON".into(),
+                    });
+                }
+                return Ok(Sources::Kafka(KafkaUri::parse(uri, group)?));
+            }
+        }
+        let mut all = Vec::new();
+        for uri in uris {
+            if uri.starts_with("kafka://") {
+                return Err(SourceError::Mixed);
+            }
+            for mut partition in partitions(uri, format)? {
+                partition.index = all.len();
+                all.push(partition);
+            }
+        }
+        Ok(Sources::Files(all))
+    }
+
+    /// Opens this worker's share of the partitions.
+    pub fn open(&self, worker: usize, peers: usize) -> Result<Box<dyn WorkerSource>, SourceError> {
+        Ok(match self {
+            Sources::Files(all) => Box::new(FileSet::open(all, worker, peers)?),
+            Sources::Kafka(uri) => Box::new(KafkaPartitions::open(uri, worker, peers)?),
+        })
+    }
+
+    /// Total bytes of file sources (for progress); `None` for unbounded sources.
+    pub fn total_bytes(&self) -> Option<u64> {
+        match self {
+            Sources::Files(all) => Some(
+                all.iter()
+                    .filter_map(|p| std::fs::metadata(&p.path).ok())
+                    .map(|m| m.len())
+                    .sum(),
+            ),
+            Sources::Kafka(_) => None,
+        }
+    }
 }
 
 /// Lists the partitions of a `file:` URI: one per file, globs sorted by path.

@@ -52,6 +52,7 @@ struct TimeTable {
     time_zone: Option<String>,
     max_out_of_orderness: String,
     allowed_lateness: String,
+    max_future_skew: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -273,6 +274,10 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             max_out_of_orderness_ms: self
                 .duration("time.max_out_of_orderness", &t.max_out_of_orderness)?,
             allowed_lateness_ms: self.duration("time.allowed_lateness", &t.allowed_lateness)?,
+            max_future_skew_ms: match &t.max_future_skew {
+                Some(text) => self.duration("time.max_future_skew", text)?,
+                None => 60_000,
+            },
         })
     }
 

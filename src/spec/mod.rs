@@ -65,6 +65,9 @@ pub struct TimeSpec {
     pub max_out_of_orderness_ms: u64,
     /// How long after a window's end late records still correct it.
     pub allowed_lateness_ms: u64,
+    /// How far ahead of the wall clock an event time may be before the record is a dead
+    /// letter (one bad clock must not drag the watermark into the future). Default 1 minute.
+    pub max_future_skew_ms: u64,
 }
 
 /// Timestamp encodings.

@@ -1,0 +1,346 @@
+//! Reading Kafka partitions: each partition of the topic is read by exactly one worker of
+//! all processes (partition `p` by global worker `p mod workers`), from an explicit start.
+//!
+//! Partitions that reached the end of their log are told apart from partitions that never
+//! had data by the broker's log end offsets, never by a timer.
+
+use super::{PartitionStatus, RawRecord, SourceError, WorkerSource};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+const END_REFRESH: Duration = Duration::from_millis(100);
+
+/// Where reading starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    /// The oldest retained record.
+    Earliest,
+    /// Only records produced after the start.
+    Latest,
+    /// The group's committed offsets (the oldest record where there are none).
+    Committed,
+    /// The first record at or after this event time (UTC milliseconds).
+    Time(i64),
+}
+
+/// A parsed `kafka://HOST:PORT[,HOST:PORT]/TOPIC?start=..&group=..&stop=end` URI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaUri {
+    /// Bootstrap servers, comma-separated.
+    pub brokers: String,
+    /// The topic.
+    pub topic: String,
+    /// Where to start.
+    pub start: StartAt,
+    /// Consumer group (offsets are committed under it).
+    pub group: String,
+    /// Stop at the log end offsets seen at start (a bounded run) instead of running forever.
+    pub stop_at_end: bool,
+}
+
+impl KafkaUri {
+    /// Parses a Kafka source URI; `default_group` names the group when the URI does not.
+    pub fn parse(uri: &str, default_group: &str) -> Result<KafkaUri, SourceError> {
+        let bad = |why: &str| SourceError::BadKafkaUri {
+            uri: uri.to_string(),
+            why: why.to_string(),
+        };
+        let rest = uri
+            .strip_prefix("kafka://")
+            .ok_or_else(|| bad("it must start with kafka://"))?;
+        let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (brokers, topic) = address
+            .split_once('/')
+            .ok_or_else(|| bad("name a topic: kafka://HOST:PORT/TOPIC"))?;
+        if brokers.is_empty() || topic.is_empty() || topic.contains('/') {
+            return Err(bad("expected kafka://HOST:PORT[,HOST:PORT]/TOPIC"));
+        }
+        let mut parsed = KafkaUri {
+            brokers: brokers.to_string(),
+            topic: topic.to_string(),
+            start: StartAt::Committed,
+            group: default_group.to_string(),
+            stop_at_end: false,
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("start", "earliest")) => parsed.start = StartAt::Earliest,
+                Some(("start", "latest")) => parsed.start = StartAt::Latest,
+                Some(("start", "committed")) => parsed.start = StartAt::Committed,
+                Some(("start", time)) => {
+                    let at = chrono::DateTime::parse_from_rfc3339(time).map_err(|_| {
+                        bad("start must be earliest, latest, committed or an RFC 3339 time")
+                    })?;
+                    parsed.start = StartAt::Time(at.timestamp_millis());
+                }
+                Some(("group", group)) if !group.is_empty() => parsed.group = group.to_string(),
+                Some(("stop", "end")) => parsed.stop_at_end = true,
+                Some(("stop", "never")) => parsed.stop_at_end = false,
+                _ => {
+                    return Err(bad(&format!(
+                        "unknown parameter `{pair}`; allowed: start, group, stop=end|never"
+                    )))
+                }
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+struct KafkaSlot {
+    partition: i32,
+    label: String,
+    next: i64,
+    log_end: i64,
+    stop_at: Option<i64>,
+    had_data: bool,
+}
+
+/// The partitions of one topic that one worker reads, through one consumer.
+pub struct KafkaPartitions {
+    consumer: BaseConsumer,
+    topic: String,
+    slots: Vec<KafkaSlot>,
+    by_partition: HashMap<i32, usize>,
+    bytes: u64,
+    ends_checked: Instant,
+}
+
+impl KafkaPartitions {
+    /// Connects, finds the topic's partitions, and assigns this worker's share at their start
+    /// offsets.
+    pub fn open(
+        uri: &KafkaUri,
+        worker: usize,
+        peers: usize,
+    ) -> Result<KafkaPartitions, SourceError> {
+        let kafka = |e: rdkafka::error::KafkaError| SourceError::Kafka {
+            uri: format!("kafka://{}/{}", uri.brokers, uri.topic),
+            message: e.to_string(),
+        };
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &uri.brokers)
+            .set("group.id", &uri.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", "50")
+            .create()
+            .map_err(kafka)?;
+        let metadata = consumer
+            .fetch_metadata(Some(&uri.topic), BROKER_TIMEOUT)
+            .map_err(kafka)?;
+        let topic = metadata.topics().iter().find(|t| t.name() == uri.topic);
+        let partitions: Vec<i32> = match topic {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                t.partitions().iter().map(|p| p.id()).collect()
+            }
+            _ => {
+                return Err(SourceError::Missing(format!(
+                    "kafka://{}/{} (no such topic)",
+                    uri.brokers, uri.topic
+                )))
+            }
+        };
+        let mine: Vec<i32> = partitions
+            .into_iter()
+            .filter(|p| *p as usize % peers == worker)
+            .collect();
+        let mut slots = Vec::new();
+        let mut assignment = TopicPartitionList::new();
+        let committed = match uri.start {
+            StartAt::Committed => {
+                let mut wanted = TopicPartitionList::new();
+                for &p in &mine {
+                    wanted.add_partition(&uri.topic, p);
+                }
+                Some(
+                    consumer
+                        .committed_offsets(wanted, BROKER_TIMEOUT)
+                        .map_err(kafka)?,
+                )
+            }
+            _ => None,
+        };
+        for &partition in &mine {
+            let (low, high) = consumer
+                .fetch_watermarks(&uri.topic, partition, BROKER_TIMEOUT)
+                .map_err(kafka)?;
+            let start = match &uri.start {
+                StartAt::Earliest => low,
+                StartAt::Latest => high,
+                StartAt::Committed => committed
+                    .as_ref()
+                    .and_then(|c| c.find_partition(&uri.topic, partition))
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    })
+                    .unwrap_or(low),
+                StartAt::Time(ms) => {
+                    let mut at = TopicPartitionList::new();
+                    at.add_partition_offset(&uri.topic, partition, Offset::Offset(*ms))
+                        .map_err(kafka)?;
+                    let found = consumer
+                        .offsets_for_times(at, BROKER_TIMEOUT)
+                        .map_err(kafka)?;
+                    match found
+                        .find_partition(&uri.topic, partition)
+                        .map(|e| e.offset())
+                    {
+                        Some(Offset::Offset(o)) => o,
+                        _ => high,
+                    }
+                }
+            }
+            .clamp(low, high);
+            assignment
+                .add_partition_offset(&uri.topic, partition, Offset::Offset(start))
+                .map_err(kafka)?;
+            slots.push(KafkaSlot {
+                partition,
+                label: format!("kafka://{}/{}/{partition}", uri.brokers, uri.topic),
+                next: start,
+                log_end: high,
+                stop_at: uri.stop_at_end.then_some(high),
+                had_data: false,
+            });
+        }
+        consumer.assign(&assignment).map_err(kafka)?;
+        let by_partition = slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.partition, i))
+            .collect();
+        Ok(KafkaPartitions {
+            consumer,
+            topic: uri.topic.clone(),
+            slots,
+            by_partition,
+            bytes: 0,
+            ends_checked: Instant::now(),
+        })
+    }
+
+    /// Refreshes the log end offsets of partitions that have caught up, at most every
+    /// `END_REFRESH`, so an idle partition is recognised as such from the broker's offsets.
+    fn refresh_ends(&mut self) {
+        if self.ends_checked.elapsed() < END_REFRESH {
+            return;
+        }
+        self.ends_checked = Instant::now();
+        for slot in self.slots.iter_mut().filter(|s| s.next >= s.log_end) {
+            match self.consumer.fetch_watermarks(
+                &self.topic,
+                slot.partition,
+                Duration::from_secs(1),
+            ) {
+                Ok((_, high)) => slot.log_end = high,
+                Err(e) => tracing::warn!("{}: cannot fetch log end offset: {e}", slot.label),
+            }
+        }
+    }
+}
+
+impl WorkerSource for KafkaPartitions {
+    fn partitions(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn label(&self, slot: usize) -> &str {
+        &self.slots[slot].label
+    }
+
+    fn partition_number(&self, slot: usize) -> usize {
+        self.slots[slot].partition as usize
+    }
+
+    fn csv_header(&self, _slot: usize) -> Option<&csv::StringRecord> {
+        None
+    }
+
+    fn status(&self, slot: usize) -> PartitionStatus {
+        let s = &self.slots[slot];
+        match s.stop_at {
+            Some(stop) if s.next >= stop => PartitionStatus::Done,
+            _ if !s.had_data && s.next >= s.log_end => PartitionStatus::Empty,
+            _ => PartitionStatus::Reading,
+        }
+    }
+
+    fn read_batch(
+        &mut self,
+        max: usize,
+        each: &mut dyn FnMut(usize, u64, u64, RawRecord<'_>),
+    ) -> Result<usize, SourceError> {
+        let mut count = 0;
+        while count < max * self.slots.len().max(1) {
+            let message = match self.consumer.poll(Duration::ZERO) {
+                None => break,
+                Some(Err(e)) => {
+                    tracing::warn!("kafka: {e} (the client reconnects by itself)");
+                    break;
+                }
+                Some(Ok(message)) => message,
+            };
+            let Some(&slot) = self.by_partition.get(&message.partition()) else {
+                continue;
+            };
+            let state = &mut self.slots[slot];
+            let offset = message.offset();
+            if state.stop_at.is_some_and(|stop| offset >= stop) || offset < state.next {
+                continue;
+            }
+            state.next = offset + 1;
+            state.log_end = state.log_end.max(state.next);
+            state.had_data = true;
+            let payload = message.payload().unwrap_or_default();
+            self.bytes += payload.len() as u64;
+            each(slot, offset as u64, offset as u64, RawRecord::Line(payload));
+            count += 1;
+        }
+        if count == 0 {
+            self.refresh_ends();
+        }
+        Ok(count)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+
+    fn wait_hint(&self) -> Option<Duration> {
+        Some(Duration::from_millis(5))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_uris() {
+        let uri = KafkaUri::parse(
+            "kafka://a:9092,b:9092/tweets?start=earliest&group=g&stop=end",
+            "d",
+        )
+        .expect("uri");
+        assert_eq!(uri.brokers, "a:9092,b:9092");
+        assert_eq!(uri.topic, "tweets");
+        assert_eq!(uri.start, StartAt::Earliest);
+        assert_eq!(uri.group, "g");
+        assert!(uri.stop_at_end);
+        let uri = KafkaUri::parse("kafka://a:9092/t?start=2022-09-26T03:00:00Z", "d").expect("uri");
+        assert_eq!(uri.start, StartAt::Time(1_664_161_200_000));
+        assert_eq!(uri.group, "d");
+        assert!(KafkaUri::parse("kafka://a:9092", "d").is_err());
+        assert!(KafkaUri::parse("kafka://a:9092/t?colour=red", "d").is_err());
+        assert!(KafkaUri::parse("kafka://a:9092/t?start=yesterday", "d").is_err());
+    }
+}

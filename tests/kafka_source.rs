@@ -1,0 +1,266 @@
+//! The Kafka source on a real Apache Kafka 4 broker (`scripts/services.sh up`, or
+//! `TIDEMARK_KAFKA=host:port` for a broker of your own).
+
+mod common;
+
+use common::{assert_seed_anchors, final_lines, gen_tweets, read_jsonl, root, run_into, tidemark};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn broker() -> String {
+    std::env::var("TIDEMARK_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".to_string())
+}
+
+/// Creates a topic with a name no other test run uses.
+fn topic(prefix: &str, partitions: i32) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let name = format!("{prefix}-{}-{nanos}", std::process::id());
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .create()
+        .expect("admin client");
+    let created = futures_executor::block_on(admin.create_topics(
+        &[NewTopic::new(&name, partitions, TopicReplication::Fixed(1))],
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+    ))
+    .expect("create topic (is Kafka running? scripts/services.sh up)");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    name
+}
+
+/// Produces lines to explicit partitions (`partition_of(index)`), and waits for every ack.
+fn produce(topic: &str, lines: &[String], partition_of: impl Fn(usize) -> i32) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    for (i, line) in lines.iter().enumerate() {
+        let record = BaseRecord::<(), str>::to(topic)
+            .payload(line.as_str())
+            .partition(partition_of(i));
+        producer.send(record).map_err(|(e, _)| e).expect("send");
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(Duration::from_secs(30))
+        .expect("all messages acknowledged");
+}
+
+fn uri(topic: &str, query: &str) -> String {
+    format!("kafka://{}/{topic}?{query}", broker())
+}
+
+fn seed_lines() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("data/evilnet/tweets_decoded.jsonl"))
+        .expect("seed tweets");
+    text.lines().map(String::from).collect()
+}
+
+fn run_kafka(dir: &Path, source: &str, extra: &[&str]) -> common::Finished {
+    let mut args = vec!["--source", source];
+    args.extend_from_slice(extra);
+    run_into(dir, "dataflows/evilnet.toml", None, &args)
+}
+
+#[test]
+fn seed_tweets_from_three_partitions_reproduce_the_anchors() {
+    let name = topic("seed", 3);
+    produce(&name, &seed_lines(), |i| (i % 3) as i32);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = run_kafka(
+        dir.path(),
+        &uri(&name, "start=earliest&stop=end"),
+        &["-w", "2"],
+    );
+    assert!(
+        run.stderr.contains("read 74, kept 73, filtered 1"),
+        "{}",
+        run.stderr
+    );
+    assert_seed_anchors(&run.rows);
+}
+
+#[test]
+fn two_processes_write_the_same_rows_as_one_worker() {
+    let name = topic("cluster", 4);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tweets = dir.path().join("tweets.jsonl");
+    gen_tweets(
+        &tweets,
+        &[
+            "--count",
+            "4000",
+            "--seed",
+            "9",
+            "--disorder-s",
+            "120",
+            "--rate",
+            "2",
+        ],
+    );
+    let lines: Vec<String> = std::fs::read_to_string(&tweets)
+        .expect("tweets")
+        .lines()
+        .map(String::from)
+        .collect();
+    produce(&name, &lines, |i| (i % 4) as i32);
+    let source = uri(&name, "start=earliest&stop=end");
+    let one = final_lines(&run_kafka(dir.path(), &source, &["-w", "1"]).rows);
+    assert!(one.len() > 100);
+
+    let port = |_| {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port()
+    };
+    let hosts = dir.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", port(0), port(1)),
+    )
+    .expect("hosts");
+    let out = dir.path().join("cluster.jsonl");
+    let sink = format!("jsonl:{}", out.display());
+    let children: Vec<_> = ["0", "1"]
+        .iter()
+        .map(|p| {
+            tidemark()
+                .current_dir(root())
+                .args([
+                    "run",
+                    "dataflows/evilnet.toml",
+                    "--source",
+                    &source,
+                    "--sink",
+                    &sink,
+                    "--quiet",
+                ])
+                .args(["-w", "1", "-n", "2", "-p", p, "-h"])
+                .arg(&hosts)
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for child in children {
+        assert!(child.wait_with_output().expect("wait").status.success());
+    }
+    let mut rows = read_jsonl(&dir.path().join("cluster.jsonl.0"));
+    rows.extend(read_jsonl(&dir.path().join("cluster.jsonl.1")));
+    assert!(final_lines(&rows) == one, "-n 2 differs from -w 1");
+}
+
+#[test]
+fn bad_records_in_a_topic_are_dead_lettered_with_their_offsets() {
+    let name = topic("bad", 2);
+    let mut lines = seed_lines();
+    lines.insert(5, "{\"data\": ".to_string());
+    lines.insert(9, "{\"data\": {\"id\": \"x\", \"created_at\": \"soon\"}, \"includes\": {\"places\": [{\"full_name\": \"A\", \"place_type\": \"city\"}]}}".to_string());
+    produce(&name, &lines, |_| 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = run_kafka(
+        dir.path(),
+        &uri(&name, "start=earliest&stop=end"),
+        &["-w", "2"],
+    );
+    assert!(
+        run.stderr
+            .contains("read 76, kept 73, filtered 1, duplicates 0, late 0, dead letters 2"),
+        "{}",
+        run.stderr
+    );
+    let offsets: Vec<u64> = run
+        .dead
+        .iter()
+        .map(|d| d["offset"].as_u64().expect("offset"))
+        .collect();
+    assert_eq!(offsets, vec![5, 9]);
+    assert!(run.dead.iter().all(|d| d["source"]
+        .as_str()
+        .expect("source")
+        .ends_with(&format!("{name}/1"))
+        && d["partition"] == 1));
+    assert_seed_anchors(&run.rows);
+}
+
+/// Two of four partitions never get data; an unbounded run must still close windows, because
+/// empty partitions (told apart by their log end offsets) hold nothing. The live run's final
+/// rows for the first window must become exactly those of a bounded run over the same tweets.
+#[test]
+fn partitions_without_data_do_not_stall_windows() {
+    let name = topic("idle", 4);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tweets = dir.path().join("tweets.jsonl");
+    // 5000 tweets one second apart: 83 minutes of event time, so the first windows are final
+    // (1 h lateness) long before the last tweet.
+    gen_tweets(&tweets, &["--count", "5000", "--seed", "4", "--rate", "1"]);
+    let lines: Vec<String> = std::fs::read_to_string(&tweets)
+        .expect("tweets")
+        .lines()
+        .map(String::from)
+        .collect();
+    produce(&name, &lines, |i| (i % 2) as i32);
+
+    let first_window = |rows: &[serde_json::Value]| {
+        let mut lines: Vec<String> = rows
+            .iter()
+            .filter(|r| {
+                r["output"] == "city_stats"
+                    && r["final"] == true
+                    && r["window_start"] == "2022-09-26T03:00:00.000Z"
+            })
+            .map(|r| r.to_string())
+            .collect();
+        lines.sort();
+        lines
+    };
+    let want =
+        first_window(&run_into(dir.path(), "dataflows/evilnet.toml", Some(&tweets), &[]).rows);
+    assert!(!want.is_empty());
+
+    let out = dir.path().join("live.jsonl");
+    let mut engine = tidemark()
+        .current_dir(root())
+        .args([
+            "run",
+            "dataflows/evilnet.toml",
+            "--source",
+            &uri(&name, "start=earliest"),
+            "--quiet",
+            "-w",
+            "2",
+        ])
+        .arg("--sink")
+        .arg(format!("jsonl:{}", out.display()))
+        .spawn()
+        .expect("spawn engine");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let got = loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let rows: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let got = first_window(&rows);
+        if got == want || Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    engine.kill().expect("stop engine");
+    let _ = engine.wait();
+    assert_eq!(
+        got, want,
+        "the first window's final rows never matched: empty partitions stalled the frontier?"
+    );
+}
