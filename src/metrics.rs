@@ -27,13 +27,9 @@ pub struct Metrics {
     pub rows: AtomicU64,
     /// Windows that became final.
     pub windows_final: AtomicU64,
-    /// Source bytes consumed and in total.
-    pub bytes_read: AtomicU64,
-    /// Total bytes of the source files.
-    pub bytes_total: AtomicU64,
     dead_letters: Mutex<BTreeMap<&'static str, u64>>,
     late_by_output: Mutex<BTreeMap<String, u64>>,
-    watermarks: Mutex<BTreeMap<usize, u64>>,
+    positions: Mutex<BTreeMap<usize, Position>>,
 }
 
 impl Metrics {
@@ -56,15 +52,36 @@ impl Metrics {
         }
     }
 
-    /// Publishes a worker's source watermark (`None` once its partitions are exhausted).
-    pub fn set_watermark(&self, worker: usize, watermark: Option<u64>) {
-        let mut all = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
-        all.insert(worker, watermark.unwrap_or(u64::MAX));
+    /// Publishes where a worker's source stands: its frontier (`None` once its partitions
+    /// ended) and how far behind the end of its input it is.
+    pub fn set_position(
+        &self,
+        worker: usize,
+        watermark: Option<u64>,
+        lag: u64,
+        unit: &'static str,
+    ) {
+        let mut all = self.positions.lock().unwrap_or_else(|p| p.into_inner());
+        all.insert(
+            worker,
+            Position {
+                watermark,
+                lag,
+                unit,
+            },
+        );
     }
 
-    fn watermark(&self) -> Option<u64> {
-        let all = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
-        all.values().copied().min().filter(|w| *w != u64::MAX)
+    /// The process's source frontier and total lag.
+    fn position(&self) -> (Option<u64>, u64, &'static str) {
+        let all = self.positions.lock().unwrap_or_else(|p| p.into_inner());
+        let watermark = all.values().filter_map(|p| p.watermark).min();
+        let lag = all.values().map(|p| p.lag).sum();
+        (
+            watermark,
+            lag,
+            all.values().next().map_or("records", |p| p.unit),
+        )
     }
 
     /// A snapshot of the counters.
@@ -91,6 +108,14 @@ impl Metrics {
                 .clone(),
         }
     }
+}
+
+/// Where one worker's source stands.
+#[derive(Clone, Copy)]
+struct Position {
+    watermark: Option<u64>,
+    lag: u64,
+    unit: &'static str,
 }
 
 /// What one process did in a run.
@@ -197,14 +222,20 @@ fn progress_line(
     let (since_read, since) = if at_end { (0, started) } else { *last };
     let rate = (read - since_read) as f64 / now.duration_since(since).as_secs_f64().max(1e-3);
     *last = (read, now);
-    let watermark = metrics
-        .watermark()
-        .map_or("closed".to_string(), format_rfc3339_millis);
-    let total = metrics.bytes_total.load(Ordering::Relaxed).max(1);
-    let left = total.saturating_sub(metrics.bytes_read.load(Ordering::Relaxed));
+    let (watermark, lag, unit) = metrics.position();
+    let watermark = match watermark {
+        Some(w) => {
+            let delay = chrono::Utc::now().timestamp_millis() - w as i64;
+            format!(
+                "{} (delay {:.1} s)",
+                format_rfc3339_millis(w),
+                delay as f64 / 1000.0
+            )
+        }
+        None => "closed".to_string(),
+    };
     format!(
-        "progress: {read} events read, {rate:.0} events/s, watermark {watermark}, lag {left} bytes unread ({:.0}%), {} rows written",
-        100.0 * left as f64 / total as f64,
+        "progress: {read} events read, {rate:.0} events/s, watermark {watermark}, lag {lag} {unit}, {} rows written",
         metrics.rows.load(Ordering::Relaxed),
     )
 }

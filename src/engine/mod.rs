@@ -150,10 +150,6 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     let decoder = Decoder::new(&plan)
         .map_err(|e| setup(format!("{}: fields: {e}", options.dataflow.display())))?;
     let metrics = Arc::new(Metrics::default());
-    metrics.bytes_total.store(
-        sources.total_bytes().unwrap_or(0),
-        std::sync::atomic::Ordering::Relaxed,
-    );
     let shared = Arc::new(Shared {
         rows: RowFormat::new(&plan),
         plan,

@@ -75,12 +75,10 @@ pub fn read_and_decode<'s>(
         move |output| {
             let (Some(cap), Some(reader)) = (capability.as_mut(), input.as_mut()) else {
                 capability = None;
-                shared.metrics.set_watermark(worker, None);
                 return;
             };
             let mut events = Vec::with_capacity(BATCH);
             let mut tally = Tally::default();
-            let before = reader.bytes_read();
             let read = read_batch(
                 &shared,
                 reader.as_mut(),
@@ -92,10 +90,12 @@ pub fn read_and_decode<'s>(
             if !events.is_empty() {
                 output.session(&*cap).give_container(&mut events);
             }
-            publish(&shared, &tally, reader.bytes_read() - before);
+            publish(&shared, &tally);
             match frontier(reader.as_ref(), &slots) {
                 Frontier::Closed => {
-                    shared.metrics.set_watermark(worker, None);
+                    shared
+                        .metrics
+                        .set_position(worker, None, 0, reader.lag_unit());
                     capability = None;
                     input = None;
                     return;
@@ -103,7 +103,9 @@ pub fn read_and_decode<'s>(
                 Frontier::At(low) if low > *cap.time() => cap.downgrade(&low),
                 _ => {}
             }
-            shared.metrics.set_watermark(worker, Some(*cap.time()));
+            shared
+                .metrics
+                .set_position(worker, Some(*cap.time()), reader.lag(), reader.lag_unit());
             match reader.wait_hint() {
                 Some(wait) if read == 0 => activator.activate_after(wait),
                 _ => activator.activate(),
@@ -255,13 +257,12 @@ fn raw_text(raw: &RawRecord<'_>) -> String {
     }
 }
 
-fn publish(shared: &Shared, tally: &Tally, bytes: u64) {
+fn publish(shared: &Shared, tally: &Tally) {
     let m = &shared.metrics;
     m.read.fetch_add(tally.read, Ordering::Relaxed);
     m.kept.fetch_add(tally.kept, Ordering::Relaxed);
     m.filtered.fetch_add(tally.filtered, Ordering::Relaxed);
     m.late.fetch_add(tally.late_records, Ordering::Relaxed);
-    m.bytes_read.fetch_add(bytes, Ordering::Relaxed);
     if !tally.dead.is_empty() {
         m.add_dead_letters(&tally.dead);
     }

@@ -20,6 +20,7 @@ enum Reader {
 /// Reads a file partition in order.
 pub struct FileReader {
     reader: Reader,
+    size: u64,
     line: u64,
     bytes_read: u64,
     done: bool,
@@ -33,6 +34,7 @@ impl FileReader {
             source,
         };
         let file = File::open(&partition.path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
         let reader = match partition.format {
             Format::Json => Reader::Lines {
                 input: BufReader::with_capacity(1 << 20, file),
@@ -56,6 +58,7 @@ impl FileReader {
         let line = u64::from(partition.format == Format::Csv);
         Ok(FileReader {
             reader,
+            size,
             line,
             bytes_read: 0,
             done: false,
@@ -224,8 +227,15 @@ impl WorkerSource for FileSet {
         Ok(total)
     }
 
-    fn bytes_read(&self) -> u64 {
-        self.files.iter().map(|f| f.2.bytes_read()).sum()
+    fn lag(&self) -> u64 {
+        self.files
+            .iter()
+            .map(|f| f.2.size.saturating_sub(f.2.bytes_read()))
+            .sum()
+    }
+
+    fn lag_unit(&self) -> &'static str {
+        "bytes"
     }
 
     fn wait_hint(&self) -> Option<std::time::Duration> {

@@ -107,7 +107,6 @@ pub struct KafkaPartitions {
     topic: String,
     slots: Vec<KafkaSlot>,
     by_partition: HashMap<i32, usize>,
-    bytes: u64,
     ends_checked: Instant,
 }
 
@@ -223,7 +222,6 @@ impl KafkaPartitions {
             topic: uri.topic.clone(),
             slots,
             by_partition,
-            bytes: 0,
             ends_checked: Instant::now(),
         })
     }
@@ -301,7 +299,6 @@ impl WorkerSource for KafkaPartitions {
             state.log_end = state.log_end.max(state.next);
             state.had_data = true;
             let payload = message.payload().unwrap_or_default();
-            self.bytes += payload.len() as u64;
             each(slot, offset as u64, offset as u64, RawRecord::Line(payload));
             count += 1;
         }
@@ -311,8 +308,15 @@ impl WorkerSource for KafkaPartitions {
         Ok(count)
     }
 
-    fn bytes_read(&self) -> u64 {
-        self.bytes
+    fn lag(&self) -> u64 {
+        self.slots
+            .iter()
+            .map(|s| (s.stop_at.unwrap_or(s.log_end).min(s.log_end) - s.next).max(0) as u64)
+            .sum()
+    }
+
+    fn lag_unit(&self) -> &'static str {
+        "records"
     }
 
     fn wait_hint(&self) -> Option<Duration> {

@@ -101,8 +101,10 @@ pub trait WorkerSource {
         max: usize,
         each: &mut dyn FnMut(usize, u64, u64, RawRecord<'_>),
     ) -> Result<usize, SourceError>;
-    /// Bytes consumed so far (for progress).
-    fn bytes_read(&self) -> u64;
+    /// How far this worker is behind the end of its input, in [`WorkerSource::lag_unit`]s.
+    fn lag(&self) -> u64;
+    /// The unit of [`WorkerSource::lag`] ("bytes" for files, "records" for logs).
+    fn lag_unit(&self) -> &'static str;
     /// When nothing was read: how long to wait before trying again (`None`: never idle).
     fn wait_hint(&self) -> Option<std::time::Duration>;
 }
