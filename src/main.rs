@@ -22,6 +22,17 @@ enum Command {
     /// Run a dataflow over its sources until they end.
     #[command(disable_help_flag = true)]
     Run(RunArgs),
+    /// Print the CQL that creates a dataflow's Cassandra keyspace and tables.
+    Schema {
+        /// The dataflow file.
+        dataflow: PathBuf,
+        /// Keyspace name (default: the dataflow's name).
+        #[arg(long)]
+        keyspace: Option<String>,
+        /// Replication factor.
+        #[arg(long, default_value_t = 1)]
+        replication: u32,
+    },
     /// Generate data.
     Gen {
         #[command(subcommand)]
@@ -100,6 +111,24 @@ fn main() -> ExitCode {
         .init();
     match Cli::parse().command {
         Command::Run(args) => run(args),
+        Command::Schema {
+            dataflow,
+            keyspace,
+            replication,
+        } => match tidemark::spec::load(&dataflow) {
+            Ok(plan) => {
+                let keyspace = keyspace.unwrap_or_else(|| plan.name.clone());
+                print!(
+                    "{}",
+                    tidemark::sink::schema_cql(&plan, &keyspace, replication)
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Gen {
             what:
                 GenCommand::Tweets {

@@ -7,7 +7,7 @@ mod write;
 
 use crate::decode::Decoder;
 use crate::metrics::{Metrics, Progress, Summary};
-use crate::sink::{JsonlFile, RejectLog, RowFormat, SinkUri};
+use crate::sink::{JsonlFile, RejectLog, RowFormat, RowSink, SinkUri};
 use crate::source::Sources;
 use crate::spec::{self, Plan};
 use std::path::PathBuf;
@@ -74,7 +74,7 @@ pub(crate) struct Shared {
     pub sources: Sources,
     pub decoder: Decoder,
     pub rows: RowFormat,
-    pub sinks: Vec<JsonlFile>,
+    pub sinks: Vec<RowSink>,
     pub dead_letters: RejectLog,
     pub late: RejectLog,
     pub metrics: Arc<Metrics>,
@@ -115,25 +115,27 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
             cluster.workers, cluster.processes, cluster.process
         )));
     }
-    let open = |uri: &str| -> Result<JsonlFile, RunError> {
+    let inputs = match &sources {
+        Sources::Files(all) => all
+            .iter()
+            .filter_map(|p| std::fs::canonicalize(&p.path).ok())
+            .collect(),
+        Sources::Kafka(_) => Vec::new(),
+    };
+    let parse = |uri: &str| -> Result<SinkUri, RunError> {
         let sink = SinkUri::parse(uri).map_err(setup)?;
         if let SinkUri::Jsonl(Some(path)) = &sink {
-            let target = std::fs::canonicalize(path).ok();
-            let inputs = match &sources {
-                Sources::Files(all) => all.as_slice(),
-                Sources::Kafka(_) => &[],
-            };
-            if target.is_some()
-                && inputs
-                    .iter()
-                    .any(|p| std::fs::canonicalize(&p.path).ok() == target)
-            {
+            if std::fs::canonicalize(path).is_ok_and(|target| inputs.contains(&target)) {
                 return Err(setup(format!(
                     "{uri}: this file is also a source; writing it would destroy the input"
                 )));
             }
         }
-        sink.open(cluster.process, cluster.processes)
+        Ok(sink)
+    };
+    let open_log = |uri: &str| -> Result<JsonlFile, RunError> {
+        parse(uri)?
+            .open_jsonl(cluster.process, cluster.processes)
             .map_err(|e| setup(format!("{uri}: {e}")))
     };
     let sink_uris = if options.sinks.is_empty() {
@@ -143,10 +145,13 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     };
     let sinks = sink_uris
         .iter()
-        .map(|u| open(u))
+        .map(|uri| {
+            RowSink::open(&parse(uri)?, &plan, cluster.process, cluster.processes)
+                .map_err(|e| setup(format!("{uri}: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let dead_letters = options.dead_letter.as_deref().map(open).transpose()?;
-    let late = options.late.as_deref().map(open).transpose()?;
+    let dead_letters = options.dead_letter.as_deref().map(open_log).transpose()?;
+    let late = options.late.as_deref().map(open_log).transpose()?;
     let decoder = Decoder::new(&plan)
         .map_err(|e| setup(format!("{}: fields: {e}", options.dataflow.display())))?;
     let metrics = Arc::new(Metrics::default());
@@ -190,8 +195,8 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
             shared.fail(format!("a worker failed: {panic}"));
         }
     }
-    for file in &shared.sinks {
-        file.flush()
+    for sink in &shared.sinks {
+        sink.finish()
             .map_err(|e| RunError::Failed(format!("cannot write results: {e}")))?;
     }
     for log in [&shared.dead_letters, &shared.late] {

@@ -3,39 +3,54 @@
 //! A sink only turns rows into bytes somewhere; it never sees sources or decides anything
 //! about windows. Every sink is opened once per process and shared by its workers.
 
+mod cassandra;
+mod cql_schema;
 mod jsonl;
 mod rejects;
 mod rows;
 
+pub use cassandra::{CassandraSink, CassandraUri};
+pub use cql_schema::schema_cql;
 pub use jsonl::JsonlFile;
 pub use rejects::{RejectLog, Rejected};
 pub use rows::RowFormat;
 
+use crate::aggregate::ResultRow;
+use crate::spec::Plan;
 use std::path::PathBuf;
 
 /// A parsed sink URI.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum SinkUri {
     /// `jsonl:PATH`, or `jsonl:-` for standard output.
     Jsonl(Option<PathBuf>),
+    /// `cassandra://HOST:PORT/KEYSPACE?...`.
+    Cassandra(CassandraUri),
 }
 
 impl SinkUri {
-    /// Parses `jsonl:PATH` / `jsonl:-`.
+    /// Parses `jsonl:PATH`, `jsonl:-` or `cassandra://...`.
     pub fn parse(uri: &str) -> Result<SinkUri, String> {
+        if uri.starts_with("cassandra://") {
+            return CassandraUri::parse(uri).map(SinkUri::Cassandra);
+        }
         match uri.strip_prefix("jsonl:") {
             Some("-") => Ok(SinkUri::Jsonl(None)),
             Some(path) if !path.is_empty() => Ok(SinkUri::Jsonl(Some(PathBuf::from(path)))),
             _ => Err(format!(
-                "`{uri}` is not a sink; allowed: jsonl:PATH, jsonl:- (standard output)"
+                "`{uri}` is not a sink; allowed: jsonl:PATH, jsonl:- (standard output), \
+                 cassandra://HOST:PORT/KEYSPACE"
             )),
         }
     }
 
-    /// Opens the sink for process `process` of `processes`: with more than one process each
-    /// writes `PATH.<process>`, and the union of the files is the output.
-    pub fn open(&self, process: usize, processes: usize) -> std::io::Result<JsonlFile> {
+    /// Opens a JSONL sink for process `process` of `processes`: with more than one process
+    /// each writes `PATH.<process>`, and the union of the files is the output.
+    pub fn open_jsonl(&self, process: usize, processes: usize) -> std::io::Result<JsonlFile> {
         match self {
+            SinkUri::Cassandra(_) => Err(std::io::Error::other(
+                "only result rows can go to Cassandra",
+            )),
             SinkUri::Jsonl(None) => Ok(JsonlFile::stdout()),
             SinkUri::Jsonl(Some(path)) if processes > 1 => {
                 let mut name = path.clone().into_os_string();
@@ -43,6 +58,64 @@ impl SinkUri {
                 JsonlFile::create(&PathBuf::from(name))
             }
             SinkUri::Jsonl(Some(path)) => JsonlFile::create(path),
+        }
+    }
+}
+
+/// Where result rows go.
+pub enum RowSink {
+    /// JSON lines, formatted with the plan's column names.
+    Jsonl(JsonlFile),
+    /// Cassandra tables.
+    Cassandra(CassandraSink),
+}
+
+impl RowSink {
+    /// Opens a result sink for process `process` of `processes`.
+    pub fn open(
+        uri: &SinkUri,
+        plan: &Plan,
+        process: usize,
+        processes: usize,
+    ) -> Result<RowSink, String> {
+        match uri {
+            SinkUri::Jsonl(_) => uri
+                .open_jsonl(process, processes)
+                .map(RowSink::Jsonl)
+                .map_err(|e| e.to_string()),
+            SinkUri::Cassandra(cassandra) => {
+                CassandraSink::connect(cassandra, plan).map(RowSink::Cassandra)
+            }
+        }
+    }
+
+    /// Takes rows without blocking; gives back those it cannot take now.
+    pub fn offer(
+        &self,
+        rows: Vec<ResultRow>,
+        format: &RowFormat,
+    ) -> Result<Option<Vec<ResultRow>>, String> {
+        match self {
+            RowSink::Jsonl(file) => {
+                let mut text = String::new();
+                for row in &rows {
+                    format.write(row, &mut text);
+                }
+                // Flushed as they fire, so an unbounded run's results reach readers promptly.
+                file.append(&text)
+                    .and_then(|()| file.flush())
+                    .map_err(|e| e.to_string())?;
+                Ok(None)
+            }
+            RowSink::Cassandra(cassandra) => Ok(cassandra.try_offer(rows).err()),
+        }
+    }
+
+    /// Finishes writing everything accepted so far.
+    pub fn finish(&self) -> Result<(), String> {
+        match self {
+            RowSink::Jsonl(file) => file.flush().map_err(|e| e.to_string()),
+            RowSink::Cassandra(cassandra) => cassandra.finish(),
         }
     }
 }
@@ -61,5 +134,9 @@ mod tests {
         assert!(SinkUri::parse("csv:x")
             .unwrap_err()
             .contains("allowed: jsonl:PATH"));
+        assert!(matches!(
+            SinkUri::parse("cassandra://127.0.0.1:9042/evilnet"),
+            Ok(SinkUri::Cassandra(_))
+        ));
     }
 }

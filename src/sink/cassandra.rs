@@ -1,0 +1,290 @@
+//! The Cassandra sink: idempotent upserts of result rows through the `scylla` driver.
+//!
+//! The engine owns one tokio runtime per process with one writer task that owns the session.
+//! Timely workers hand rows over through a bounded channel and never block: a full channel
+//! is the backpressure signal, and the sink operator keeps the rows (and holds its
+//! capability, so the run cannot end) until they are accepted. The writer retries every
+//! failed write with backoff, so Cassandra being down delays rows but loses none.
+
+use super::cql_schema::{schema_cql, tables, Table};
+use crate::aggregate::ResultRow;
+use crate::spec::Plan;
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::frame::types::Consistency;
+use scylla::statement::prepared::PreparedStatement;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+
+/// Writes in flight at once.
+const CONCURRENCY: usize = 256;
+/// Batches of rows the channel holds before workers are pushed back.
+const CHANNEL_BATCHES: usize = 64;
+
+/// A parsed `cassandra://HOST:PORT[,HOST:PORT]/KEYSPACE?replication=1&ttl=S&consistency=C`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CassandraUri {
+    /// Contact points.
+    pub hosts: Vec<String>,
+    /// Keyspace (created if missing).
+    pub keyspace: String,
+    /// Replication factor for a keyspace this sink creates.
+    pub replication: u32,
+    /// Time to live of every row, in seconds.
+    pub ttl: Option<i32>,
+    /// Write consistency.
+    pub consistency: Consistency,
+}
+
+impl CassandraUri {
+    /// Parses a Cassandra sink URI.
+    pub fn parse(uri: &str) -> Result<CassandraUri, String> {
+        let bad = |why: &str| format!("`{uri}` is not a Cassandra sink: {why}");
+        let rest = uri
+            .strip_prefix("cassandra://")
+            .ok_or_else(|| bad("it must start with cassandra://"))?;
+        let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (hosts, keyspace) = address
+            .split_once('/')
+            .ok_or_else(|| bad("name a keyspace: cassandra://HOST:PORT/KEYSPACE"))?;
+        if hosts.is_empty() || keyspace.is_empty() || keyspace.contains('/') {
+            return Err(bad("expected cassandra://HOST:PORT[,HOST:PORT]/KEYSPACE"));
+        }
+        let mut parsed = CassandraUri {
+            hosts: hosts.split(',').map(String::from).collect(),
+            keyspace: keyspace.to_string(),
+            replication: 1,
+            ttl: None,
+            consistency: Consistency::LocalQuorum,
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("replication", n)) => {
+                    parsed.replication =
+                        n.parse().map_err(|_| bad("replication must be a number"))?
+                }
+                Some(("ttl", s)) => {
+                    parsed.ttl = Some(s.parse().map_err(|_| bad("ttl must be seconds"))?)
+                }
+                Some(("consistency", c)) => {
+                    parsed.consistency =
+                        match c.to_ascii_lowercase().as_str() {
+                            "one" => Consistency::One,
+                            "quorum" => Consistency::Quorum,
+                            "local_quorum" => Consistency::LocalQuorum,
+                            "all" => Consistency::All,
+                            "local_one" => Consistency::LocalOne,
+                            _ => return Err(bad(
+                                "consistency must be one, local_one, quorum, local_quorum or all",
+                            )),
+                        }
+                }
+                _ => {
+                    return Err(bad(&format!(
+                        "unknown parameter `{pair}`; allowed: replication, ttl, consistency"
+                    )))
+                }
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+struct Statements {
+    tables: Vec<Table>,
+    prepared: Vec<PreparedStatement>,
+    ttl: Option<i32>,
+}
+
+/// A connected Cassandra sink shared by the workers of one process.
+pub struct CassandraSink {
+    runtime: tokio::runtime::Runtime,
+    sender: Mutex<Option<mpsc::Sender<Vec<ResultRow>>>>,
+    writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl CassandraSink {
+    /// Connects, creates the keyspace and tables from the plan, and prepares the upserts.
+    /// (Blocking here is fine: it runs before any worker starts.)
+    pub fn connect(uri: &CassandraUri, plan: &Plan) -> Result<CassandraSink, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .thread_name("cassandra-sink")
+            .build()
+            .map_err(|e| format!("cannot start the Cassandra client runtime: {e}"))?;
+        let statements = runtime.block_on(prepare(uri, plan))?;
+        let (session, statements) = statements;
+        let (sender, receiver) = mpsc::channel(CHANNEL_BATCHES);
+        let writer = runtime.spawn(write_rows(
+            Arc::new(session),
+            Arc::new(statements),
+            receiver,
+        ));
+        Ok(CassandraSink {
+            runtime,
+            sender: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Offers rows to the writer without blocking; gives them back when the channel is full.
+    pub fn try_offer(&self, rows: Vec<ResultRow>) -> Result<(), Vec<ResultRow>> {
+        match &*self.sender.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(sender) => sender.try_send(rows).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(rows) | mpsc::error::TrySendError::Closed(rows) => {
+                    rows
+                }
+            }),
+            None => Err(rows),
+        }
+    }
+
+    /// Waits until every accepted row is written.
+    pub fn finish(&self) -> Result<(), String> {
+        self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match writer {
+            Some(writer) => self
+                .runtime
+                .block_on(writer)
+                .map_err(|e| format!("the Cassandra writer failed: {e}")),
+            None => Ok(()),
+        }
+    }
+}
+
+async fn prepare(uri: &CassandraUri, plan: &Plan) -> Result<(Session, Statements), String> {
+    let profile = ExecutionProfile::builder()
+        .consistency(uri.consistency)
+        .request_timeout(Some(Duration::from_secs(10)))
+        .build();
+    let session = SessionBuilder::new()
+        .known_nodes(&uri.hosts)
+        .default_execution_profile_handle(profile.into_handle())
+        .build()
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot connect to Cassandra at {}: {e}",
+                uri.hosts.join(",")
+            )
+        })?;
+    for statement in schema_cql(plan, &uri.keyspace, uri.replication)
+        .split(';')
+        .map(str::trim)
+    {
+        let statement: String = statement
+            .lines()
+            .filter(|l| !l.starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if statement.trim().is_empty() {
+            continue;
+        }
+        session
+            .query_unpaged(statement.clone(), ())
+            .await
+            .map_err(|e| format!("Cassandra schema: {e}\n{statement}"))?;
+    }
+    let tables = tables(plan);
+    let mut prepared = Vec::with_capacity(tables.len());
+    for table in &tables {
+        let mut statement = session
+            .prepare(table.insert(&uri.keyspace, uri.ttl.is_some()))
+            .await
+            .map_err(|e| {
+                format!(
+                    "Cassandra: cannot prepare the upsert into {}: {e}",
+                    table.name
+                )
+            })?;
+        statement.set_is_idempotent(true);
+        prepared.push(statement);
+    }
+    Ok((
+        session,
+        Statements {
+            tables,
+            prepared,
+            ttl: uri.ttl,
+        },
+    ))
+}
+
+async fn write_rows(
+    session: Arc<Session>,
+    statements: Arc<Statements>,
+    mut receiver: mpsc::Receiver<Vec<ResultRow>>,
+) {
+    let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut tasks = tokio::task::JoinSet::new();
+    while let Some(rows) = receiver.recv().await {
+        for row in rows {
+            for index in 0..statements.tables.len() {
+                if statements.tables[index].output != usize::from(row.output) {
+                    continue;
+                }
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    return;
+                };
+                let (session, statements, row) =
+                    (Arc::clone(&session), Arc::clone(&statements), row.clone());
+                tasks.spawn(async move {
+                    upsert(&session, &statements, index, &row).await;
+                    drop(permit);
+                });
+            }
+            while tasks.try_join_next().is_some() {}
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Writes one row into one table, retrying with backoff until Cassandra takes it.
+async fn upsert(session: &Session, statements: &Statements, index: usize, row: &ResultRow) {
+    let mut values = statements.tables[index].values(row);
+    if let Some(ttl) = statements.ttl {
+        values.push(Some(scylla::value::CqlValue::Int(ttl)));
+    }
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match session
+            .execute_unpaged(&statements.prepared[index], &values)
+            .await
+        {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(
+                    "Cassandra write into {} failed, retrying in {backoff:?}: {e}",
+                    statements.tables[index].name
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_uris() {
+        let uri = CassandraUri::parse(
+            "cassandra://a:9042,b:9042/evilnet?replication=3&ttl=86400&consistency=one",
+        )
+        .expect("uri");
+        assert_eq!(uri.hosts, vec!["a:9042", "b:9042"]);
+        assert_eq!(uri.keyspace, "evilnet");
+        assert_eq!(
+            (uri.replication, uri.ttl, uri.consistency),
+            (3, Some(86400), Consistency::One)
+        );
+        assert!(CassandraUri::parse("cassandra://a:9042").is_err());
+        assert!(CassandraUri::parse("cassandra://a:9042/k?colour=red").is_err());
+    }
+}

@@ -1,0 +1,282 @@
+//! The Cassandra tables of a plan, and how a result row fills them.
+//!
+//! Every output gets tables shaped for the dashboard reads it serves, so no read needs
+//! `ALLOW FILTERING`:
+//! - keyed outputs: `<output>` partitioned by key and clustered by `window_start DESC`
+//!   ("the trend of city X over the last 6 hours" is one partition), and
+//!   `<output>_by_window` partitioned by the UTC `day` of `window_start` and clustered by
+//!   `window_start DESC` then key ("all cities in the last hour" reads one or two partitions);
+//! - ranked outputs: `<output>` partitioned by the UTC `day` of `window_end` and clustered by
+//!   `window_end DESC, rank` ("the top 5 cities in the current hour" is one slice).
+//!
+//! Rows are upserts keyed by (window, key) or (window, rank): a replay or a correction
+//! overwrites and never adds.
+
+use crate::aggregate::ResultRow;
+use crate::spec::{AggregateFunction, Plan};
+use crate::value::Value;
+use scylla::value::{CqlDate, CqlTimestamp, CqlValue};
+
+/// One table: its name, columns (name, CQL type) in insert order, and primary key.
+#[derive(Clone, Debug)]
+pub struct Table {
+    /// Index of the output it stores.
+    pub output: usize,
+    /// Table name.
+    pub name: String,
+    columns: Vec<(String, &'static str)>,
+    partition_key: Vec<String>,
+    clustering: Vec<(String, &'static str)>,
+    layout: Layout,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Layout {
+    ByKey,
+    ByWindow,
+    Ranked,
+}
+
+/// Quotes a CQL identifier unless it is plain lower-case.
+fn ident(name: &str) -> String {
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// The tables of every output of a plan.
+pub fn tables(plan: &Plan) -> Vec<Table> {
+    let mut tables = Vec::new();
+    for (index, output) in plan.outputs.iter().enumerate() {
+        let keys: Vec<String> = output
+            .key
+            .iter()
+            .map(|&i| plan.fields[i].name.clone())
+            .collect();
+        let aggregates: Vec<(String, &'static str)> = output
+            .aggregates
+            .iter()
+            .map(|a| {
+                let kind = match a.function {
+                    AggregateFunction::Count | AggregateFunction::Distinct => "bigint",
+                    _ => "double",
+                };
+                (a.name.clone(), kind)
+            })
+            .collect();
+        let key_columns = keys.iter().map(|k| (k.clone(), "text"));
+        let time = |name: &str| (name.to_string(), "timestamp");
+        let finished = ("final".to_string(), "boolean");
+        if output.rank.is_some() {
+            let mut columns = vec![
+                ("day".to_string(), "date"),
+                time("window_end"),
+                ("rank".to_string(), "int"),
+                time("window_start"),
+            ];
+            columns.extend(key_columns);
+            columns.extend(aggregates);
+            columns.push(finished);
+            tables.push(Table {
+                output: index,
+                name: output.name.clone(),
+                columns,
+                partition_key: vec!["day".into()],
+                clustering: vec![("window_end".into(), "DESC"), ("rank".into(), "ASC")],
+                layout: Layout::Ranked,
+            });
+            continue;
+        }
+        if !keys.is_empty() {
+            let mut columns: Vec<(String, &'static str)> = key_columns.clone().collect();
+            columns.extend([time("window_start"), time("window_end")]);
+            columns.extend(aggregates.iter().cloned());
+            columns.push(finished.clone());
+            tables.push(Table {
+                output: index,
+                name: output.name.clone(),
+                columns,
+                partition_key: keys.clone(),
+                clustering: vec![("window_start".into(), "DESC")],
+                layout: Layout::ByKey,
+            });
+        }
+        let mut columns = vec![("day".to_string(), "date"), time("window_start")];
+        columns.extend(key_columns);
+        columns.push(time("window_end"));
+        columns.extend(aggregates);
+        columns.push(finished);
+        let mut clustering = vec![("window_start".to_string(), "DESC")];
+        clustering.extend(keys.iter().map(|k| (k.clone(), "ASC")));
+        tables.push(Table {
+            output: index,
+            name: format!("{}_by_window", output.name),
+            columns,
+            partition_key: vec!["day".into()],
+            clustering,
+            layout: Layout::ByWindow,
+        });
+    }
+    tables
+}
+
+impl Table {
+    /// `CREATE TABLE IF NOT EXISTS` for this table in `keyspace`.
+    pub fn create(&self, keyspace: &str) -> String {
+        let columns: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(n, t)| format!("  {} {t},", ident(n)))
+            .collect();
+        let partition: Vec<String> = self.partition_key.iter().map(|k| ident(k)).collect();
+        let clustering_columns: Vec<String> =
+            self.clustering.iter().map(|(k, _)| ident(k)).collect();
+        let order: Vec<String> = self
+            .clustering
+            .iter()
+            .map(|(k, o)| format!("{} {o}", ident(k)))
+            .collect();
+        format!(
+            "CREATE TABLE IF NOT EXISTS {}.{} (\n{}\n  PRIMARY KEY (({}), {})\n) WITH CLUSTERING ORDER BY ({});",
+            ident(keyspace),
+            ident(&self.name),
+            columns.join("\n"),
+            partition.join(", "),
+            clustering_columns.join(", "),
+            order.join(", ")
+        )
+    }
+
+    /// The upsert for one row, with `USING TTL ?` when `ttl` is set.
+    pub fn insert(&self, keyspace: &str, ttl: bool) -> String {
+        let names: Vec<String> = self.columns.iter().map(|(n, _)| ident(n)).collect();
+        let marks = vec!["?"; names.len()].join(", ");
+        let ttl = if ttl { " USING TTL ?" } else { "" };
+        format!(
+            "INSERT INTO {}.{} ({}) VALUES ({marks}){ttl}",
+            ident(keyspace),
+            ident(&self.name),
+            names.join(", ")
+        )
+    }
+
+    /// The values of one row for this table, in column order.
+    pub fn values(&self, row: &ResultRow) -> Vec<Option<CqlValue>> {
+        let day = |ms: u64| {
+            Some(CqlValue::Date(CqlDate(
+                (1u32 << 31) + (ms / 86_400_000) as u32,
+            )))
+        };
+        let time = |ms: u64| Some(CqlValue::Timestamp(CqlTimestamp(ms as i64)));
+        let keys = row.key.0.iter().map(|k| Some(CqlValue::Text(key_text(k))));
+        let aggregates = row.values.iter().map(aggregate_value);
+        let finished = Some(CqlValue::Boolean(row.is_final));
+        let mut values = Vec::with_capacity(self.columns.len());
+        match self.layout {
+            Layout::Ranked => {
+                values.extend([
+                    day(row.window.end),
+                    time(row.window.end),
+                    row.rank.map(|r| CqlValue::Int(r as i32)),
+                    time(row.window.start),
+                ]);
+                values.extend(keys);
+                values.extend(aggregates);
+            }
+            Layout::ByKey => {
+                values.extend(keys);
+                values.extend([time(row.window.start), time(row.window.end)]);
+                values.extend(aggregates);
+            }
+            Layout::ByWindow => {
+                values.extend([day(row.window.start), time(row.window.start)]);
+                values.extend(keys);
+                values.push(time(row.window.end));
+                values.extend(aggregates);
+            }
+        }
+        values.push(finished);
+        values
+    }
+}
+
+/// Key values are stored as text: strings as they are, numbers and booleans in JSON form.
+fn key_text(value: &Value) -> String {
+    match value {
+        Value::Str(s) => s.to_string(),
+        other => {
+            let mut text = String::new();
+            other.write_json(&mut text);
+            text
+        }
+    }
+}
+
+fn aggregate_value(value: &Value) -> Option<CqlValue> {
+    match value {
+        Value::Int(i) => Some(CqlValue::BigInt(*i)),
+        Value::Float(f) => Some(CqlValue::Double(*f)),
+        _ => None,
+    }
+}
+
+/// The CQL that creates a plan's keyspace and tables (what `tidemark schema` prints).
+pub fn schema_cql(plan: &Plan, keyspace: &str, replication: u32) -> String {
+    let mut cql = format!(
+        "-- Tables of the `{}` dataflow, generated by `tidemark schema`.\nCREATE KEYSPACE IF NOT EXISTS {} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': {replication}}};\n",
+        plan.name,
+        ident(keyspace)
+    );
+    for table in tables(plan) {
+        cql.push('\n');
+        cql.push_str(&table.create(keyspace));
+        cql.push('\n');
+    }
+    cql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_only_when_needed() {
+        assert_eq!(ident("city_stats"), "city_stats");
+        assert_eq!(ident("City"), "\"City\"");
+        assert_eq!(ident("trip total"), "\"trip total\"");
+    }
+
+    #[test]
+    fn dates_count_days_from_the_cql_epoch() {
+        let table = Table {
+            output: 0,
+            name: "t".into(),
+            columns: vec![],
+            partition_key: vec![],
+            clustering: vec![],
+            layout: Layout::ByWindow,
+        };
+        let row = ResultRow {
+            output: 0,
+            window: crate::time::Window {
+                start: 86_400_000 * 2 + 5,
+                end: 86_400_000 * 3,
+            },
+            rank: None,
+            key: crate::aggregate::Key(vec![Value::Int(7)].into()),
+            values: vec![Value::Int(3), Value::Null],
+            is_final: true,
+        };
+        let values = table.values(&row);
+        assert_eq!(values[0], Some(CqlValue::Date(CqlDate((1 << 31) + 2))));
+        assert_eq!(values[2], Some(CqlValue::Text("7".into())));
+        assert_eq!(values[4], Some(CqlValue::BigInt(3)));
+        assert_eq!(values[5], None, "a missing aggregate is null");
+    }
+}
