@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{final_lines, gen_tweets, read_jsonl, run_ok, tidemark};
+use common::{final_lines, gen_tweets, read_jsonl, run_ok, run_two_processes};
 use std::path::Path;
 
 fn run_final(input: &str, out: &Path, extra: &[&str]) -> Vec<String> {
@@ -11,56 +11,6 @@ fn run_final(input: &str, out: &Path, extra: &[&str]) -> Vec<String> {
     args.extend_from_slice(extra);
     run_ok(&args);
     final_lines(&read_jsonl(out))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn run_two_processes(input: &str, dir: &Path) -> Vec<String> {
-    let hostfile = dir.join("hosts");
-    std::fs::write(
-        &hostfile,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
-    )
-    .expect("hostfile");
-    let out = dir.join("cluster.jsonl");
-    let sink = format!("jsonl:{}", out.display());
-    let hosts = hostfile.display().to_string();
-    let children: Vec<_> = ["0", "1"]
-        .iter()
-        .map(|p| {
-            tidemark()
-                .current_dir(common::root())
-                .args([
-                    "run",
-                    "dataflows/evilnet.toml",
-                    "--source",
-                    input,
-                    "--sink",
-                    &sink,
-                    "--quiet",
-                ])
-                .args(["-w", "2", "-n", "2", "-p", p, "-h", &hosts])
-                .spawn()
-                .expect("spawn process")
-        })
-        .collect();
-    for child in children {
-        let output = child.wait_with_output().expect("wait");
-        assert!(
-            output.status.success(),
-            "a process failed: {}",
-            output.status
-        );
-    }
-    let mut rows = read_jsonl(&dir.join("cluster.jsonl.0"));
-    rows.extend(read_jsonl(&dir.join("cluster.jsonl.1")));
-    final_lines(&rows)
 }
 
 #[test]
@@ -98,7 +48,7 @@ fn same_final_rows_at_any_worker_and_process_count() {
         assert!(many == one, "-w {workers} differs from -w 1");
     }
     assert!(
-        run_two_processes(&input, dir.path()) == one,
+        run_two_processes(&input, dir.path(), "2") == one,
         "-n 2 differs from -w 1"
     );
 }

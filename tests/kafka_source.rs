@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{assert_seed_anchors, final_lines, gen_tweets, read_jsonl, root, run_into, tidemark};
+use common::{
+    assert_seed_anchors, final_lines, gen_tweet_lines, root, run_into, run_two_processes, tidemark,
+};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -94,7 +96,7 @@ fn two_processes_write_the_same_rows_as_one_worker() {
     let name = topic("cluster", 4);
     let dir = tempfile::tempdir().expect("tempdir");
     let tweets = dir.path().join("tweets.jsonl");
-    gen_tweets(
+    let lines = gen_tweet_lines(
         &tweets,
         &[
             "--count",
@@ -107,57 +109,15 @@ fn two_processes_write_the_same_rows_as_one_worker() {
             "2",
         ],
     );
-    let lines: Vec<String> = std::fs::read_to_string(&tweets)
-        .expect("tweets")
-        .lines()
-        .map(String::from)
-        .collect();
     produce(&name, &lines, |i| (i % 4) as i32);
     let source = uri(&name, "start=earliest&stop=end");
     let one = final_lines(&run_kafka(dir.path(), &source, &["-w", "1"]).rows);
     assert!(one.len() > 100);
 
-    let port = |_| {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port()
-    };
-    let hosts = dir.path().join("hosts");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", port(0), port(1)),
-    )
-    .expect("hosts");
-    let out = dir.path().join("cluster.jsonl");
-    let sink = format!("jsonl:{}", out.display());
-    let children: Vec<_> = ["0", "1"]
-        .iter()
-        .map(|p| {
-            tidemark()
-                .current_dir(root())
-                .args([
-                    "run",
-                    "dataflows/evilnet.toml",
-                    "--source",
-                    &source,
-                    "--sink",
-                    &sink,
-                    "--quiet",
-                ])
-                .args(["-w", "1", "-n", "2", "-p", p, "-h"])
-                .arg(&hosts)
-                .spawn()
-                .expect("spawn")
-        })
-        .collect();
-    for child in children {
-        assert!(child.wait_with_output().expect("wait").status.success());
-    }
-    let mut rows = read_jsonl(&dir.path().join("cluster.jsonl.0"));
-    rows.extend(read_jsonl(&dir.path().join("cluster.jsonl.1")));
-    assert!(final_lines(&rows) == one, "-n 2 differs from -w 1");
+    assert!(
+        run_two_processes(&source, dir.path(), "1") == one,
+        "-n 2 differs from -w 1"
+    );
 }
 
 #[test]
@@ -203,12 +163,7 @@ fn partitions_without_data_do_not_stall_windows() {
     let tweets = dir.path().join("tweets.jsonl");
     // 5000 tweets one second apart: 83 minutes of event time, so the first windows are final
     // (1 h lateness) long before the last tweet.
-    gen_tweets(&tweets, &["--count", "5000", "--seed", "4", "--rate", "1"]);
-    let lines: Vec<String> = std::fs::read_to_string(&tweets)
-        .expect("tweets")
-        .lines()
-        .map(String::from)
-        .collect();
+    let lines = gen_tweet_lines(&tweets, &["--count", "5000", "--seed", "4", "--rate", "1"]);
     produce(&name, &lines, |i| (i % 2) as i32);
 
     let first_window = |rows: &[serde_json::Value]| {

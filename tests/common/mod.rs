@@ -162,3 +162,64 @@ pub fn assert_seed_anchors(rows: &[Value]) {
     assert_eq!(city_stats_column(rows, "retweets"), retweets);
     assert_eq!(city_stats_column(rows, "unique_users"), unique);
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Runs evilnet over `source` as two processes (`-n 2`, `workers` each) on loopback ports and
+/// returns the union of their final lines.
+pub fn run_two_processes(source: &str, dir: &Path, workers: &str) -> Vec<String> {
+    let hostfile = dir.join("hosts");
+    std::fs::write(
+        &hostfile,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .expect("hostfile");
+    let sink = format!("jsonl:{}", dir.join("cluster.jsonl").display());
+    let hosts = hostfile.display().to_string();
+    let children: Vec<_> = ["0", "1"]
+        .iter()
+        .map(|p| {
+            tidemark()
+                .current_dir(root())
+                .args([
+                    "run",
+                    "dataflows/evilnet.toml",
+                    "--source",
+                    source,
+                    "--sink",
+                    &sink,
+                    "--quiet",
+                ])
+                .args(["-w", workers, "-n", "2", "-p", p, "-h", &hosts])
+                .spawn()
+                .expect("spawn process")
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().expect("wait");
+        assert!(
+            output.status.success(),
+            "a process failed: {}",
+            output.status
+        );
+    }
+    let mut rows = read_jsonl(&dir.join("cluster.jsonl.0"));
+    rows.extend(read_jsonl(&dir.join("cluster.jsonl.1")));
+    final_lines(&rows)
+}
+
+/// Generates tweets into `path` and returns them as lines.
+pub fn gen_tweet_lines(path: &Path, args: &[&str]) -> Vec<String> {
+    gen_tweets(path, args);
+    std::fs::read_to_string(path)
+        .expect("tweets")
+        .lines()
+        .map(String::from)
+        .collect()
+}
