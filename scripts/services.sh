@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Real Apache Kafka 4 and Apache Cassandra 5 on this machine, for tests and benchmarks.
 #
-#   scripts/services.sh up       fetch (once, cached), start both, wait until ready
-#   scripts/services.sh down     stop both
-#   scripts/services.sh status   say what runs where
+#   scripts/services.sh up [kafka|cassandra]     fetch (once, cached), start, wait until ready
+#   scripts/services.sh down [kafka|cassandra]   stop
+#   scripts/services.sh status                   say what runs where
+# Without a name, both.
 #
 # Jars come from Maven Central through Maven and are cached in $TIDEMARK_CACHE
 # (default ${XDG_CACHE_HOME:-$HOME/.cache}/tidemark), so fresh clones do not download again.
@@ -141,14 +142,20 @@ stop() { # stop NAME
 }
 
 mkdir -p "$state"
+which=${2:-both}
+case "$which" in kafka|cassandra|both) ;; *) echo "unknown service: $which" >&2; exit 2 ;; esac
 case "${1:-}" in
-  up) start_kafka; start_cassandra ;;
-  down) stop kafka; stop cassandra ;;
+  up)
+    if [ "$which" != cassandra ]; then start_kafka; fi
+    if [ "$which" != kafka ]; then start_cassandra; fi ;;
+  down)
+    if [ "$which" != cassandra ]; then stop kafka; fi
+    if [ "$which" != kafka ]; then stop cassandra; fi ;;
   status)
     for s in kafka:9092 cassandra:9042; do
       name=${s%%:*} port=${s##*:}
       if alive "$name" && port_open "$port"; then echo "$name: running on 127.0.0.1:$port (pid $(cat "$state/$name.pid"), logs $state/$name/logs)"
       else echo "$name: not running"; fi
     done ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status [kafka|cassandra]" >&2; exit 2 ;;
 esac

@@ -1,10 +1,15 @@
 //! Helpers shared by the integration tests: run the real binary, read its JSONL output.
 #![allow(dead_code)]
 
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// The built `tidemark` binary.
 pub fn tidemark() -> Command {
@@ -222,4 +227,49 @@ pub fn gen_tweet_lines(path: &Path, args: &[&str]) -> Vec<String> {
         .lines()
         .map(String::from)
         .collect()
+}
+
+/// The Kafka bootstrap address the tests use.
+pub fn broker() -> String {
+    std::env::var("TIDEMARK_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".to_string())
+}
+
+/// Creates a topic with a name no other test run uses.
+pub fn topic(prefix: &str, partitions: i32) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let name = format!("{prefix}-{}-{nanos}", std::process::id());
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .create()
+        .expect("admin client");
+    let created = futures_executor::block_on(admin.create_topics(
+        &[NewTopic::new(&name, partitions, TopicReplication::Fixed(1))],
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+    ))
+    .expect("create topic (is Kafka running? scripts/services.sh up)");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    name
+}
+
+/// Produces lines to explicit partitions (`partition_of(index)`), and waits for every ack.
+pub fn produce(topic: &str, lines: &[String], partition_of: impl Fn(usize) -> i32) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    for (i, line) in lines.iter().enumerate() {
+        let record = BaseRecord::<(), str>::to(topic)
+            .payload(line.as_str())
+            .partition(partition_of(i));
+        producer.send(record).map_err(|(e, _)| e).expect("send");
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(Duration::from_secs(30))
+        .expect("all messages acknowledged");
 }
