@@ -172,3 +172,20 @@ fn partitions_without_data_do_not_stall_windows() {
         "the first window's final rows never matched: empty partitions stalled the frontier?"
     );
 }
+
+#[test]
+fn a_missing_topic_is_a_setup_error() {
+    let output = tidemark()
+        .current_dir(root())
+        .args([
+            "run",
+            "dataflows/evilnet.toml",
+            "--quiet",
+            "--source",
+            &uri("no-such-topic-here", "stop=end"),
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-topic-here (no such topic)"));
+}

@@ -101,6 +101,47 @@ struct KafkaSlot {
     had_data: bool,
 }
 
+fn kafka_error(uri: &KafkaUri, e: rdkafka::error::KafkaError) -> SourceError {
+    SourceError::Kafka {
+        uri: format!("kafka://{}/{}", uri.brokers, uri.topic),
+        message: e.to_string(),
+    }
+}
+
+/// Creates a consumer for the URI's group and lists the topic's partitions.
+fn connect(uri: &KafkaUri) -> Result<(BaseConsumer, Vec<i32>), SourceError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &uri.brokers)
+        .set("group.id", &uri.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", "50")
+        .create()
+        .map_err(|e| kafka_error(uri, e))?;
+    let metadata = consumer
+        .fetch_metadata(Some(&uri.topic), BROKER_TIMEOUT)
+        .map_err(|e| kafka_error(uri, e))?;
+    match metadata.topics().iter().find(|t| t.name() == uri.topic) {
+        Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+            let partitions = t.partitions().iter().map(|p| p.id()).collect();
+            Ok((consumer, partitions))
+        }
+        _ => Err(SourceError::Missing(format!(
+            "kafka://{}/{} (no such topic)",
+            uri.brokers, uri.topic
+        ))),
+    }
+}
+
+impl KafkaUri {
+    /// Checks that the brokers answer and the topic exists, before any worker starts.
+    pub fn check(&self) -> Result<(), SourceError> {
+        connect(self).map(drop)
+    }
+}
+
 /// The partitions of one topic that one worker reads, through one consumer.
 pub struct KafkaPartitions {
     consumer: BaseConsumer,
@@ -118,35 +159,8 @@ impl KafkaPartitions {
         worker: usize,
         peers: usize,
     ) -> Result<KafkaPartitions, SourceError> {
-        let kafka = |e: rdkafka::error::KafkaError| SourceError::Kafka {
-            uri: format!("kafka://{}/{}", uri.brokers, uri.topic),
-            message: e.to_string(),
-        };
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &uri.brokers)
-            .set("group.id", &uri.group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", "50")
-            .create()
-            .map_err(kafka)?;
-        let metadata = consumer
-            .fetch_metadata(Some(&uri.topic), BROKER_TIMEOUT)
-            .map_err(kafka)?;
-        let topic = metadata.topics().iter().find(|t| t.name() == uri.topic);
-        let partitions: Vec<i32> = match topic {
-            Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
-                t.partitions().iter().map(|p| p.id()).collect()
-            }
-            _ => {
-                return Err(SourceError::Missing(format!(
-                    "kafka://{}/{} (no such topic)",
-                    uri.brokers, uri.topic
-                )))
-            }
-        };
+        let kafka = |e: rdkafka::error::KafkaError| kafka_error(uri, e);
+        let (consumer, partitions) = connect(uri)?;
         let mine: Vec<i32> = partitions
             .into_iter()
             .filter(|p| *p as usize % peers == worker)

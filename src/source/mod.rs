@@ -130,7 +130,7 @@ pub enum Sources {
 }
 
 impl Sources {
-    /// Resolves source URIs: files are listed (and must exist), a Kafka URI is parsed.
+    /// Resolves source URIs: files are listed (and must exist), a Kafka topic must exist.
     /// `group` is the default consumer group.
     pub fn resolve(
         uris: &[String],
@@ -145,7 +145,9 @@ impl Sources {
                         why: "Kafka messages are read as JSON".into(),
                     });
                 }
-                return Ok(Sources::Kafka(KafkaUri::parse(uri, group)?));
+                let kafka = KafkaUri::parse(uri, group)?;
+                kafka.check()?;
+                return Ok(Sources::Kafka(kafka));
             }
         }
         let mut all = Vec::new();
