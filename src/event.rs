@@ -9,7 +9,8 @@ pub struct Event {
     /// Event time, in UTC milliseconds.
     pub time: u64,
     /// When the event reached the frontier: its event time, or its partition's watermark if it
-    /// came later than that. Lateness is judged on this, so it is the same at any worker count.
+    /// came later than that (after a restart, no earlier than the frontier whose results were
+    /// already written). Windows are chosen on this, so it is the same at any worker count.
     pub arrival: u64,
     /// Field values in plan order; `None` where the record lacks the field.
     pub fields: Vec<Option<Value>>,

@@ -13,6 +13,8 @@ use crate::spec::{self, Plan};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
+use timely::dataflow::operators::Probe;
+use timely::dataflow::ProbeHandle;
 
 /// How many workers and processes to run, with timely's meaning of `-w -n -p -h`.
 #[derive(Clone, Debug)]
@@ -182,9 +184,10 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
                     None
                 }
             };
-            let events = read::read_and_decode(scope, Arc::clone(&shared), open);
+            let written = ProbeHandle::new();
+            let events = read::read_and_decode(scope, Arc::clone(&shared), open, written.clone());
             let rows = aggregate_ops::aggregate(events, &shared);
-            write::write_rows(rows, Arc::clone(&shared));
+            write::write_rows(rows, Arc::clone(&shared)).probe_with(&written);
         });
     })
     .map_err(|e| RunError::Setup(format!("cannot start workers: {e}")))?;

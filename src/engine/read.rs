@@ -5,14 +5,14 @@ use super::Shared;
 use crate::decode::{CsvColumns, DecodeError, Decoded};
 use crate::event::Event;
 use crate::sink::Rejected;
-use crate::source::{PartitionStatus, RawRecord, WorkerSource};
+use crate::source::{PartitionStatus, RawRecord, Tracked, WorkerSource};
 use crate::spec::OutputPlan;
 use crate::time::{format_rfc3339_millis, PartitionWatermark, WindowAssigner};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use timely::dataflow::operators::generic::operator::source;
-use timely::dataflow::{Scope, Stream};
+use timely::dataflow::{ProbeHandle, Scope, Stream};
 
 /// Records read per partition before the worker yields to downstream operators.
 const BATCH: usize = 8192;
@@ -21,6 +21,9 @@ const BATCH: usize = 8192;
 struct Slot {
     csv: Option<CsvColumns>,
     watermark: PartitionWatermark,
+    /// Windows final before this frontier were written before a restart; re-read records
+    /// must not touch them.
+    settled: u64,
 }
 
 /// Per-batch tallies, added to the shared metrics once per batch.
@@ -42,6 +45,7 @@ pub fn read_and_decode<'s>(
     scope: Scope<'s, u64>,
     shared: Arc<Shared>,
     open: impl FnOnce(usize, usize) -> Option<Box<dyn WorkerSource>> + 'static,
+    durable: ProbeHandle<u64>,
 ) -> Stream<'s, u64, Vec<Event>> {
     let worker = scope.index();
     let peers = scope.peers();
@@ -66,7 +70,8 @@ pub fn read_and_decode<'s>(
                 });
                 slots.push(Slot {
                     csv,
-                    watermark: PartitionWatermark::new(ooo),
+                    watermark: PartitionWatermark::resumed(ooo, input.resume(slot).watermark),
+                    settled: input.resume(slot).settled,
                 });
             }
         }
@@ -91,6 +96,12 @@ pub fn read_and_decode<'s>(
                 output.session(&*cap).give_container(&mut events);
             }
             publish(&shared, &tally);
+            // The frontier after the sinks says which results are written; sources that can
+            // commit their position do so up to the records all of whose results are.
+            let written = durable.with_frontier(|f| f.iter().next().copied());
+            let watermarks: Vec<Option<u64>> =
+                slots.iter().map(|s| s.watermark.current()).collect();
+            reader.commit_durable(written, &watermarks);
             match frontier(reader.as_ref(), &slots) {
                 Frontier::Closed => {
                     shared
@@ -153,13 +164,20 @@ fn read_batch(
     events: &mut Vec<Event>,
     tally: &mut Tally,
 ) -> usize {
+    let mut tracked: Vec<Tracked> = Vec::new();
     let mut dead: Vec<Rejection> = Vec::new();
     let mut late: Vec<Rejection> = Vec::new();
     let outputs = &shared.plan.outputs;
     let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
     let result = reader.read_batch(BATCH, &mut |slot, line, offset, raw| {
         tally.read += 1;
-        let Slot { csv, watermark } = &mut slots[slot];
+        let Slot {
+            csv,
+            watermark,
+            settled,
+        } = &mut slots[slot];
+        let watermark_before = watermark.current();
+        let mut done_at = 0;
         let decoded = match &raw {
             RawRecord::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(text) => shared.decoder.decode_json(text, now_ms),
@@ -198,18 +216,37 @@ fn read_batch(
                     }
                 }
                 if counted {
+                    done_at = assigners
+                        .iter()
+                        .map(|a| a.final_at_last(time))
+                        .max()
+                        .unwrap_or(0);
                     tally.kept += 1;
-                    events.push(Event {
-                        time,
-                        arrival,
-                        fields,
-                    });
+                    // After a restart, windows final before `settled` are already written:
+                    // a re-read record counts only in windows after it.
+                    let arrival = arrival.max(*settled);
+                    if !assigners.iter().all(|a| a.is_too_late(time, arrival)) {
+                        events.push(Event {
+                            time,
+                            arrival,
+                            fields,
+                        });
+                    }
                 } else {
                     tally.late_records += 1;
                 }
             }
         }
+        tracked.push(Tracked {
+            slot,
+            offset,
+            done_at,
+            watermark_before,
+        });
     });
+    for record in tracked {
+        reader.track(record);
+    }
     let read = match result {
         Ok(n) => n,
         Err(e) => {

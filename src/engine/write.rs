@@ -1,61 +1,83 @@
 //! The sink operator: hands result rows to every sink of the process.
 //!
-//! Sinks never block a worker: rows a sink cannot take yet stay here, the operator holds a
-//! capability so the run cannot end without them, and it tries again shortly.
+//! Sinks never block a worker. Rows a sink cannot take yet stay here, and rows a sink took
+//! but has not yet written are tracked by their ticket; either way the operator holds a
+//! capability at the rows' time, so the frontier after this operator (the acknowledgement
+//! the sources commit their positions by) passes a time only once its rows are written.
 
 use super::Shared;
 use crate::aggregate::ResultRow;
+use crate::sink::{Offer, Ticket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::Stream;
 
-/// Writes rows to the process's sinks.
-pub fn write_rows(rows: Stream<'_, u64, Vec<ResultRow>>, shared: Arc<Shared>) {
+/// Rows at one time that one sink has not written yet.
+enum Unwritten {
+    Refused(usize, Vec<ResultRow>),
+    Accepted(Ticket),
+}
+
+/// Writes rows to the process's sinks; the returned stream carries no data, only the
+/// frontier of what is written.
+pub fn write_rows<'s>(
+    rows: Stream<'s, u64, Vec<ResultRow>>,
+    shared: Arc<Shared>,
+) -> Stream<'s, u64, Vec<()>> {
     let scope = rows.scope();
-    rows.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _>(
+    rows.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
         Pipeline,
         "WriteRows",
         move |_, info| {
             let activator = scope.activator_for(info.address);
-            // Rows not yet taken, per sink, and the capability that keeps the run alive for them.
-            let mut pending: Vec<Vec<ResultRow>> =
-                shared.sinks.iter().map(|_| Vec::new()).collect();
-            let mut held: Option<Capability<u64>> = None;
+            let mut unwritten: Vec<(Capability<u64>, Unwritten)> = Vec::new();
             move |(input, _), _output| {
-                let mut arrived: Vec<ResultRow> = Vec::new();
                 input.for_each_stamp(|cap, batches| {
+                    let mut arrived: Vec<ResultRow> = Vec::new();
                     for batch in batches {
                         arrived.append(batch);
                     }
-                    if held.is_none() {
-                        held = cap.retain_least(0);
+                    shared
+                        .metrics
+                        .rows
+                        .fetch_add(arrived.len() as u64, Ordering::Relaxed);
+                    let Some(cap) = cap.retain_least(0).filter(|_| !arrived.is_empty()) else {
+                        return;
+                    };
+                    for index in 0..shared.sinks.len() {
+                        unwritten.push((cap.clone(), Unwritten::Refused(index, arrived.clone())));
                     }
                 });
-                shared
-                    .metrics
-                    .rows
-                    .fetch_add(arrived.len() as u64, Ordering::Relaxed);
-                for (index, sink) in shared.sinks.iter().enumerate() {
-                    let mut batch = std::mem::take(&mut pending[index]);
-                    batch.extend(arrived.iter().cloned());
-                    if batch.is_empty() {
-                        continue;
-                    }
-                    match sink.offer(batch, &shared.rows) {
-                        Ok(None) => {}
-                        Ok(Some(refused)) => pending[index] = refused,
-                        Err(e) => shared.fail(format!("cannot write results: {e}")),
+                let mut still = Vec::new();
+                for (cap, entry) in unwritten.drain(..) {
+                    match entry {
+                        Unwritten::Refused(index, rows) => {
+                            match shared.sinks[index].offer(rows, &shared.rows) {
+                                Ok(Offer::Written) => {}
+                                Ok(Offer::Accepted(ticket)) => {
+                                    still.push((cap, Unwritten::Accepted(ticket)))
+                                }
+                                Ok(Offer::Refused(rows)) => {
+                                    still.push((cap, Unwritten::Refused(index, rows)))
+                                }
+                                Err(e) => shared.fail(format!("cannot write results: {e}")),
+                            }
+                        }
+                        Unwritten::Accepted(ticket) if ticket.load(Ordering::Acquire) > 0 => {
+                            still.push((cap, Unwritten::Accepted(ticket)))
+                        }
+                        Unwritten::Accepted(_) => {}
                     }
                 }
-                if pending.iter().all(Vec::is_empty) {
-                    held = None;
-                } else {
+                unwritten = still;
+                if !unwritten.is_empty() {
                     activator.activate_after(Duration::from_millis(1));
                 }
             }
         },
-    );
+    )
 }

@@ -14,6 +14,7 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::frame::types::Consistency;
 use scylla::statement::prepared::PreparedStatement;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
@@ -98,10 +99,17 @@ struct Statements {
     ttl: Option<i32>,
 }
 
+/// Writes of one accepted batch still outstanding; zero means all are in Cassandra.
+pub type Ticket = Arc<AtomicUsize>;
+
+/// Rows handed to the writer, with the ticket it counts down as it writes them.
+type Batch = (Vec<ResultRow>, Ticket);
+
 /// A connected Cassandra sink shared by the workers of one process.
 pub struct CassandraSink {
     runtime: tokio::runtime::Runtime,
-    sender: Mutex<Option<mpsc::Sender<Vec<ResultRow>>>>,
+    tables_per_output: Vec<usize>,
+    sender: Mutex<Option<mpsc::Sender<Batch>>>,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -115,8 +123,10 @@ impl CassandraSink {
             .thread_name("cassandra-sink")
             .build()
             .map_err(|e| format!("cannot start the Cassandra client runtime: {e}"))?;
-        let statements = runtime.block_on(prepare(uri, plan))?;
-        let (session, statements) = statements;
+        let (session, statements) = runtime.block_on(prepare(uri, plan))?;
+        let tables_per_output = (0..plan.outputs.len())
+            .map(|o| statements.tables.iter().filter(|t| t.output == o).count())
+            .collect();
         let (sender, receiver) = mpsc::channel(CHANNEL_BATCHES);
         let writer = runtime.spawn(write_rows(
             Arc::new(session),
@@ -125,19 +135,29 @@ impl CassandraSink {
         ));
         Ok(CassandraSink {
             runtime,
+            tables_per_output,
             sender: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(writer)),
         })
     }
 
-    /// Offers rows to the writer without blocking; gives them back when the channel is full.
-    pub fn try_offer(&self, rows: Vec<ResultRow>) -> Result<(), Vec<ResultRow>> {
+    /// Offers rows to the writer without blocking. Accepted rows come back as a ticket that
+    /// reaches zero once every one of them is in Cassandra; refused rows (channel full) come
+    /// back as they were.
+    pub fn try_offer(&self, rows: Vec<ResultRow>) -> Result<Ticket, Vec<ResultRow>> {
+        let writes = rows
+            .iter()
+            .map(|r| self.tables_per_output[usize::from(r.output)])
+            .sum();
+        let ticket = Arc::new(AtomicUsize::new(writes));
         match &*self.sender.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(sender) => sender.try_send(rows).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(rows) | mpsc::error::TrySendError::Closed(rows) => {
-                    rows
-                }
-            }),
+            Some(sender) => match sender.try_send((rows, Arc::clone(&ticket))) {
+                Ok(()) => Ok(ticket),
+                Err(
+                    mpsc::error::TrySendError::Full((rows, _))
+                    | mpsc::error::TrySendError::Closed((rows, _)),
+                ) => Err(rows),
+            },
             None => Err(rows),
         }
     }
@@ -217,11 +237,11 @@ async fn prepare(uri: &CassandraUri, plan: &Plan) -> Result<(Session, Statements
 async fn write_rows(
     session: Arc<Session>,
     statements: Arc<Statements>,
-    mut receiver: mpsc::Receiver<Vec<ResultRow>>,
+    mut receiver: mpsc::Receiver<Batch>,
 ) {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
-    while let Some(rows) = receiver.recv().await {
+    while let Some((rows, ticket)) = receiver.recv().await {
         for row in rows {
             for index in 0..statements.tables.len() {
                 if statements.tables[index].output != usize::from(row.output) {
@@ -230,10 +250,15 @@ async fn write_rows(
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                     return;
                 };
-                let (session, statements, row) =
-                    (Arc::clone(&session), Arc::clone(&statements), row.clone());
+                let (session, statements, row, ticket) = (
+                    Arc::clone(&session),
+                    Arc::clone(&statements),
+                    row.clone(),
+                    Arc::clone(&ticket),
+                );
                 tasks.spawn(async move {
                     upsert(&session, &statements, index, &row).await;
+                    ticket.fetch_sub(1, Ordering::Release);
                     drop(permit);
                 });
             }

@@ -9,7 +9,7 @@ mod jsonl;
 mod rejects;
 mod rows;
 
-pub use cassandra::{CassandraSink, CassandraUri};
+pub use cassandra::{CassandraSink, CassandraUri, Ticket};
 pub use cql_schema::schema_cql;
 pub use jsonl::JsonlFile;
 pub use rejects::{RejectLog, Rejected};
@@ -62,6 +62,16 @@ impl SinkUri {
     }
 }
 
+/// What a sink did with offered rows.
+pub enum Offer {
+    /// Written (and flushed).
+    Written,
+    /// Taken; written once the ticket reaches zero.
+    Accepted(Ticket),
+    /// Not taken now (the sink is behind); offer them again later.
+    Refused(Vec<ResultRow>),
+}
+
 /// Where result rows go.
 pub enum RowSink {
     /// JSON lines, formatted with the plan's column names.
@@ -89,12 +99,8 @@ impl RowSink {
         }
     }
 
-    /// Takes rows without blocking; gives back those it cannot take now.
-    pub fn offer(
-        &self,
-        rows: Vec<ResultRow>,
-        format: &RowFormat,
-    ) -> Result<Option<Vec<ResultRow>>, String> {
+    /// Takes rows without blocking.
+    pub fn offer(&self, rows: Vec<ResultRow>, format: &RowFormat) -> Result<Offer, String> {
         match self {
             RowSink::Jsonl(file) => {
                 let mut text = String::new();
@@ -105,9 +111,12 @@ impl RowSink {
                 file.append(&text)
                     .and_then(|()| file.flush())
                     .map_err(|e| e.to_string())?;
-                Ok(None)
+                Ok(Offer::Written)
             }
-            RowSink::Cassandra(cassandra) => Ok(cassandra.try_offer(rows).err()),
+            RowSink::Cassandra(cassandra) => Ok(match cassandra.try_offer(rows) {
+                Ok(ticket) => Offer::Accepted(ticket),
+                Err(rows) => Offer::Refused(rows),
+            }),
         }
     }
 

@@ -4,12 +4,12 @@
 //! Partitions that reached the end of their log are told apart from partitions that never
 //! had data by the broker's log end offsets, never by a timer.
 
-use super::{PartitionStatus, RawRecord, SourceError, WorkerSource};
+use super::{PartitionStatus, RawRecord, Resume, SourceError, Tracked, WorkerSource};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -99,6 +99,34 @@ struct KafkaSlot {
     log_end: i64,
     stop_at: Option<i64>,
     had_data: bool,
+    /// Read records whose results may not all be written yet, in offset order.
+    pending: VecDeque<Tracked>,
+    committed: i64,
+    resume: Resume,
+}
+
+/// How often positions are committed at most.
+const COMMIT_EVERY: Duration = Duration::from_millis(100);
+
+/// The commit metadata that carries a partition's resume point: its watermark at the
+/// committed offset and the durable frontier at the time.
+fn resume_metadata(resume: Resume) -> String {
+    let watermark = resume
+        .watermark
+        .map_or("none".to_string(), |w| w.to_string());
+    format!("tidemark-watermark={watermark};settled={}", resume.settled)
+}
+
+fn parse_resume_metadata(metadata: &str) -> Resume {
+    let mut resume = Resume::default();
+    for part in metadata.split(';') {
+        match part.split_once('=') {
+            Some(("tidemark-watermark", w)) => resume.watermark = w.parse().ok(),
+            Some(("settled", s)) => resume.settled = s.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    resume
 }
 
 fn kafka_error(uri: &KafkaUri, e: rdkafka::error::KafkaError) -> SourceError {
@@ -149,6 +177,7 @@ pub struct KafkaPartitions {
     slots: Vec<KafkaSlot>,
     by_partition: HashMap<i32, usize>,
     ends_checked: Instant,
+    committed_at: Instant,
 }
 
 impl KafkaPartitions {
@@ -182,6 +211,7 @@ impl KafkaPartitions {
             _ => None,
         };
         for &partition in &mine {
+            let mut resume = Resume::default();
             let (low, high) = consumer
                 .fetch_watermarks(&uri.topic, partition, BROKER_TIMEOUT)
                 .map_err(kafka)?;
@@ -192,7 +222,10 @@ impl KafkaPartitions {
                     .as_ref()
                     .and_then(|c| c.find_partition(&uri.topic, partition))
                     .and_then(|e| match e.offset() {
-                        Offset::Offset(o) => Some(o),
+                        Offset::Offset(o) => {
+                            resume = parse_resume_metadata(e.metadata());
+                            Some(o)
+                        }
                         _ => None,
                     })
                     .unwrap_or(low),
@@ -223,6 +256,9 @@ impl KafkaPartitions {
                 log_end: high,
                 stop_at: uri.stop_at_end.then_some(high),
                 had_data: false,
+                pending: VecDeque::new(),
+                committed: start,
+                resume,
             });
         }
         consumer.assign(&assignment).map_err(kafka)?;
@@ -237,6 +273,7 @@ impl KafkaPartitions {
             slots,
             by_partition,
             ends_checked: Instant::now(),
+            committed_at: Instant::now(),
         })
     }
 
@@ -336,11 +373,76 @@ impl WorkerSource for KafkaPartitions {
     fn wait_hint(&self) -> Option<Duration> {
         Some(Duration::from_millis(5))
     }
+
+    fn resume(&self, slot: usize) -> Resume {
+        self.slots[slot].resume
+    }
+
+    fn track(&mut self, record: Tracked) {
+        self.slots[record.slot].pending.push_back(record);
+    }
+
+    /// Commits, per partition, the offset of the first record some result of which is not
+    /// written yet (or the next offset when all are), with the partition's watermark there.
+    fn commit_durable(&mut self, durable: Option<u64>, watermarks: &[Option<u64>]) {
+        if self.committed_at.elapsed() < COMMIT_EVERY {
+            return;
+        }
+        self.committed_at = Instant::now();
+        let mut positions = TopicPartitionList::new();
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            while slot
+                .pending
+                .front()
+                .is_some_and(|r| durable.is_none_or(|d| r.done_at <= d))
+            {
+                slot.pending.pop_front();
+            }
+            let (offset, watermark) = match slot.pending.front() {
+                Some(first) => (first.offset as i64, first.watermark_before),
+                None => (slot.next, watermarks[index]),
+            };
+            if offset == slot.committed {
+                continue;
+            }
+            let mut position = positions.add_partition(&self.topic, slot.partition);
+            if position.set_offset(Offset::Offset(offset)).is_ok() {
+                position.set_metadata(resume_metadata(Resume {
+                    watermark,
+                    settled: durable.unwrap_or(u64::MAX),
+                }));
+                slot.committed = offset;
+            }
+        }
+        if positions.count() > 0 {
+            if let Err(e) = self.consumer.commit(&positions, CommitMode::Async) {
+                tracing::warn!("kafka: cannot commit positions of {}: {e}", self.topic);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resume_metadata_round_trips() {
+        let resume = Resume {
+            watermark: Some(42),
+            settled: 7,
+        };
+        assert_eq!(parse_resume_metadata(&resume_metadata(resume)), resume);
+        let empty = Resume {
+            watermark: None,
+            settled: 0,
+        };
+        assert_eq!(parse_resume_metadata(&resume_metadata(empty)), empty);
+        assert_eq!(
+            parse_resume_metadata("written by another tool"),
+            Resume::default()
+        );
+    }
 
     #[test]
     fn parses_uris() {

@@ -107,6 +107,40 @@ pub trait WorkerSource {
     fn lag_unit(&self) -> &'static str;
     /// When nothing was read: how long to wait before trying again (`None`: never idle).
     fn wait_hint(&self) -> Option<std::time::Duration>;
+    /// Where a partition resumes (restored from its committed position).
+    fn resume(&self, _slot: usize) -> Resume {
+        Resume::default()
+    }
+    /// Notes a read record: its offset (as given to `read_batch`), the frontier at which
+    /// every result it touches is durable in the sinks (`done_at`), and its partition's
+    /// watermark before it.
+    fn track(&mut self, _record: Tracked) {}
+    /// Everything results depend on below `durable` (`None`: everything) is written; sources
+    /// that can, record how far they may resume from.
+    fn commit_durable(&mut self, _durable: Option<u64>, _watermarks: &[Option<u64>]) {}
+}
+
+/// What a partition resumes from after a restart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resume {
+    /// Its watermark at the committed offset, so lateness is judged as before.
+    pub watermark: Option<u64>,
+    /// The durable frontier when the position was committed: windows final before it are
+    /// already written, and re-read records must not touch them again.
+    pub settled: u64,
+}
+
+/// A record whose position a source may commit once its results are durable.
+#[derive(Clone, Copy, Debug)]
+pub struct Tracked {
+    /// The partition slot.
+    pub slot: usize,
+    /// The record's offset.
+    pub offset: u64,
+    /// The durable frontier at which it no longer matters.
+    pub done_at: u64,
+    /// The partition's watermark before the record.
+    pub watermark_before: Option<u64>,
 }
 
 /// One independently ordered stream of records.

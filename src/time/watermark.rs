@@ -17,6 +17,14 @@ impl PartitionWatermark {
         }
     }
 
+    /// A watermark resumed from a committed position (`None`: as new).
+    pub fn resumed(max_out_of_orderness_ms: u64, current: Option<u64>) -> Self {
+        PartitionWatermark {
+            max_out_of_orderness_ms,
+            current,
+        }
+    }
+
     /// The watermark, or `None` before the first event.
     pub fn current(&self) -> Option<u64> {
         self.current

@@ -1,0 +1,190 @@
+//! Effectively-once on the real servers: the engine is killed with SIGKILL mid-stream (with
+//! data in open windows), restarted from the offsets it committed, and every final row in
+//! Cassandra is exactly what an uninterrupted run writes.
+
+mod common;
+
+use common::{broker, gen_tweet_lines, produce, root, run_ok, tidemark, topic};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use scylla::client::session_builder::SessionBuilder;
+use scylla::value::CqlTimestamp;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+fn cassandra() -> String {
+    std::env::var("TIDEMARK_CASSANDRA").unwrap_or_else(|_| "127.0.0.1:9042".to_string())
+}
+
+/// Kills the engine however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Offsets the group has committed on each partition.
+fn committed(group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut wanted = TopicPartitionList::new();
+    for p in 0..partitions {
+        wanted.add_partition(topic, p);
+    }
+    let found = consumer
+        .committed_offsets(wanted, Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..partitions)
+        .map(
+            |p| match found.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => -1,
+            },
+        )
+        .collect()
+}
+
+/// Every final row of the evilnet tables of a keyspace, as text.
+fn final_rows(keyspace: &str) -> BTreeSet<String> {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let session = SessionBuilder::new().known_node(cassandra()).build().await.expect("connect");
+        let mut rows = BTreeSet::new();
+        let stats = session
+            .query_unpaged(format!("SELECT city, window_start, tweets, retweets, unique_users, final FROM {keyspace}.city_stats"), ())
+            .await
+            .expect("city_stats");
+        for row in stats.into_rows_result().expect("rows").rows::<(String, CqlTimestamp, i64, i64, i64, bool)>().expect("typed") {
+            let (city, start, tweets, retweets, users, is_final) = row.expect("row");
+            assert!(is_final, "after a finished run every row is final");
+            rows.insert(format!("city_stats {city} {} {tweets} {retweets} {users}", start.0));
+        }
+        for table in ["top_cities", "least_retweeted_cities"] {
+            let column = if table == "top_cities" { "tweets" } else { "retweets" };
+            let ranked = session
+                .query_unpaged(format!("SELECT window_end, rank, city, {column}, final FROM {keyspace}.{table}"), ())
+                .await
+                .expect(table);
+            for row in ranked.into_rows_result().expect("rows").rows::<(CqlTimestamp, i32, String, i64, bool)>().expect("typed") {
+                let (end, rank, city, n, is_final) = row.expect("row");
+                assert!(is_final);
+                rows.insert(format!("{table} {} {rank} {city} {n}", end.0));
+            }
+        }
+        rows
+    })
+}
+
+#[test]
+fn kill_9_and_restart_write_exactly_what_an_uninterrupted_run_writes() {
+    let name = topic("once", 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Five and a half hours of out-of-order tweets with a few very late ones. A record is
+    // done once its last window (1 h, sliding) is final (1 h lateness): two hours after it,
+    // so the first 3.3 hours give committed positions with open windows after them.
+    let lines = gen_tweet_lines(
+        &dir.path().join("tweets.jsonl"),
+        &[
+            "--count",
+            "20000",
+            "--seed",
+            "21",
+            "--rate",
+            "1",
+            "--disorder-s",
+            "120",
+            "--very-late",
+            "0.002",
+        ],
+    );
+    let (first, rest) = lines.split_at(12_000);
+    produce(&name, first, |i| (i % 2) as i32);
+
+    let run = std::process::id();
+    let (ks_once, ks_killed) = (format!("once_a_{run}"), format!("once_b_{run}"));
+    let source =
+        |group: &str, query: &str| format!("kafka://{}/{name}?group={group}{query}", broker());
+    let sink = |keyspace: &str| format!("cassandra://{}/{keyspace}", cassandra());
+
+    // The interrupted run: unbounded, killed once it has committed positions past the start.
+    let group = format!("once-killed-{run}");
+    let mut engine = KillOnDrop(
+        tidemark()
+            .current_dir(root())
+            .args(["run", "dataflows/evilnet.toml", "--quiet", "-w", "2"])
+            .args(["--source", &source(&group, ""), "--sink", &sink(&ks_killed)])
+            .spawn()
+            .expect("spawn engine"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while committed(&group, &name, 2).iter().any(|&o| o <= 0) {
+        assert!(
+            Instant::now() < deadline,
+            "the engine committed no positions"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    engine.0.kill().expect("SIGKILL");
+    let _ = engine.0.wait();
+    let resumed_at: i64 = committed(&group, &name, 2).iter().sum();
+    assert!(
+        resumed_at < 12_000,
+        "some records were still in open windows at the kill ({resumed_at} committed)"
+    );
+
+    produce(&name, rest, |i| (i % 2) as i32);
+    let restarted = run_ok(&[
+        "dataflows/evilnet.toml",
+        "-w",
+        "2",
+        "--source",
+        &source(&group, "&stop=end"),
+        "--sink",
+        &sink(&ks_killed),
+    ]);
+    let stderr = String::from_utf8_lossy(&restarted.stderr);
+    let read: i64 = stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("summary: read ")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .expect("summary");
+    assert_eq!(
+        read,
+        20_000 - resumed_at,
+        "the restart resumes from the committed offsets"
+    );
+
+    // The uninterrupted run over the same topic.
+    run_ok(&[
+        "dataflows/evilnet.toml",
+        "-w",
+        "2",
+        "--source",
+        &source(&format!("once-whole-{run}"), "&stop=end"),
+        "--sink",
+        &sink(&ks_once),
+    ]);
+
+    let whole = final_rows(&ks_once);
+    let killed = final_rows(&ks_killed);
+    assert!(whole.len() > 100, "{} rows", whole.len());
+    let differ: Vec<_> = whole.symmetric_difference(&killed).take(6).collect();
+    assert!(
+        differ.is_empty(),
+        "{} rows differ, e.g. {differ:?}",
+        whole.symmetric_difference(&killed).count()
+    );
+}
