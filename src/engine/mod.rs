@@ -94,7 +94,8 @@ impl Shared {
     }
 }
 
-/// Runs a dataflow to completion over bounded sources and returns this process's summary.
+/// Runs a dataflow until its sources end (bounded files, or Kafka with `stop=end`) or the
+/// process is stopped, and returns this process's summary.
 pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     let setup = |e: String| RunError::Setup(e);
     let plan = spec::load(&options.dataflow).map_err(|e| setup(e.to_string()))?;
