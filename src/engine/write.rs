@@ -48,9 +48,11 @@ pub fn write_rows<'s>(
                     let Some(cap) = cap.retain_least(0).filter(|_| !arrived.is_empty()) else {
                         return;
                     };
-                    for index in 0..shared.sinks.len() {
+                    let last = shared.sinks.len().saturating_sub(1);
+                    for index in 0..last {
                         unwritten.push((cap.clone(), Unwritten::Refused(index, arrived.clone())));
                     }
+                    unwritten.push((cap, Unwritten::Refused(last, arrived)));
                 });
                 let mut still = Vec::new();
                 for (cap, entry) in unwritten.drain(..) {
