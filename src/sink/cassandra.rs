@@ -5,6 +5,10 @@
 //! is the backpressure signal, and the sink operator keeps the rows (and holds its
 //! capability, so the run cannot end) until they are accepted. The writer retries every
 //! failed write with backoff, so Cassandra being down delays rows but loses none.
+//!
+//! Retries reorder writes, so each row carries a write timestamp taken when the writer
+//! receives it: every version of a (window, key) row comes from the one worker that owns
+//! the key, in order, so the latest version (the final one) always wins.
 
 use super::cql_schema::{schema_cql, tables, Table};
 use crate::aggregate::ResultRow;
@@ -97,6 +101,32 @@ struct Statements {
     tables: Vec<Table>,
     prepared: Vec<PreparedStatement>,
     ttl: Option<i32>,
+    failures: FailureLog,
+}
+
+/// Logs failed writes at most once per interval, with how many failed since, so an outage
+/// with thousands of rows retrying gives a readable log.
+#[derive(Default)]
+struct FailureLog {
+    since_last: AtomicUsize,
+    last: Mutex<Option<std::time::Instant>>,
+}
+
+impl FailureLog {
+    const INTERVAL: Duration = Duration::from_secs(5);
+
+    fn report(&self, table: &str, error: &dyn std::fmt::Display) {
+        let failed = self.since_last.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|at| at.elapsed() >= Self::INTERVAL) {
+            *last = Some(std::time::Instant::now());
+            self.since_last.store(0, Ordering::Relaxed);
+            tracing::warn!(
+                "Cassandra writes failing ({failed} failed attempts since the last report, \
+                 retrying with backoff up to 5s); latest into {table}: {error}"
+            );
+        }
+    }
 }
 
 /// Writes of one accepted batch still outstanding; zero means all are in Cassandra.
@@ -230,6 +260,7 @@ async fn prepare(uri: &CassandraUri, plan: &Plan) -> Result<(Session, Statements
             tables,
             prepared,
             ttl: uri.ttl,
+            failures: FailureLog::default(),
         },
     ))
 }
@@ -241,8 +272,10 @@ async fn write_rows(
 ) {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
+    let mut clock = WriteClock::default();
     while let Some((rows, ticket)) = receiver.recv().await {
         for row in rows {
+            let timestamp = clock.next();
             for index in 0..statements.tables.len() {
                 if statements.tables[index].output != usize::from(row.output) {
                     continue;
@@ -257,7 +290,7 @@ async fn write_rows(
                     Arc::clone(&ticket),
                 );
                 tasks.spawn(async move {
-                    upsert(&session, &statements, index, &row).await;
+                    upsert(&session, &statements, index, &row, timestamp).await;
                     ticket.fetch_sub(1, Ordering::Release);
                     drop(permit);
                 });
@@ -268,9 +301,34 @@ async fn write_rows(
     while tasks.join_next().await.is_some() {}
 }
 
-/// Writes one row into one table, retrying with backoff until Cassandra takes it.
-async fn upsert(session: &Session, statements: &Statements, index: usize, row: &ResultRow) {
+/// Strictly increasing write timestamps (microseconds since the epoch) for the rows of one
+/// writer, so two versions of a row never tie.
+#[derive(Default)]
+struct WriteClock {
+    last: i64,
+}
+
+impl WriteClock {
+    fn next(&mut self) -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        self.last = now.max(self.last + 1);
+        self.last
+    }
+}
+
+/// Writes one row into one table at `timestamp`, retrying with backoff until Cassandra
+/// takes it.
+async fn upsert(
+    session: &Session,
+    statements: &Statements,
+    index: usize,
+    row: &ResultRow,
+    timestamp: i64,
+) {
     let mut values = statements.tables[index].values(row);
+    values.push(Some(scylla::value::CqlValue::BigInt(timestamp)));
     if let Some(ttl) = statements.ttl {
         values.push(Some(scylla::value::CqlValue::Int(ttl)));
     }
@@ -282,10 +340,9 @@ async fn upsert(session: &Session, statements: &Statements, index: usize, row: &
         {
             Ok(_) => return,
             Err(e) => {
-                tracing::warn!(
-                    "Cassandra write into {} failed, retrying in {backoff:?}: {e}",
-                    statements.tables[index].name
-                );
+                statements
+                    .failures
+                    .report(&statements.tables[index].name, &e);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -311,5 +368,16 @@ mod tests {
         );
         assert!(CassandraUri::parse("cassandra://a:9042").is_err());
         assert!(CassandraUri::parse("cassandra://a:9042/k?colour=red").is_err());
+    }
+
+    #[test]
+    fn write_timestamps_strictly_increase() {
+        let mut clock = WriteClock::default();
+        let stamps: Vec<i64> = (0..1000).map(|_| clock.next()).collect();
+        assert!(stamps.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            stamps[0] > 1_700_000_000_000_000,
+            "microseconds since the epoch"
+        );
     }
 }

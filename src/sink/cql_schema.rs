@@ -153,13 +153,15 @@ impl Table {
         )
     }
 
-    /// The upsert for one row, with `USING TTL ?` when `ttl` is set.
+    /// The upsert for one row. Its write timestamp is bound (`USING TIMESTAMP ?`) so that
+    /// later versions of a row win however their writes are reordered by retries; `ttl`
+    /// adds `AND TTL ?` after it.
     pub fn insert(&self, keyspace: &str, ttl: bool) -> String {
         let names: Vec<String> = self.columns.iter().map(|(n, _)| ident(n)).collect();
         let marks = vec!["?"; names.len()].join(", ");
-        let ttl = if ttl { " USING TTL ?" } else { "" };
+        let ttl = if ttl { " AND TTL ?" } else { "" };
         format!(
-            "INSERT INTO {}.{} ({}) VALUES ({marks}){ttl}",
+            "INSERT INTO {}.{} ({}) VALUES ({marks}) USING TIMESTAMP ?{ttl}",
             ident(keyspace),
             ident(&self.name),
             names.join(", ")
