@@ -3,6 +3,7 @@
 #
 #   scripts/services.sh up [kafka|cassandra]     fetch (once, cached), start, wait until ready
 #   scripts/services.sh down [kafka|cassandra]   stop
+#   scripts/services.sh kill [kafka|cassandra]   SIGKILL (a crash, for outage tests)
 #   scripts/services.sh status                   say what runs where
 # Without a name, both.
 #
@@ -130,6 +131,15 @@ start_cassandra() {
   wait_ready cassandra 9042 "$dir/logs/system.log" 240
 }
 
+crash() { # crash NAME: SIGKILL, no clean shutdown
+  local name=$1
+  alive "$name" || { rm -f "$state/$name.pid"; return; }
+  kill -9 "$(cat "$state/$name.pid")" 2>/dev/null || true
+  while alive "$name"; do sleep 0.1; done
+  rm -f "$state/$name.pid"
+  say "$name killed"
+}
+
 stop() { # stop NAME
   local name=$1 pid waited=0
   alive "$name" || { rm -f "$state/$name.pid"; return; }
@@ -151,11 +161,14 @@ case "${1:-}" in
   down)
     if [ "$which" != cassandra ]; then stop kafka; fi
     if [ "$which" != kafka ]; then stop cassandra; fi ;;
+  kill)
+    if [ "$which" != cassandra ]; then crash kafka; fi
+    if [ "$which" != kafka ]; then crash cassandra; fi ;;
   status)
     for s in kafka:9092 cassandra:9042; do
       name=${s%%:*} port=${s##*:}
       if alive "$name" && port_open "$port"; then echo "$name: running on 127.0.0.1:$port (pid $(cat "$state/$name.pid"), logs $state/$name/logs)"
       else echo "$name: not running"; fi
     done ;;
-  *) echo "usage: $0 up|down|status [kafka|cassandra]" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|kill|status [kafka|cassandra]" >&2; exit 2 ;;
 esac

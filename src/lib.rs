@@ -11,6 +11,7 @@ pub mod engine;
 pub mod event;
 pub mod gen;
 pub mod metrics;
+pub mod produce;
 pub mod sink;
 pub mod source;
 pub mod spec;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tidemark::engine::{self, Cluster, RunError, RunOptions};
 use tidemark::gen::{write_tweets, TweetOptions};
+use tidemark::produce::{ProduceError, ProduceOptions};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -33,6 +34,9 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         replication: u32,
     },
+    /// Send files, generated data or standard input into a Kafka topic, spooling to disk
+    /// while no broker takes them.
+    Produce(ProduceArgs),
     /// Generate data.
     Gen {
         #[command(subcommand)]
@@ -76,6 +80,38 @@ struct RunArgs {
     help: Option<bool>,
 }
 
+#[derive(Args)]
+struct ProduceArgs {
+    /// Destination: kafka://HOST:PORT[,HOST:PORT]/TOPIC.
+    #[arg(long)]
+    to: String,
+    /// Key each message by this field (a JSON path such as `data.author_id`); messages with
+    /// the same key keep their order.
+    #[arg(long)]
+    key: Option<String>,
+    /// Create the topic with this many partitions if it does not exist.
+    #[arg(long)]
+    partitions: Option<i32>,
+    /// Messages per second (default: as fast as the broker takes them).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Spool directory: messages wait here while no broker takes them, and a restart with
+    /// the same directory and sources carries on where the last run stopped.
+    #[arg(long)]
+    spool: Option<PathBuf>,
+    /// With --spool: seconds a message may wait for its acknowledgement before the producer
+    /// treats the broker as down and spools.
+    #[arg(long, default_value_t = 10.0)]
+    ack_timeout_s: f64,
+    /// Hide the progress line.
+    #[arg(long)]
+    quiet: bool,
+    /// Sources, in order: file:PATH (JSONL, or CSV rows as JSON objects; globs allowed),
+    /// gen:tweets?count=N&seed=S&rate=R&disorder_s=D&very_late=F&start=TIME, or - (stdin).
+    #[arg(required = true)]
+    sources: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum GenCommand {
     /// Twitter API v2 filtered-stream messages as JSON lines on standard output.
@@ -111,6 +147,7 @@ fn main() -> ExitCode {
         .init();
     match Cli::parse().command {
         Command::Run(args) => run(args),
+        Command::Produce(args) => produce(args),
         Command::Schema {
             dataflow,
             keyspace,
@@ -194,6 +231,37 @@ fn run(args: RunArgs) -> ExitCode {
             ExitCode::from(2)
         }
         Err(RunError::Failed(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn produce(args: ProduceArgs) -> ExitCode {
+    if !(args.ack_timeout_s > 0.0 && args.ack_timeout_s.is_finite()) {
+        eprintln!("error: --ack-timeout-s must be a positive number of seconds");
+        return ExitCode::from(2);
+    }
+    let options = ProduceOptions {
+        to: args.to,
+        key: args.key,
+        partitions: args.partitions,
+        rate: args.rate,
+        spool: args.spool,
+        ack_timeout: std::time::Duration::from_secs_f64(args.ack_timeout_s),
+        sources: args.sources,
+        progress: !args.quiet,
+    };
+    match tidemark::produce::run(&options) {
+        Ok(summary) => {
+            eprintln!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(ProduceError::Setup(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(ProduceError::Failed(message)) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }

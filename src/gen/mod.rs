@@ -2,4 +2,4 @@
 
 mod tweets;
 
-pub use tweets::{write_tweets, TweetOptions};
+pub use tweets::{write_tweets, TweetGenerator, TweetOptions};

@@ -77,13 +77,35 @@ const WORDS: &[&str] = &[
     "très", "beau", "merci", "café", ":)", "#Toronto", "#MTL", "#yyc", "lol", "why", "is",
 ];
 
-/// Writes `options.count` tweets, one JSON object per line.
-pub fn write_tweets(options: &TweetOptions, out: &mut impl Write) -> std::io::Result<()> {
-    let mut rng = Pcg64Mcg::seed_from_u64(options.seed);
-    let step_ms = 1000.0 / options.rate.max(1) as f64;
-    let mut line = String::with_capacity(1024);
-    for i in 0..options.count {
-        let clock = options.start_ms + (i as f64 * step_ms) as u64;
+/// Tweets one at a time, in order (the same sequence `write_tweets` writes).
+pub struct TweetGenerator {
+    options: TweetOptions,
+    rng: Pcg64Mcg,
+    step_ms: f64,
+    next: u64,
+}
+
+impl TweetGenerator {
+    /// Starts the sequence `options` describe.
+    pub fn new(options: &TweetOptions) -> TweetGenerator {
+        TweetGenerator {
+            options: options.clone(),
+            rng: Pcg64Mcg::seed_from_u64(options.seed),
+            step_ms: 1000.0 / options.rate.max(1) as f64,
+            next: 0,
+        }
+    }
+
+    /// Writes the next tweet (with its newline) into `line`; `false` after the last.
+    pub fn next_line(&mut self, line: &mut String) -> bool {
+        let options = &self.options;
+        if self.next >= options.count {
+            return false;
+        }
+        let i = self.next;
+        self.next += 1;
+        let rng = &mut self.rng;
+        let clock = options.start_ms + (i as f64 * self.step_ms) as u64;
         let delay_ms = if rng.random_bool(options.very_late.clamp(0.0, 1.0)) {
             rng.random_range(7_200_000..10_800_000)
         } else if options.disorder_s > 0 {
@@ -93,7 +115,16 @@ pub fn write_tweets(options: &TweetOptions, out: &mut impl Write) -> std::io::Re
         };
         let created = clock.saturating_sub(delay_ms);
         let id = 1_574_000_000_000_000_000 + (options.seed % 1_000_000) * 1_000_000_000 + i;
-        tweet(&mut rng, id, created, &mut line);
+        tweet(rng, id, created, line);
+        true
+    }
+}
+
+/// Writes `options.count` tweets, one JSON object per line.
+pub fn write_tweets(options: &TweetOptions, out: &mut impl Write) -> std::io::Result<()> {
+    let mut generator = TweetGenerator::new(options);
+    let mut line = String::with_capacity(1024);
+    while generator.next_line(&mut line) {
         out.write_all(line.as_bytes())?;
     }
     out.flush()

@@ -273,3 +273,61 @@ pub fn produce(topic: &str, lines: &[String], partition_of: impl Fn(usize) -> i3
         .flush(Duration::from_secs(30))
         .expect("all messages acknowledged");
 }
+
+/// Every message value in the topic, read from the start to the current end of each partition.
+pub fn consume_all(topic: &str) -> Vec<Vec<u8>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("group.id", "tidemark-tests-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let partitions: Vec<i32> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| p.id())
+        .collect();
+    let mut assignment = TopicPartitionList::new();
+    let mut remaining = 0;
+    for &p in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .expect("watermarks");
+        remaining += high - low;
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .expect("assign");
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut values = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while remaining > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "topic {topic} not read in time"
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
+            let message = message.expect("message");
+            values.push(message.payload().unwrap_or_default().to_vec());
+            remaining -= 1;
+        }
+    }
+    values
+}
+
+/// The `data.id` of every tweet message in the topic, with repeats.
+pub fn tweet_ids(topic: &str) -> Vec<String> {
+    consume_all(topic)
+        .iter()
+        .map(|v| {
+            let tweet: Value = serde_json::from_slice(v).expect("a JSON tweet");
+            tweet["data"]["id"].as_str().expect("data.id").to_string()
+        })
+        .collect()
+}

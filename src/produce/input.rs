@@ -1,0 +1,297 @@
+//! What `tidemark produce` reads: files (JSONL, or CSV turned into one JSON object per row),
+//! the deterministic generators, or standard input, one message per line.
+
+use crate::gen::{TweetGenerator, TweetOptions};
+use crate::value::write_json_string;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+
+/// One source of messages, as named on the command line.
+#[derive(Clone, Debug)]
+pub enum InputUri {
+    /// `file:PATH` (a glob gives its files in path order).
+    File(PathBuf),
+    /// `gen:tweets?count=N&seed=S&rate=R&disorder_s=D&very_late=F&start=RFC3339`.
+    Tweets(TweetOptions),
+    /// `-`: lines from standard input.
+    Stdin,
+}
+
+impl InputUri {
+    /// Parses one SOURCE argument; globs expand to several.
+    pub fn parse(uri: &str) -> Result<Vec<InputUri>, String> {
+        if uri == "-" {
+            return Ok(vec![InputUri::Stdin]);
+        }
+        if let Some(spec) = uri.strip_prefix("gen:") {
+            return Ok(vec![parse_generator(uri, spec)?]);
+        }
+        let partitions = crate::source::partitions(uri, None).map_err(|e| e.to_string())?;
+        Ok(partitions
+            .into_iter()
+            .map(|p| InputUri::File(p.path))
+            .collect())
+    }
+
+    /// Whether the same argument gives the same messages again (so a restart can skip
+    /// what was already produced).
+    pub fn is_replayable(&self) -> bool {
+        !matches!(self, InputUri::Stdin)
+    }
+}
+
+fn parse_generator(uri: &str, spec: &str) -> Result<InputUri, String> {
+    let bad = |why: String| format!("`{uri}`: {why}");
+    let (kind, query) = spec.split_once('?').unwrap_or((spec, ""));
+    if kind != "tweets" {
+        return Err(bad(format!(
+            "unknown generator `{kind}`; available: tweets"
+        )));
+    }
+    let mut options = TweetOptions {
+        count: 1000,
+        seed: 1,
+        disorder_s: 0,
+        very_late: 0.0,
+        rate: 1000,
+        start_ms: 1_664_161_200_000,
+    };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| bad(format!("`{pair}` is not NAME=VALUE")))?;
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| bad(format!("{name} must be a whole number, not `{value}`")))
+        };
+        match name {
+            "count" => options.count = number()?,
+            "seed" => options.seed = number()?,
+            "rate" => options.rate = number()?,
+            "disorder_s" => options.disorder_s = number()?,
+            "very_late" => {
+                options.very_late = value
+                    .parse()
+                    .ok()
+                    .filter(|f: &f64| (0.0..=1.0).contains(f))
+                    .ok_or_else(|| bad(format!("very_late must be a share in 0..1, not `{value}`")))?
+            }
+            "start" => {
+                options.start_ms = chrono::DateTime::parse_from_rfc3339(value)
+                    .ok()
+                    .filter(|t| t.timestamp_millis() >= 0)
+                    .map(|t| t.timestamp_millis() as u64)
+                    .ok_or_else(|| bad(format!("start must be an RFC 3339 time, not `{value}`")))?
+            }
+            _ => {
+                return Err(bad(format!(
+                    "unknown parameter `{name}`; allowed: count, seed, rate, disorder_s, very_late, start"
+                )))
+            }
+        }
+    }
+    Ok(InputUri::Tweets(options))
+}
+
+enum Open {
+    Lines(Box<dyn BufRead>),
+    Csv {
+        reader: csv::Reader<std::fs::File>,
+        header: Vec<String>,
+        row: csv::StringRecord,
+    },
+    Tweets(TweetGenerator),
+}
+
+/// Reads the messages of all inputs in order.
+pub struct Inputs {
+    uris: Vec<InputUri>,
+    next_uri: usize,
+    open: Option<(Open, String)>,
+    line_number: u64,
+    text: String,
+}
+
+impl Inputs {
+    /// Reads `uris` in order.
+    pub fn new(uris: Vec<InputUri>) -> Inputs {
+        Inputs {
+            uris,
+            next_uri: 0,
+            open: None,
+            line_number: 0,
+            text: String::new(),
+        }
+    }
+
+    /// Fills `message` with the next message (without its newline); `false` at the end.
+    /// Empty lines are skipped.
+    pub fn next(&mut self, message: &mut Vec<u8>) -> Result<bool, String> {
+        loop {
+            if self.open.is_none() {
+                let Some(uri) = self.uris.get(self.next_uri) else {
+                    return Ok(false);
+                };
+                self.next_uri += 1;
+                self.line_number = 0;
+                self.open = Some(open(uri)?);
+            }
+            let (open, name) = self.open.as_mut().expect("open input");
+            message.clear();
+            let more = match open {
+                Open::Lines(reader) => {
+                    self.line_number += 1;
+                    let read = reader
+                        .read_until(b'\n', message)
+                        .map_err(|e| format!("{name}: line {}: {e}", self.line_number))?;
+                    while matches!(message.last(), Some(b'\n' | b'\r')) {
+                        message.pop();
+                    }
+                    if read > 0 && message.is_empty() {
+                        continue;
+                    }
+                    read > 0
+                }
+                Open::Csv {
+                    reader,
+                    header,
+                    row,
+                } => {
+                    let more = reader.read_record(row).map_err(|e| {
+                        format!("{name}: record {}: {e}", reader.position().record())
+                    })?;
+                    if more {
+                        csv_row_as_json(header, row, &mut self.text);
+                        message.extend_from_slice(self.text.as_bytes());
+                    }
+                    more
+                }
+                Open::Tweets(generator) => {
+                    let more = generator.next_line(&mut self.text);
+                    if more {
+                        message.extend_from_slice(self.text.trim_end().as_bytes());
+                    }
+                    more
+                }
+            };
+            if more {
+                return Ok(true);
+            }
+            self.open = None;
+        }
+    }
+}
+
+fn open(uri: &InputUri) -> Result<(Open, String), String> {
+    Ok(match uri {
+        InputUri::Stdin => (
+            Open::Lines(Box::new(BufReader::with_capacity(
+                1 << 20,
+                std::io::stdin(),
+            ))),
+            "standard input".to_string(),
+        ),
+        InputUri::Tweets(options) => (
+            Open::Tweets(TweetGenerator::new(options)),
+            "gen:tweets".to_string(),
+        ),
+        InputUri::File(path) => {
+            let name = path.display().to_string();
+            let file = std::fs::File::open(path).map_err(|e| format!("cannot open {name}: {e}"))?;
+            let is_csv = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            if is_csv {
+                let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+                let header = reader
+                    .headers()
+                    .map_err(|e| format!("{name}: header: {e}"))?
+                    .iter()
+                    .map(String::from)
+                    .collect();
+                (
+                    Open::Csv {
+                        reader,
+                        header,
+                        row: csv::StringRecord::new(),
+                    },
+                    name,
+                )
+            } else {
+                (
+                    Open::Lines(Box::new(BufReader::with_capacity(1 << 20, file))),
+                    name,
+                )
+            }
+        }
+    })
+}
+
+/// A CSV row as a JSON object of its non-empty columns, named by the header, values as
+/// strings (the engine parses numbers and times from strings as it does from CSV).
+fn csv_row_as_json(header: &[String], row: &csv::StringRecord, out: &mut String) {
+    out.clear();
+    out.push('{');
+    let mut first = true;
+    for (name, value) in header.iter().zip(row.iter()) {
+        if value.is_empty() {
+            continue;
+        }
+        if !first {
+            out.push_str(", ");
+        }
+        first = false;
+        write_json_string(name, out);
+        out.push_str(": ");
+        write_json_string(value, out);
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(inputs: &mut Inputs) -> Vec<String> {
+        let mut message = Vec::new();
+        let mut out = Vec::new();
+        while inputs.next(&mut message).expect("read") {
+            out.push(String::from_utf8(message.clone()).expect("utf8"));
+        }
+        out
+    }
+
+    #[test]
+    fn files_csv_and_generators_give_one_message_per_record() {
+        let dir = tempfile::tempdir().expect("dir");
+        let jsonl = dir.path().join("a.jsonl");
+        std::fs::write(&jsonl, "{\"a\": 1}\n\n{\"a\": 2}\r\n{\"a\": 3}").expect("write");
+        let csv = dir.path().join("b.csv");
+        std::fs::write(&csv, "Trip ID,Fare,Note\nt1,$5.25,\"x, y\"\nt2,,z\n").expect("write");
+        let mut uris = InputUri::parse(&format!("file:{}", jsonl.display())).expect("jsonl");
+        uris.extend(InputUri::parse(&format!("file:{}", csv.display())).expect("csv"));
+        uris.extend(InputUri::parse("gen:tweets?count=3&seed=9").expect("gen"));
+        let messages = all(&mut Inputs::new(uris));
+        assert_eq!(messages.len(), 8);
+        assert_eq!(&messages[..3], ["{\"a\": 1}", "{\"a\": 2}", "{\"a\": 3}"]);
+        assert_eq!(
+            messages[3],
+            r#"{"Trip ID": "t1", "Fare": "$5.25", "Note": "x, y"}"#
+        );
+        assert_eq!(messages[4], r#"{"Trip ID": "t2", "Note": "z"}"#);
+        for tweet in &messages[5..] {
+            let v: serde_json::Value = serde_json::from_str(tweet).expect("json");
+            assert!(v.pointer("/data/id").is_some());
+        }
+    }
+
+    #[test]
+    fn bad_generator_parameters_are_named() {
+        let e = InputUri::parse("gen:tweets?count=ten").expect_err("bad");
+        assert!(e.contains("count must be a whole number"), "{e}");
+        let e = InputUri::parse("gen:trains").expect_err("bad");
+        assert!(e.contains("unknown generator `trains`"), "{e}");
+        assert!(InputUri::parse("file:/no/such/file.jsonl").is_err());
+    }
+}

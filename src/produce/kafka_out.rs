@@ -1,0 +1,238 @@
+//! The Kafka side of `tidemark produce`: an idempotent `acks=all` producer whose delivery
+//! reports come back as acknowledged sequence numbers or failed messages (with their bytes,
+//! so they can be spooled), and a probe that tells whether a broker takes writes.
+
+use super::spool::Record;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig,
+};
+use rdkafka::ClientContext;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// A parsed `kafka://HOST:PORT[,HOST:PORT]/TOPIC` destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Destination {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// The topic.
+    pub topic: String,
+}
+
+impl Destination {
+    /// Parses a `--to` URI.
+    pub fn parse(uri: &str) -> Result<Destination, String> {
+        let bad = |why: &str| format!("`{uri}` is not a Kafka destination: {why}");
+        let rest = uri
+            .strip_prefix("kafka://")
+            .ok_or_else(|| bad("it must start with kafka://"))?;
+        if rest.contains('?') {
+            return Err(bad("it takes no parameters"));
+        }
+        let (brokers, topic) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("name a topic: kafka://HOST:PORT/TOPIC"))?;
+        if brokers.is_empty() || topic.is_empty() || topic.contains('/') {
+            return Err(bad("expected kafka://HOST:PORT[,HOST:PORT]/TOPIC"));
+        }
+        Ok(Destination {
+            brokers: brokers.to_string(),
+            topic: topic.to_string(),
+        })
+    }
+}
+
+/// What came back from the broker for one message.
+pub enum Delivery {
+    /// Acknowledged by all in-sync replicas.
+    Acked(u64),
+    /// Not delivered (timed out, purged or refused); the message is returned. `in_doubt`:
+    /// it may have reached the broker anyway (sending it again may duplicate it).
+    Failed {
+        /// The message.
+        record: Record,
+        /// Whether it was possibly written.
+        in_doubt: bool,
+    },
+}
+
+/// Collects delivery reports and notices when every broker is down.
+#[derive(Default)]
+pub struct Reports {
+    deliveries: Mutex<Vec<Delivery>>,
+    all_brokers_down: AtomicBool,
+}
+
+impl Reports {
+    /// Takes the reports collected since the last call.
+    pub fn take(&self, into: &mut Vec<Delivery>) {
+        into.append(&mut self.deliveries.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Whether librdkafka said every broker is down since the last call.
+    pub fn brokers_went_down(&self) -> bool {
+        self.all_brokers_down.swap(false, Ordering::Relaxed)
+    }
+}
+
+impl ClientContext for Reports {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(error, KafkaError::Global(RDKafkaErrorCode::AllBrokersDown)) {
+            self.all_brokers_down.store(true, Ordering::Relaxed);
+        }
+        tracing::debug!("kafka: {error}: {reason}");
+    }
+}
+
+impl ProducerContext for Reports {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+        let delivery = match result {
+            Ok(_) => Delivery::Acked(seq as u64),
+            Err((error, message)) => Delivery::Failed {
+                record: Record {
+                    seq: seq as u64,
+                    timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+                    key: message.key().map(<[u8]>::to_vec),
+                    payload: message.payload().unwrap_or_default().to_vec(),
+                },
+                in_doubt: !matches!(
+                    error,
+                    KafkaError::MessageProduction(RDKafkaErrorCode::PurgeQueue)
+                ),
+            },
+        };
+        self.deliveries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(delivery);
+    }
+}
+
+/// The producer.
+pub type KafkaProducer = BaseProducer<Reports>;
+
+/// Creates the producer. Messages not acknowledged within `ack_timeout` come back failed.
+pub fn connect(to: &Destination, ack_timeout: Duration) -> Result<KafkaProducer, String> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &to.brokers)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "100000")
+        .set("message.timeout.ms", ack_timeout.as_millis().to_string())
+        .create_with_context(Reports::default())
+        .map_err(|e| format!("cannot create a Kafka producer for {}: {e}", to.brokers))
+}
+
+/// Sends one message; on a full local queue the message is handed back.
+pub fn send<'a>(
+    producer: &KafkaProducer,
+    topic: &'a str,
+    record: &'a Record,
+) -> Result<(), KafkaError> {
+    let mut message = BaseRecord::with_opaque_to(topic, record.seq as usize)
+        .payload(&record.payload[..])
+        .timestamp(record.timestamp_ms);
+    if let Some(key) = &record.key {
+        message = message.key(&key[..]);
+    }
+    producer.send(message).map_err(|(e, _)| e)
+}
+
+/// Whether `error` means "the local queue is full, poll and try again".
+pub fn is_queue_full(error: &KafkaError) -> bool {
+    matches!(
+        error,
+        KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
+    )
+}
+
+/// Hands every queued and in-flight message back as failed (their reports follow).
+pub fn purge(producer: &KafkaProducer) {
+    producer.purge(PurgeConfig::default().queue().inflight());
+}
+
+/// Whether a broker answers with a leader for every partition of the topic.
+pub fn topic_writable(producer: &KafkaProducer, topic: &str, timeout: Duration) -> bool {
+    producer
+        .client()
+        .fetch_metadata(Some(topic), timeout)
+        .ok()
+        .and_then(|m| {
+            m.topics()
+                .iter()
+                .find(|t| t.name() == topic)
+                .map(|t| t.error().is_none() && t.partitions().iter().all(|p| p.leader() >= 0))
+        })
+        .unwrap_or(false)
+}
+
+/// Creates the topic with `partitions` partitions unless it exists; says so if it exists
+/// with a different count.
+pub fn ensure_topic(to: &Destination, partitions: i32) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &to.brokers)
+        .create()
+        .map_err(|e| format!("cannot create a Kafka admin client: {e}"))?;
+    let created = futures_executor::block_on(admin.create_topics(
+        &[NewTopic::new(
+            &to.topic,
+            partitions,
+            TopicReplication::Fixed(1),
+        )],
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+    ))
+    .map_err(|e| format!("cannot create topic {} at {}: {e}", to.topic, to.brokers))?;
+    match created.first() {
+        Some(Ok(_)) => {
+            tracing::info!("created topic {} with {partitions} partitions", to.topic);
+            Ok(())
+        }
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => {
+            let metadata = admin
+                .inner()
+                .fetch_metadata(Some(&to.topic), Duration::from_secs(10))
+                .map_err(|e| format!("cannot read topic {}: {e}", to.topic))?;
+            let existing = metadata
+                .topics()
+                .first()
+                .map_or(0, |t| t.partitions().len());
+            if existing != partitions as usize {
+                tracing::warn!(
+                    "topic {} exists with {existing} partitions (not {partitions}); producing into it as it is",
+                    to.topic
+                );
+            }
+            Ok(())
+        }
+        Some(Err((_, code))) => Err(format!("cannot create topic {}: {code}", to.topic)),
+        None => Err(format!("cannot create topic {}: no answer", to.topic)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_destinations() {
+        let to = Destination::parse("kafka://a:9092,b:9092/tweets").expect("uri");
+        assert_eq!(
+            (to.brokers.as_str(), to.topic.as_str()),
+            ("a:9092,b:9092", "tweets")
+        );
+        assert!(Destination::parse("kafka://a:9092").is_err());
+        assert!(Destination::parse("kafka://a:9092/t?start=earliest").is_err());
+        assert!(Destination::parse("file:x").is_err());
+    }
+}
