@@ -20,7 +20,7 @@ use scylla::frame::types::Consistency;
 use scylla::statement::prepared::PreparedStatement;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 
 /// Writes in flight at once.
@@ -132,8 +132,44 @@ impl FailureLog {
 /// Writes of one accepted batch still outstanding; zero means all are in Cassandra.
 pub type Ticket = Arc<AtomicUsize>;
 
-/// Rows handed to the writer, with the ticket it counts down as it writes them.
-type Batch = (Vec<ResultRow>, Ticket);
+/// Rows handed to the writer, with the ticket it counts down as it writes them and when
+/// they were handed over.
+type Batch = (Vec<ResultRow>, Ticket, Instant);
+
+/// How long batches of rows took from being handed to the sink (as their window fired) to
+/// being acknowledged by Cassandra, in microseconds.
+#[derive(Clone)]
+struct WriteLatency(Arc<Mutex<hdrhistogram::Histogram<u64>>>);
+
+impl WriteLatency {
+    fn new() -> WriteLatency {
+        let histogram = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
+            .expect("valid histogram bounds");
+        WriteLatency(Arc::new(Mutex::new(histogram)))
+    }
+
+    fn record(&self, since: Instant) {
+        let micros = (since.elapsed().as_micros() as u64).clamp(1, 3_600_000_000);
+        let mut histogram = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = histogram.record(micros);
+    }
+
+    fn report(&self) {
+        let histogram = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if histogram.is_empty() {
+            return;
+        }
+        let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+        tracing::info!(
+            "Cassandra write latency (window fired -> rows acknowledged), {} batches: \
+             p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            histogram.len(),
+            ms(0.5),
+            ms(0.99),
+            histogram.max() as f64 / 1000.0
+        );
+    }
+}
 
 /// A connected Cassandra sink shared by the workers of one process.
 pub struct CassandraSink {
@@ -141,6 +177,7 @@ pub struct CassandraSink {
     tables_per_output: Vec<usize>,
     sender: Mutex<Option<mpsc::Sender<Batch>>>,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    latency: WriteLatency,
 }
 
 impl CassandraSink {
@@ -158,16 +195,19 @@ impl CassandraSink {
             .map(|o| statements.tables.iter().filter(|t| t.output == o).count())
             .collect();
         let (sender, receiver) = mpsc::channel(CHANNEL_BATCHES);
+        let latency = WriteLatency::new();
         let writer = runtime.spawn(write_rows(
             Arc::new(session),
             Arc::new(statements),
             receiver,
+            latency.clone(),
         ));
         Ok(CassandraSink {
             runtime,
             tables_per_output,
             sender: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(writer)),
+            latency,
         })
     }
 
@@ -181,28 +221,30 @@ impl CassandraSink {
             .sum();
         let ticket = Arc::new(AtomicUsize::new(writes));
         match &*self.sender.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(sender) => match sender.try_send((rows, Arc::clone(&ticket))) {
+            Some(sender) => match sender.try_send((rows, Arc::clone(&ticket), Instant::now())) {
                 Ok(()) => Ok(ticket),
                 Err(
-                    mpsc::error::TrySendError::Full((rows, _))
-                    | mpsc::error::TrySendError::Closed((rows, _)),
+                    mpsc::error::TrySendError::Full((rows, _, _))
+                    | mpsc::error::TrySendError::Closed((rows, _, _)),
                 ) => Err(rows),
             },
             None => Err(rows),
         }
     }
 
-    /// Waits until every accepted row is written.
+    /// Waits until every accepted row is written, then logs the write latency.
     pub fn finish(&self) -> Result<(), String> {
         self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
         let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
-        match writer {
+        let finished = match writer {
             Some(writer) => self
                 .runtime
                 .block_on(writer)
                 .map_err(|e| format!("the Cassandra writer failed: {e}")),
             None => Ok(()),
-        }
+        };
+        self.latency.report();
+        finished
     }
 }
 
@@ -269,11 +311,12 @@ async fn write_rows(
     session: Arc<Session>,
     statements: Arc<Statements>,
     mut receiver: mpsc::Receiver<Batch>,
+    latency: WriteLatency,
 ) {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
     let mut clock = WriteClock::default();
-    while let Some((rows, ticket)) = receiver.recv().await {
+    while let Some((rows, ticket, offered_at)) = receiver.recv().await {
         for row in rows {
             let timestamp = clock.next();
             for index in 0..statements.tables.len() {
@@ -283,15 +326,18 @@ async fn write_rows(
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                     return;
                 };
-                let (session, statements, row, ticket) = (
+                let (session, statements, row, ticket, latency) = (
                     Arc::clone(&session),
                     Arc::clone(&statements),
                     row.clone(),
                     Arc::clone(&ticket),
+                    latency.clone(),
                 );
                 tasks.spawn(async move {
                     upsert(&session, &statements, index, &row, timestamp).await;
-                    ticket.fetch_sub(1, Ordering::Release);
+                    if ticket.fetch_sub(1, Ordering::Release) == 1 {
+                        latency.record(offered_at);
+                    }
                     drop(permit);
                 });
             }

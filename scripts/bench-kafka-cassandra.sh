@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Kafka -> Cassandra benchmark: TWEETS generated tweets are produced into a fresh
+# 3-partition topic, then the evilnet dataflow reads the topic from the start to its end
+# with WORKERS workers and upserts every result row into a fresh Cassandra keyspace.
+# Usage: scripts/bench-kafka-cassandra.sh [TWEETS] [WORKERS]   (defaults: 1000000 2)
+# Needs Kafka and Cassandra (scripts/services.sh up). Prints events/s for the engine run
+# (wall clock, start-up and schema creation included) and the write latency the engine
+# logs: from the moment a window fires (its rows reach the sink) to Cassandra
+# acknowledging every row of it, p50/p99/max.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tweets=${1:-1000000}
+workers=${2:-2}
+kafka=${TIDEMARK_KAFKA:-127.0.0.1:9092}
+cassandra=${TIDEMARK_CASSANDRA:-127.0.0.1:9042}
+work=${BENCH_DIR:-target/bench-kafka-cassandra}
+mkdir -p "$work"
+cargo build --release --quiet
+file="$work/tweets-$tweets.jsonl"
+[ -s "$file" ] || ./target/release/tidemark gen tweets --count "$tweets" --seed 7 \
+  --disorder-s 30 --very-late 0.001 --rate 1000 > "$file"
+topic="bench-kc-$$"
+./target/release/tidemark produce --quiet --to "kafka://$kafka/$topic" --partitions 3 \
+  "file:$file" 2> "$work/produce.log" || { cat "$work/produce.log"; exit 1; }
+start=$(date +%s.%N)
+TIDEMARK_LOG=info,scylla=warn ./target/release/tidemark run dataflows/evilnet.toml --quiet -w "$workers" \
+  --source "kafka://$kafka/$topic?start=earliest&stop=end" \
+  --sink "cassandra://$cassandra/bench_kc_$$" 2> "$work/run.log" || { cat "$work/run.log"; exit 1; }
+end=$(date +%s.%N)
+grep -A3 '^summary' "$work/run.log"
+grep -o 'Cassandra write latency.*' "$work/run.log" || true
+read_count=$(sed -n 's/^summary: read \([0-9]*\),.*/\1/p' "$work/run.log")
+python3 -c "s = $end - $start; print(f'{$read_count} events in {s:.2f} s: {$read_count / s:,.0f} events/s with -w $workers')"
