@@ -42,11 +42,7 @@ fn spool(c: &mut Criterion) {
         b.iter(|| {
             let mut spool = Spool::open(dir.path()).expect("open");
             let mut n = 0;
-            while spool
-                .read(&mut |d| panic!("{d}"))
-                .expect("read")
-                .is_some()
-            {
+            while spool.read(&mut |d| panic!("{d}")).expect("read").is_some() {
                 n += 1;
             }
             assert_eq!(n, RECORDS);
