@@ -5,24 +5,11 @@
 
 mod common;
 
-use common::{gen_tweet_lines, produce, root, tidemark, topic};
+use common::{gen_tweet_lines, produce, root, services, tidemark, topic};
 use scylla::client::session_builder::SessionBuilder;
 use scylla::value::CqlTimestamp;
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn services(action: &str) {
-    let status = Command::new(root().join("scripts/services.sh"))
-        .args([action, "cassandra"])
-        .env("TIDEMARK_KEEP_STATE", "1")
-        .status()
-        .expect("run scripts/services.sh");
-    assert!(
-        status.success(),
-        "scripts/services.sh {action} cassandra failed"
-    );
-}
 
 /// Stops the engine however the test ends.
 struct KillOnDrop(std::process::Child);
@@ -39,14 +26,14 @@ struct Outage;
 
 impl Outage {
     fn begin() -> Outage {
-        services("down");
+        services("down", "cassandra");
         Outage
     }
 }
 
 impl Drop for Outage {
     fn drop(&mut self) {
-        services("up");
+        services("up", "cassandra");
     }
 }
 

@@ -7,10 +7,10 @@
 
 mod common;
 
-use common::{broker, final_lines, gen_tweets, root, run_into, tidemark, topic, tweet_ids};
+use common::{broker, final_lines, gen_tweets, run_into, services, tidemark, topic, tweet_ids};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -21,30 +21,18 @@ const COUNT: usize = 200_000;
 /// 20 000 messages a second: the run takes about ten seconds without an outage.
 const RATE: &str = "20000";
 
-fn services(action: &str) {
-    let status = Command::new(root().join("scripts/services.sh"))
-        .args([action, "kafka"])
-        .env("TIDEMARK_KEEP_STATE", "1")
-        .status()
-        .expect("run scripts/services.sh");
-    assert!(
-        status.success(),
-        "scripts/services.sh {action} kafka failed"
-    );
-}
-
 /// Kafka is down from `begin` until `end` (or the end of the test, however it ends).
 struct Outage(bool);
 
 impl Outage {
     fn begin() -> Outage {
-        services("kill");
+        services("kill", "kafka");
         Outage(true)
     }
 
     fn end(&mut self) {
         if std::mem::take(&mut self.0) {
-            services("up");
+            services("up", "kafka");
         }
     }
 }
