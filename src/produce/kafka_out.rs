@@ -7,7 +7,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{
     BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig,
 };
@@ -96,17 +96,14 @@ impl ProducerContext for Reports {
     fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
         let delivery = match result {
             Ok(_) => Delivery::Acked(seq as u64),
-            Err((error, message)) => Delivery::Failed {
+            Err((_, message)) => Delivery::Failed {
                 record: Record {
                     seq: seq as u64,
                     timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
                     key: message.key().map(<[u8]>::to_vec),
                     payload: message.payload().unwrap_or_default().to_vec(),
                 },
-                in_doubt: !matches!(
-                    error,
-                    KafkaError::MessageProduction(RDKafkaErrorCode::PurgeQueue)
-                ),
+                in_doubt: possibly_persisted(message),
             },
         };
         self.deliveries
@@ -114,6 +111,16 @@ impl ProducerContext for Reports {
             .unwrap_or_else(|p| p.into_inner())
             .push(delivery);
     }
+}
+
+/// Whether the broker may have written a failed message: librdkafka's own verdict, which
+/// knows that a message purged from the queue may still have been sent before (a retry that
+/// went back to the queue), not just whether it was in flight.
+fn possibly_persisted(message: &BorrowedMessage<'_>) -> bool {
+    // SAFETY: the pointer is the live message the delivery report borrows, and
+    // `rd_kafka_message_status` only reads its status field.
+    let status = unsafe { rdkafka::bindings::rd_kafka_message_status(message.ptr()) };
+    status != rdkafka::bindings::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED
 }
 
 /// The producer.
