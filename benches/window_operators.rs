@@ -10,7 +10,7 @@ use std::path::Path;
 use tidemark::aggregate::{Partial, PreAggregator, ResultRow, WindowStore};
 use tidemark::decode::Decoder;
 use tidemark::event::Event;
-use tidemark::gen::{write_tweets, TweetOptions};
+use tidemark::gen::{write_lines, GenKind, GenOptions};
 use tidemark::spec::{self, Plan};
 use tidemark::value::Value;
 
@@ -125,15 +125,13 @@ fn decode(c: &mut Criterion) {
         .expect("evilnet");
     let decoder = Decoder::new(&plan).expect("decoder");
     let mut bytes = Vec::new();
-    let options = TweetOptions {
+    let options = GenOptions {
         count: 20_000,
         seed: 3,
         disorder_s: 10,
-        very_late: 0.0,
-        rate: 1000,
-        start_ms: 1_664_161_200_000,
+        ..GenOptions::defaults(GenKind::Tweets)
     };
-    write_tweets(&options, &mut bytes).expect("tweets");
+    write_lines(GenKind::Tweets, &options, &mut bytes).expect("tweets");
     let text = String::from_utf8(bytes).expect("utf8");
     let lines: Vec<&str> = text.lines().collect();
     let mut group = c.benchmark_group("decode");

@@ -4,7 +4,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tidemark::engine::{self, Cluster, RunError, RunOptions};
-use tidemark::gen::{write_tweets, TweetOptions};
+use tidemark::gen::{write_lines, GenKind, GenOptions};
 use tidemark::produce::{ProduceError, ProduceOptions};
 
 #[global_allocator]
@@ -37,11 +37,8 @@ enum Command {
     /// Send files, generated data or standard input into a Kafka topic, spooling to disk
     /// while no broker takes them.
     Produce(ProduceArgs),
-    /// Generate data.
-    Gen {
-        #[command(subcommand)]
-        what: GenCommand,
-    },
+    /// Generate tweets, taxi trips or stock ticks as JSON lines on standard output.
+    Gen(GenArgs),
 }
 
 #[derive(Args)]
@@ -93,8 +90,20 @@ struct ProduceArgs {
     #[arg(long)]
     partitions: Option<i32>,
     /// Messages per second (default: as fast as the broker takes them).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "speedup")]
     rate: Option<f64>,
+    /// Send each message when its event time comes round, at X times the original pace
+    /// (1 = real time).
+    #[arg(long, value_name = "X")]
+    speedup: Option<f64>,
+    /// `now`: shift event times so the first message happens now (gaps kept; with
+    /// --speedup they shrink with the pace, so each time is the moment it is sent).
+    #[arg(long, value_name = "now", value_parser = ["now"])]
+    retime: Option<String>,
+    /// The dataflow whose [time] tells where messages carry their event time (for
+    /// --speedup and --retime; generators know their own).
+    #[arg(long)]
+    dataflow: Option<PathBuf>,
     /// Spool directory: messages wait here while no broker takes them, and a restart with
     /// the same directory and sources carries on where the last run stopped.
     #[arg(long)]
@@ -107,34 +116,41 @@ struct ProduceArgs {
     #[arg(long)]
     quiet: bool,
     /// Sources, in order: file:PATH (JSONL, or CSV rows as JSON objects; globs allowed),
-    /// gen:tweets?count=N&seed=S&rate=R&disorder_s=D&very_late=F&start=TIME, or - (stdin).
+    /// gen:tweets|taxi|stocks?count=N&seed=S&rate=R&... (parameters: count, duration_s,
+    /// seed, rate, start, disorder_s, very_late, skew, symbols), or - (stdin).
     #[arg(required = true)]
     sources: Vec<String>,
 }
 
-#[derive(Subcommand)]
-enum GenCommand {
-    /// Twitter API v2 filtered-stream messages as JSON lines on standard output.
-    Tweets {
-        /// Number of tweets.
-        #[arg(long)]
-        count: u64,
-        /// Random seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Largest delay of a tweet behind the event-time clock, seconds.
-        #[arg(long, default_value_t = 0)]
-        disorder_s: u64,
-        /// Share of tweets pushed 2-3 hours into the past.
-        #[arg(long, default_value_t = 0.0)]
-        very_late: f64,
-        /// Tweets per second of event time.
-        #[arg(long, default_value_t = 1000)]
-        rate: u64,
-        /// Event time of the first tweet (RFC 3339).
-        #[arg(long, default_value = "2022-09-26T03:00:00Z")]
-        start: String,
-    },
+#[derive(Args)]
+struct GenArgs {
+    /// What to generate.
+    kind: GenKind,
+    /// Number of events.
+    #[arg(long)]
+    count: u64,
+    /// Random seed (the same seed gives the same bytes).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Largest delay of an event behind the event-time clock, seconds.
+    #[arg(long, default_value_t = 0)]
+    disorder_s: u64,
+    /// Share of events pushed 2-3 hours into the past.
+    #[arg(long, default_value_t = 0.0)]
+    very_late: f64,
+    /// Events per second of event time.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Event time of the first event (RFC 3339).
+    #[arg(long, default_value = "2022-09-26T03:00:00Z")]
+    start: String,
+    /// Key skew: 1 is uniform; larger makes a few keys (cities, areas, symbols) busier
+    /// (default 3, stocks 2).
+    #[arg(long)]
+    skew: Option<f64>,
+    /// Number of stock symbols.
+    #[arg(long, default_value_t = 500)]
+    symbols: usize,
 }
 
 fn main() -> ExitCode {
@@ -166,42 +182,41 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Gen {
-            what:
-                GenCommand::Tweets {
-                    count,
-                    seed,
-                    disorder_s,
-                    very_late,
-                    rate,
-                    start,
-                },
-        } => {
-            let start_ms = match chrono::DateTime::parse_from_rfc3339(&start) {
-                Ok(t) if t.timestamp_millis() >= 0 => t.timestamp_millis() as u64,
-                _ => {
-                    eprintln!("error: --start `{start}` is not an RFC 3339 time after 1970");
-                    return ExitCode::from(2);
-                }
-            };
-            let options = TweetOptions {
-                count,
-                seed,
-                disorder_s,
-                very_late,
-                rate,
-                start_ms,
-            };
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-            match write_tweets(&options, &mut out) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+        Command::Gen(args) => generate(args),
+    }
+}
+
+fn generate(args: GenArgs) -> ExitCode {
+    let checked = || -> Result<GenOptions, String> {
+        Ok(GenOptions {
+            count: args.count,
+            seed: args.seed,
+            rate: args.rate.max(1),
+            start_ms: tidemark::gen::parse_start(&args.start)?,
+            disorder_s: args.disorder_s,
+            very_late: tidemark::gen::parse_share(&args.very_late.to_string())?,
+            skew: match args.skew {
+                Some(skew) => tidemark::gen::parse_skew(&skew.to_string())?,
+                None => GenOptions::defaults(args.kind).skew,
+            },
+            symbols: args.symbols.max(1),
+        })
+    };
+    let options = match checked() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    match write_lines(args.kind, &options, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -247,6 +262,9 @@ fn produce(args: ProduceArgs) -> ExitCode {
         key: args.key,
         partitions: args.partitions,
         rate: args.rate,
+        speedup: args.speedup,
+        retime: args.retime.is_some(),
+        dataflow: args.dataflow,
         spool: args.spool,
         ack_timeout: std::time::Duration::from_secs_f64(args.ack_timeout_s),
         sources: args.sources,

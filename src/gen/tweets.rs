@@ -4,26 +4,9 @@
 //! delays tweets by up to that many seconds, and `very_late` is the share of tweets pushed
 //! two to three hours into the past (beyond any sensible allowed lateness).
 
+use super::{skewed, EventClock, GenOptions};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
-use std::io::Write;
-
-/// What to generate.
-#[derive(Clone, Debug)]
-pub struct TweetOptions {
-    /// Number of tweets.
-    pub count: u64,
-    /// Random seed.
-    pub seed: u64,
-    /// Largest delay of a tweet behind the event-time clock, in seconds.
-    pub disorder_s: u64,
-    /// Share of tweets made very late (0..1).
-    pub very_late: f64,
-    /// Tweets per second of event time.
-    pub rate: u64,
-    /// Event time of the first tweet, in UTC milliseconds.
-    pub start_ms: u64,
-}
 
 const CITIES: &[(&str, &str)] = &[
     ("Toronto", "Ontario"),
@@ -77,67 +60,51 @@ const WORDS: &[&str] = &[
     "très", "beau", "merci", "café", ":)", "#Toronto", "#MTL", "#yyc", "lol", "why", "is",
 ];
 
-/// Tweets one at a time, in order (the same sequence `write_tweets` writes).
+/// Tweets one at a time, in order.
 pub struct TweetGenerator {
-    options: TweetOptions,
     rng: Pcg64Mcg,
-    step_ms: f64,
+    clock: EventClock,
+    count: u64,
+    seed: u64,
+    skew: f64,
     next: u64,
 }
 
 impl TweetGenerator {
     /// Starts the sequence `options` describe.
-    pub fn new(options: &TweetOptions) -> TweetGenerator {
+    pub fn new(options: &GenOptions) -> TweetGenerator {
         TweetGenerator {
-            options: options.clone(),
             rng: Pcg64Mcg::seed_from_u64(options.seed),
-            step_ms: 1000.0 / options.rate.max(1) as f64,
+            clock: EventClock::new(options),
+            count: options.count,
+            seed: options.seed,
+            skew: options.skew,
             next: 0,
         }
     }
 
     /// Writes the next tweet (with its newline) into `line`; `false` after the last.
     pub fn next_line(&mut self, line: &mut String) -> bool {
-        let options = &self.options;
-        if self.next >= options.count {
+        if self.next >= self.count {
             return false;
         }
         let i = self.next;
         self.next += 1;
-        let rng = &mut self.rng;
-        let clock = options.start_ms + (i as f64 * self.step_ms) as u64;
-        let delay_ms = if rng.random_bool(options.very_late.clamp(0.0, 1.0)) {
-            rng.random_range(7_200_000..10_800_000)
-        } else if options.disorder_s > 0 {
-            rng.random_range(0..options.disorder_s * 1000)
-        } else {
-            0
-        };
-        let created = clock.saturating_sub(delay_ms);
-        let id = 1_574_000_000_000_000_000 + (options.seed % 1_000_000) * 1_000_000_000 + i;
-        tweet(rng, id, created, line);
+        let created = self.clock.time_of(i, &mut self.rng);
+        let id = 1_574_000_000_000_000_000 + (self.seed % 1_000_000) * 1_000_000_000 + i;
+        tweet(&mut self.rng, self.skew, id, created, line);
         true
     }
 }
 
-/// Writes `options.count` tweets, one JSON object per line.
-pub fn write_tweets(options: &TweetOptions, out: &mut impl Write) -> std::io::Result<()> {
-    let mut generator = TweetGenerator::new(options);
-    let mut line = String::with_capacity(1024);
-    while generator.next_line(&mut line) {
-        out.write_all(line.as_bytes())?;
-    }
-    out.flush()
-}
-
 /// Writes one tweet; `id` is unique per (seed, index), so files made with different seeds can
 /// be mixed without colliding ids.
-fn tweet(rng: &mut Pcg64Mcg, id: u64, created_ms: u64, line: &mut String) {
+fn tweet(rng: &mut Pcg64Mcg, skew: f64, id: u64, created_ms: u64, line: &mut String) {
     use crate::value::write_json_string;
     line.clear();
-    let city_index = skewed(rng, CITIES.len());
+    let city_index = skewed(rng, CITIES.len(), skew);
     let (city, province) = CITIES[city_index];
-    let author = 1_000_000 + skewed(rng, 200_000) as u64;
+    let author = 1_000_000 + skewed(rng, 200_000, skew) as u64;
     let place_id = format!(
         "{:016x}",
         0x36775d842cbec509u64.wrapping_mul(city_index as u64 + 1)
@@ -182,28 +149,22 @@ fn tweet(rng: &mut Pcg64Mcg, id: u64, created_ms: u64, line: &mut String) {
     line.push_str(&format!(", \"place_type\": \"{place_type}\"}}]}}, \"matching_rules\": [{{\"id\": \"1574236216295301120\", \"tag\": \"\"}}]}}\n"));
 }
 
-/// An index in `0..n` where small indices are much more likely (a few busy cities, many quiet
-/// ones), like real traffic.
-fn skewed(rng: &mut Pcg64Mcg, n: usize) -> usize {
-    let u: f64 = rng.random();
-    ((u * u * u) * n as f64) as usize % n
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn generate(seed: u64) -> String {
-        let options = TweetOptions {
+        let options = GenOptions {
             count: 200,
             seed,
             disorder_s: 60,
             very_late: 0.05,
             rate: 10,
-            start_ms: 1_664_161_200_000,
+            ..GenOptions::defaults(super::super::GenKind::Tweets)
         };
         let mut out = Vec::new();
-        write_tweets(&options, &mut out).expect("write");
+        super::super::write_lines(super::super::GenKind::Tweets, &options, &mut out)
+            .expect("write");
         String::from_utf8(out).expect("utf8")
     }
 

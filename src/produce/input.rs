@@ -1,7 +1,7 @@
 //! What `tidemark produce` reads: files (JSONL, or CSV turned into one JSON object per row),
 //! the deterministic generators, or standard input, one message per line.
 
-use crate::gen::{TweetGenerator, TweetOptions};
+use crate::gen::{GenKind, GenOptions, Generator};
 use crate::value::write_json_string;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -11,8 +11,8 @@ use std::path::PathBuf;
 pub enum InputUri {
     /// `file:PATH` (a glob gives its files in path order).
     File(PathBuf),
-    /// `gen:tweets?count=N&seed=S&rate=R&disorder_s=D&very_late=F&start=RFC3339`.
-    Tweets(TweetOptions),
+    /// `gen:tweets|taxi|stocks?count=N&seed=S&rate=R&...` (see [`GenOptions::parse_uri`]).
+    Generated(GenKind, GenOptions),
     /// `-`: lines from standard input.
     Stdin,
 }
@@ -24,7 +24,9 @@ impl InputUri {
             return Ok(vec![InputUri::Stdin]);
         }
         if let Some(spec) = uri.strip_prefix("gen:") {
-            return Ok(vec![parse_generator(uri, spec)?]);
+            let (kind, options) =
+                GenOptions::parse_uri(spec).map_err(|e| format!("`{uri}`: {e}"))?;
+            return Ok(vec![InputUri::Generated(kind, options)]);
         }
         let partitions = crate::source::partitions(uri, None).map_err(|e| e.to_string())?;
         Ok(partitions
@@ -40,60 +42,6 @@ impl InputUri {
     }
 }
 
-fn parse_generator(uri: &str, spec: &str) -> Result<InputUri, String> {
-    let bad = |why: String| format!("`{uri}`: {why}");
-    let (kind, query) = spec.split_once('?').unwrap_or((spec, ""));
-    if kind != "tweets" {
-        return Err(bad(format!(
-            "unknown generator `{kind}`; available: tweets"
-        )));
-    }
-    let mut options = TweetOptions {
-        count: 1000,
-        seed: 1,
-        disorder_s: 0,
-        very_late: 0.0,
-        rate: 1000,
-        start_ms: 1_664_161_200_000,
-    };
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair
-            .split_once('=')
-            .ok_or_else(|| bad(format!("`{pair}` is not NAME=VALUE")))?;
-        let number = || {
-            value
-                .parse::<u64>()
-                .map_err(|_| bad(format!("{name} must be a whole number, not `{value}`")))
-        };
-        match name {
-            "count" => options.count = number()?,
-            "seed" => options.seed = number()?,
-            "rate" => options.rate = number()?,
-            "disorder_s" => options.disorder_s = number()?,
-            "very_late" => {
-                options.very_late = value
-                    .parse()
-                    .ok()
-                    .filter(|f: &f64| (0.0..=1.0).contains(f))
-                    .ok_or_else(|| bad(format!("very_late must be a share in 0..1, not `{value}`")))?
-            }
-            "start" => {
-                options.start_ms = chrono::DateTime::parse_from_rfc3339(value)
-                    .ok()
-                    .filter(|t| t.timestamp_millis() >= 0)
-                    .map(|t| t.timestamp_millis() as u64)
-                    .ok_or_else(|| bad(format!("start must be an RFC 3339 time, not `{value}`")))?
-            }
-            _ => {
-                return Err(bad(format!(
-                    "unknown parameter `{name}`; allowed: count, seed, rate, disorder_s, very_late, start"
-                )))
-            }
-        }
-    }
-    Ok(InputUri::Tweets(options))
-}
-
 enum Open {
     Lines(Box<dyn BufRead>),
     Csv {
@@ -101,7 +49,7 @@ enum Open {
         header: Vec<String>,
         row: csv::StringRecord,
     },
-    Tweets(TweetGenerator),
+    Generated(Generator),
 }
 
 /// Reads the messages of all inputs in order.
@@ -167,7 +115,7 @@ impl Inputs {
                     }
                     more
                 }
-                Open::Tweets(generator) => {
+                Open::Generated(generator) => {
                     let more = generator.next_line(&mut self.text);
                     if more {
                         message.extend_from_slice(self.text.trim_end().as_bytes());
@@ -192,9 +140,9 @@ fn open(uri: &InputUri) -> Result<(Open, String), String> {
             ))),
             "standard input".to_string(),
         ),
-        InputUri::Tweets(options) => (
-            Open::Tweets(TweetGenerator::new(options)),
-            "gen:tweets".to_string(),
+        InputUri::Generated(kind, options) => (
+            Open::Generated(Generator::new(*kind, options)),
+            format!("gen:{}", kind.name()),
         ),
         InputUri::File(path) => {
             let name = path.display().to_string();
@@ -272,17 +220,22 @@ mod tests {
         let mut uris = InputUri::parse(&format!("file:{}", jsonl.display())).expect("jsonl");
         uris.extend(InputUri::parse(&format!("file:{}", csv.display())).expect("csv"));
         uris.extend(InputUri::parse("gen:tweets?count=3&seed=9").expect("gen"));
+        uris.extend(InputUri::parse("gen:stocks?count=2").expect("gen"));
         let messages = all(&mut Inputs::new(uris));
-        assert_eq!(messages.len(), 8);
+        assert_eq!(messages.len(), 10);
         assert_eq!(&messages[..3], ["{\"a\": 1}", "{\"a\": 2}", "{\"a\": 3}"]);
         assert_eq!(
             messages[3],
             r#"{"Trip ID": "t1", "Fare": "$5.25", "Note": "x, y"}"#
         );
         assert_eq!(messages[4], r#"{"Trip ID": "t2", "Note": "z"}"#);
-        for tweet in &messages[5..] {
+        for tweet in &messages[5..8] {
             let v: serde_json::Value = serde_json::from_str(tweet).expect("json");
             assert!(v.pointer("/data/id").is_some());
+        }
+        for tick in &messages[8..] {
+            let v: serde_json::Value = serde_json::from_str(tick).expect("json");
+            assert!(v.pointer("/symbol").is_some());
         }
     }
 

@@ -22,10 +22,12 @@ mod kafka_out;
 mod pace;
 mod probe;
 mod progress;
+mod replay;
 mod spool;
 
 pub use input::InputUri;
 pub use kafka_out::Destination;
+pub use replay::{EventTimeField, ReplayOptions};
 pub use spool::{Checkpoint, Damage, Record, Spool};
 
 use kafka_out::{Delivery, KafkaProducer};
@@ -46,6 +48,13 @@ pub struct ProduceOptions {
     pub partitions: Option<i32>,
     /// Messages per second (unlimited without).
     pub rate: Option<f64>,
+    /// Send each message at this multiple of its event-time pace.
+    pub speedup: Option<f64>,
+    /// Shift event times so the first message happens now.
+    pub retime: bool,
+    /// A dataflow file whose `[time]` says where messages carry their event time (needed
+    /// for --speedup and --retime unless every source is one kind of generator).
+    pub dataflow: Option<PathBuf>,
     /// Spool directory for outages.
     pub spool: Option<PathBuf>,
     /// With a spool: how long a message may go unacknowledged before it is spooled.
@@ -71,6 +80,9 @@ pub struct ProduceSummary {
     pub in_doubt: u64,
     /// Spool records lost to damage (bad checksum, torn write), each reported.
     pub damaged: u64,
+    /// Messages sent at once and unchanged by --speedup / --retime because their event
+    /// time could not be read.
+    pub untimed: u64,
 }
 
 impl std::fmt::Display for ProduceSummary {
@@ -80,7 +92,11 @@ impl std::fmt::Display for ProduceSummary {
             "produced: read {}, skipped (already produced) {}, acknowledged {}, spooled {}, \
              possible duplicates {}, damaged spool stretches {}",
             self.read, self.skipped, self.acked, self.spooled, self.in_doubt, self.damaged
-        )
+        )?;
+        if self.untimed > 0 {
+            write!(f, ", without a readable event time {}", self.untimed)?;
+        }
+        Ok(())
     }
 }
 
@@ -139,6 +155,7 @@ pub fn run(options: &ProduceOptions) -> Result<ProduceSummary, ProduceError> {
         ),
         None => None,
     };
+    let replay = replay_options(options, &uris)?.map(replay::Replay::new);
     if let Some(partitions) = options.partitions {
         kafka_out::ensure_topic(&to, partitions).map_err(ProduceError::Setup)?;
     }
@@ -176,9 +193,65 @@ pub fn run(options: &ProduceOptions) -> Result<ProduceSummary, ProduceError> {
     producing.run(
         input::Inputs::new(uris),
         pace::Pacer::new(options.rate),
+        replay,
         &probe,
         options.progress,
     )
+}
+
+/// What --speedup / --retime need: where the event time is, from the dataflow file or
+/// from the generator every source is.
+fn replay_options(
+    options: &ProduceOptions,
+    uris: &[InputUri],
+) -> Result<Option<ReplayOptions>, ProduceError> {
+    if options.speedup.is_none() && !options.retime {
+        return Ok(None);
+    }
+    if let Some(speedup) = options.speedup {
+        if !(speedup > 0.0 && speedup.is_finite()) {
+            return Err(ProduceError::Setup(format!(
+                "--speedup must be a positive number, not {speedup}"
+            )));
+        }
+    }
+    let field = match &options.dataflow {
+        Some(path) => {
+            let plan = crate::spec::load(path).map_err(|e| ProduceError::Setup(e.to_string()))?;
+            EventTimeField {
+                path: plan.fields[plan.time.field].path.clone(),
+                format: plan.time.format,
+            }
+        }
+        None => {
+            let mut kinds = uris.iter().map(|uri| match uri {
+                InputUri::Generated(kind, _) => Some(*kind),
+                _ => None,
+            });
+            let first = kinds.next().flatten();
+            match first.filter(|_| kinds.all(|k| k == first)) {
+                Some(kind) => {
+                    let (path, format) = kind.event_time();
+                    EventTimeField {
+                        path: path.into(),
+                        format,
+                    }
+                }
+                None => {
+                    return Err(ProduceError::Setup(
+                        "--speedup and --retime need to know where the event time is: name \
+                         the dataflow whose [time] describes these messages with --dataflow FILE"
+                            .into(),
+                    ))
+                }
+            }
+        }
+    };
+    Ok(Some(ReplayOptions {
+        field,
+        speedup: options.speedup,
+        retime: options.retime,
+    }))
 }
 
 /// The state of one produce run.
@@ -278,6 +351,7 @@ impl Producing {
         &mut self,
         mut inputs: input::Inputs,
         mut pacer: pace::Pacer,
+        mut replay: Option<replay::Replay>,
         probe: &probe::Probe,
         show_progress: bool,
     ) -> Result<ProduceSummary, ProduceError> {
@@ -357,10 +431,17 @@ impl Producing {
                             source_done = true;
                             break;
                         }
+                        if let Some(replay) = &mut replay {
+                            pacer.hold_until(replay.apply(&mut message));
+                            self.summary.untimed = replay.unreadable;
+                        }
                         pending = Some(self.record(&message));
-                        pacer.release();
                         self.summary.read += 1;
                     }
+                    if !pacer.wait().is_zero() {
+                        break;
+                    }
+                    pacer.release();
                     let record = pending.take().expect("a record");
                     if self.mode == Mode::Direct {
                         match kafka_out::send(&self.producer, &self.topic, &record) {

@@ -1,0 +1,193 @@
+//! What a generator makes: its kind and options, from the command line or from a
+//! `gen:KIND?NAME=VALUE&...` source URI.
+
+use crate::spec::TimeFormat;
+
+/// The generators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenKind {
+    /// Twitter API v2 filtered-stream messages (`data.created_at`, RFC 3339).
+    Tweets,
+    /// Chicago taxi trips in the TFX sample's columns (`trip_start_timestamp`, epoch seconds).
+    Taxi,
+    /// Stock ticks `{symbol, price, volume, ts, currency}` (`ts`, epoch milliseconds).
+    Stocks,
+}
+
+impl GenKind {
+    /// The kind named `name`.
+    pub fn parse(name: &str) -> Result<GenKind, String> {
+        match name {
+            "tweets" => Ok(GenKind::Tweets),
+            "taxi" => Ok(GenKind::Taxi),
+            "stocks" => Ok(GenKind::Stocks),
+            _ => Err(format!(
+                "unknown generator `{name}`; available: tweets, taxi, stocks"
+            )),
+        }
+    }
+
+    /// The name `parse` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            GenKind::Tweets => "tweets",
+            GenKind::Taxi => "taxi",
+            GenKind::Stocks => "stocks",
+        }
+    }
+
+    /// Where its events carry their event time (a JSON path) and how it is written.
+    pub fn event_time(self) -> (&'static str, TimeFormat) {
+        match self {
+            GenKind::Tweets => ("data.created_at", TimeFormat::Rfc3339),
+            GenKind::Taxi => ("trip_start_timestamp", TimeFormat::EpochSeconds),
+            GenKind::Stocks => ("ts", TimeFormat::EpochMillis),
+        }
+    }
+
+    /// How strongly a few keys dominate when not told.
+    fn default_skew(self) -> f64 {
+        match self {
+            GenKind::Tweets | GenKind::Taxi => 3.0,
+            GenKind::Stocks => 2.0,
+        }
+    }
+}
+
+/// Options every generator takes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenOptions {
+    /// Number of events.
+    pub count: u64,
+    /// Random seed.
+    pub seed: u64,
+    /// Events per second of event time.
+    pub rate: u64,
+    /// Event time of the first event, in UTC milliseconds.
+    pub start_ms: u64,
+    /// Largest delay of an event behind the event-time clock, in seconds.
+    pub disorder_s: u64,
+    /// Share of events made very late (0..1).
+    pub very_late: f64,
+    /// Key skew exponent: 1 is uniform, larger makes the first keys busier.
+    pub skew: f64,
+    /// Number of distinct stock symbols (stocks only).
+    pub symbols: usize,
+}
+
+impl GenOptions {
+    /// The defaults for `kind`: 1000 events, seed 1, 1000 events/s from
+    /// 2022-09-26T03:00:00Z, in order, 500 symbols.
+    pub fn defaults(kind: GenKind) -> GenOptions {
+        GenOptions {
+            count: 1000,
+            seed: 1,
+            rate: 1000,
+            start_ms: 1_664_161_200_000,
+            disorder_s: 0,
+            very_late: 0.0,
+            skew: kind.default_skew(),
+            symbols: 500,
+        }
+    }
+
+    /// Parses `KIND?NAME=VALUE&...` (the part of a `gen:` URI after the scheme). Names:
+    /// count, duration_s (count = duration × rate), seed, rate, start (RFC 3339),
+    /// disorder_s, very_late, skew, symbols.
+    pub fn parse_uri(spec: &str) -> Result<(GenKind, GenOptions), String> {
+        let (kind, query) = spec.split_once('?').unwrap_or((spec, ""));
+        let kind = GenKind::parse(kind)?;
+        let mut options = GenOptions::defaults(kind);
+        let mut duration_s = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("`{pair}` is not NAME=VALUE"))?;
+            let number = || {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| format!("{name} must be a whole number, not `{value}`"))
+            };
+            match name {
+                "count" => options.count = number()?,
+                "duration_s" => duration_s = Some(number()?),
+                "seed" => options.seed = number()?,
+                "rate" => options.rate = number()?.max(1),
+                "disorder_s" => options.disorder_s = number()?,
+                "symbols" => options.symbols = number()?.max(1) as usize,
+                "very_late" => options.very_late = parse_share(value)?,
+                "skew" => options.skew = parse_skew(value)?,
+                "start" => options.start_ms = parse_start(value)?,
+                _ => {
+                    return Err(format!(
+                        "unknown parameter `{name}`; allowed: count, duration_s, seed, rate, \
+                         start, disorder_s, very_late, skew, symbols"
+                    ))
+                }
+            }
+        }
+        if let Some(seconds) = duration_s {
+            options.count = seconds * options.rate;
+        }
+        Ok((kind, options))
+    }
+}
+
+/// A share in 0..1.
+pub fn parse_share(value: &str) -> Result<f64, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|f: &f64| (0.0..=1.0).contains(f))
+        .ok_or_else(|| format!("very_late must be a share in 0..1, not `{value}`"))
+}
+
+/// A skew exponent of at least 1.
+pub fn parse_skew(value: &str) -> Result<f64, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|f: &f64| (1.0..=20.0).contains(f))
+        .ok_or_else(|| format!("skew must be a number from 1 (uniform) to 20, not `{value}`"))
+}
+
+/// An RFC 3339 time after 1970, in milliseconds.
+pub fn parse_start(value: &str) -> Result<u64, String> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .ok()
+        .filter(|t| t.timestamp_millis() >= 0)
+        .map(|t| t.timestamp_millis() as u64)
+        .ok_or_else(|| format!("start must be an RFC 3339 time after 1970, not `{value}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_give_kind_and_options() {
+        let (kind, o) =
+            GenOptions::parse_uri("stocks?duration_s=10&rate=200&seed=4&symbols=50&skew=1.5")
+                .expect("parse");
+        assert_eq!(kind, GenKind::Stocks);
+        assert_eq!((o.count, o.rate, o.seed, o.symbols), (2000, 200, 4, 50));
+        assert_eq!(o.skew, 1.5);
+        let (kind, o) = GenOptions::parse_uri("taxi").expect("parse");
+        assert_eq!(
+            (kind, o),
+            (GenKind::Taxi, GenOptions::defaults(GenKind::Taxi))
+        );
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        let e = GenOptions::parse_uri("tweets?count=ten").expect_err("bad");
+        assert!(e.contains("count must be a whole number"), "{e}");
+        let e = GenOptions::parse_uri("trains").expect_err("bad");
+        assert!(e.contains("unknown generator `trains`"), "{e}");
+        let e = GenOptions::parse_uri("taxi?skew=0.5").expect_err("bad");
+        assert!(e.contains("skew must be"), "{e}");
+        let e = GenOptions::parse_uri("taxi?colour=red").expect_err("bad");
+        assert!(e.contains("unknown parameter `colour`"), "{e}");
+    }
+}
