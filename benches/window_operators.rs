@@ -57,6 +57,7 @@ fn events(keys: u64) -> Vec<Event> {
                 time: t,
                 arrival: t,
                 fields: vec![None, Some(Value::Str(campaign.into())), Some(user)],
+                elements: Vec::new(),
             }
         })
         .collect()

@@ -14,4 +14,7 @@ pub struct Event {
     pub arrival: u64,
     /// Field values in plan order; `None` where the record lacks the field.
     pub fields: Vec<Option<Value>>,
+    /// The elements of the plan's list-valued field, if it has one: outputs that use that
+    /// field count the event once per element, with the field set to the element.
+    pub elements: Vec<Value>,
 }

@@ -7,6 +7,7 @@
 
 pub mod aggregate;
 pub mod decode;
+pub mod derive;
 pub mod engine;
 pub mod event;
 pub mod gen;

@@ -65,7 +65,10 @@ fn seed_tweets_replayed_at_60x_become_live_with_their_gaps_scaled() {
     );
     for (then, now) in original.iter().zip(&replayed) {
         assert_eq!(then["data"]["id"], now["data"]["id"], "file order is kept");
-        assert_eq!(then["data"]["text"], now["data"]["text"], "only the time changes");
+        assert_eq!(
+            then["data"]["text"], now["data"]["text"],
+            "only the time changes"
+        );
         let scaled = (created_at(then) - first_then) as f64 / 60.0;
         assert!(
             ((created_at(now) - first_now) as f64 - scaled).abs() <= 1.0,
@@ -126,9 +129,14 @@ fn generated_ticks_and_trips_go_straight_into_a_topic() {
         .iter()
         .map(|v| {
             let trip: Value = serde_json::from_slice(v).expect("json");
-            trip["trip_start_timestamp"].as_i64().expect("epoch seconds")
+            trip["trip_start_timestamp"]
+                .as_i64()
+                .expect("epoch seconds")
         })
         .collect();
     assert_eq!(starts.len(), 300);
-    assert!(starts.windows(2).all(|w| w[1] - w[0] == 1), "one trip a second");
+    assert!(
+        starts.windows(2).all(|w| w[1] - w[0] == 1),
+        "one trip a second"
+    );
 }

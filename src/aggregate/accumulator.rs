@@ -34,8 +34,22 @@ pub enum Accumulator {
     Min(Option<Number>),
     /// Largest value seen.
     Max(Option<Number>),
+    /// The value with the latest event time (ties: the larger value), and that time.
+    Last(Option<(u64, Number)>),
     /// Every distinct value seen.
     Distinct(HashSet<Value, rustc_hash::FxBuildHasher>),
+}
+
+/// Whether `candidate` (event time, value) replaces `current` as the last value: a later
+/// time wins, and equal times go to the larger value, so any merge order agrees.
+fn is_later(candidate: (u64, Number), current: Option<(u64, Number)>) -> bool {
+    current.is_none_or(|(time, value)| {
+        candidate
+            .0
+            .cmp(&time)
+            .then_with(|| number_order(candidate.1, value))
+            .is_gt()
+    })
 }
 
 fn fixed(n: Number) -> i128 {
@@ -62,16 +76,25 @@ impl Accumulator {
             AggregateFunction::Avg => Accumulator::Avg { total: 0, n: 0 },
             AggregateFunction::Min => Accumulator::Min(None),
             AggregateFunction::Max => Accumulator::Max(None),
+            AggregateFunction::Last => Accumulator::Last(None),
             AggregateFunction::Distinct => Accumulator::Distinct(HashSet::default()),
         }
     }
 
     /// Adds one record's input. `value` is the aggregate's field (absent for `count`); a
     /// missing value leaves field aggregates unchanged. Numeric fields were checked when
-    /// decoding, so a non-number here is skipped like a missing one.
+    /// decoding, so a non-number here is skipped like a missing one. `time` is the record's
+    /// event time (for `last`).
     #[inline]
-    pub fn add(&mut self, value: Option<&Value>) {
+    pub fn add(&mut self, value: Option<&Value>, time: u64) {
         match self {
+            Accumulator::Last(last) => {
+                if let Some(x) = value.and_then(Value::as_number) {
+                    if is_later((time, x), *last) {
+                        *last = Some((time, x));
+                    }
+                }
+            }
             Accumulator::Count(c) => *c += 1,
             Accumulator::Sum { total, n } | Accumulator::Avg { total, n } => {
                 if let Some(x) = value.and_then(Value::as_number) {
@@ -122,6 +145,9 @@ impl Accumulator {
             {
                 *a = Some(b);
             }
+            (Accumulator::Last(a), Accumulator::Last(Some(b))) if is_later(b, *a) => {
+                *a = Some(b);
+            }
             (Accumulator::Distinct(a), Accumulator::Distinct(b)) => {
                 if a.len() < b.len() {
                     let small = std::mem::replace(a, b);
@@ -141,6 +167,11 @@ impl Accumulator {
             Accumulator::Sum { n: 0, .. } | Accumulator::Avg { n: 0, .. } => Value::Null,
             Accumulator::Sum { total, .. } => Value::Float(*total as f64 / SCALE as f64),
             Accumulator::Avg { total, n } => Value::Float(*total as f64 / SCALE as f64 / *n as f64),
+            Accumulator::Last(last) => match last {
+                Some((_, Number::Int(i))) => Value::Int(*i),
+                Some((_, Number::Float(f))) => Value::Float(*f),
+                None => Value::Null,
+            },
             Accumulator::Min(m) | Accumulator::Max(m) => match m {
                 Some(Number::Int(i)) => Value::Int(*i),
                 Some(Number::Float(f)) => Value::Float(*f),
@@ -156,12 +187,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn fold(function: AggregateFunction, values: &[Value]) -> Accumulator {
+    /// Folds `values`, the i-th at event time `(first + i) % 7` (so times repeat).
+    fn fold_from(function: AggregateFunction, values: &[Value], first: usize) -> Accumulator {
         let mut acc = Accumulator::new(function);
-        for v in values {
-            acc.add(Some(v));
+        for (i, v) in values.iter().enumerate() {
+            acc.add(Some(v), ((first + i) % 7) as u64);
         }
         acc
+    }
+
+    fn fold(function: AggregateFunction, values: &[Value]) -> Accumulator {
+        fold_from(function, values, 0)
     }
 
     #[test]
@@ -190,6 +226,20 @@ mod tests {
         );
         assert_eq!(fold(AggregateFunction::Max, &values).value(), Value::Int(3));
         assert_eq!(
+            fold(AggregateFunction::Last, &values).value(),
+            Value::Int(3),
+            "the value with the latest event time"
+        );
+        let mut tie = Accumulator::new(AggregateFunction::Last);
+        tie.add(Some(&Value::Float(2.5)), 9);
+        tie.add(Some(&Value::Float(1.5)), 9);
+        tie.add(Some(&Value::Float(7.0)), 8);
+        assert_eq!(
+            tie.value(),
+            Value::Float(2.5),
+            "equal times: the larger value"
+        );
+        assert_eq!(
             fold(AggregateFunction::Distinct, &values).value(),
             Value::Int(3)
         );
@@ -202,9 +252,9 @@ mod tests {
         fn merge_is_exact(xs in prop::collection::vec(-1e6f64..1e6, 0..40), cut in 0usize..40) {
             let values: Vec<Value> = xs.iter().map(|x| Value::Float(*x)).collect();
             let cut = cut.min(values.len());
-            for f in [AggregateFunction::Sum, AggregateFunction::Avg, AggregateFunction::Min, AggregateFunction::Max, AggregateFunction::Distinct] {
+            for f in [AggregateFunction::Sum, AggregateFunction::Avg, AggregateFunction::Min, AggregateFunction::Max, AggregateFunction::Last, AggregateFunction::Distinct] {
                 let whole = fold(f, &values);
-                let mut right = fold(f, &values[cut..]);
+                let mut right = fold_from(f, &values[cut..], cut);
                 right.merge(fold(f, &values[..cut]));
                 prop_assert_eq!(whole.value(), right.value());
             }

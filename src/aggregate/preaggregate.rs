@@ -32,6 +32,9 @@ enum Span {
 }
 
 struct OutputFold {
+    /// The plan's list-valued field, when this output uses it: the output then counts an
+    /// event once per element, with the field set to the element.
+    per_element: Option<usize>,
     key: Vec<usize>,
     aggregates: Vec<AggregateSpec>,
     assigner: WindowAssigner,
@@ -51,6 +54,13 @@ impl PreAggregator {
             .outputs
             .iter()
             .map(|o| OutputFold {
+                per_element: plan.list_field.filter(|&list| {
+                    o.key.contains(&list)
+                        || o.aggregates.iter().any(|a| {
+                            a.field == Some(list)
+                                || a.condition.as_ref().is_some_and(|c| c.field == list)
+                        })
+                }),
                 key: o.key.clone(),
                 aggregates: o.aggregates.clone(),
                 assigner: WindowAssigner::new(&o.window, plan.time.allowed_lateness_ms),
@@ -66,52 +76,13 @@ impl PreAggregator {
     /// Adds an event to every window (of every output) it can still change.
     pub fn add(&mut self, event: &Event) {
         for fold in &mut self.outputs {
-            let open = &mut self.open;
-            open.clear();
-            match fold.assigner.pane(event.time) {
-                Some(pane) if fold.assigner.pane_is_open(pane, event.arrival) => {
-                    open.push((pane, Span::Pane))
-                }
-                _ => fold
-                    .assigner
-                    .for_each_open_window(event.time, event.arrival, |w| {
-                        open.push((w, Span::Window))
-                    }),
-            }
-            if open.is_empty() {
-                continue;
-            }
-            let view = KeyView {
-                fields: &event.fields,
-                indices: &fold.key,
-            };
-            let aggregates = &fold.aggregates;
-            let cells = fold.cells.entry_ref(&view).or_insert_with(Vec::new);
-            for &(window, span) in open.iter() {
-                let slot = match cells
-                    .iter()
-                    .position(|(w, s, _)| *w == window && *s == span)
-                {
-                    Some(i) => &mut cells[i].2,
-                    None => {
-                        cells.push((
-                            window,
-                            span,
-                            aggregates
-                                .iter()
-                                .map(|a| Accumulator::new(a.function))
-                                .collect(),
-                        ));
-                        &mut cells.last_mut().expect("just pushed").2
-                    }
-                };
-                for (acc, spec) in slot.iter_mut().zip(aggregates) {
-                    if spec
-                        .condition
-                        .as_ref()
-                        .is_none_or(|c| c.holds(&event.fields))
-                    {
-                        acc.add(spec.field.and_then(|f| event.fields[f].as_ref()));
+            match fold.per_element {
+                None => fold.add(&event.fields, event, &mut self.open),
+                Some(list) => {
+                    let mut fields = event.fields.clone();
+                    for element in &event.elements {
+                        fields[list] = Some(element.clone());
+                        fold.add(&fields, event, &mut self.open);
                     }
                 }
             }
@@ -145,6 +116,60 @@ impl PreAggregator {
         }
     }
 }
+impl OutputFold {
+    /// Adds one record with these field values (the event's, or with the list field set to
+    /// one element) at the event's time and arrival.
+    fn add(
+        &mut self,
+        fields: &[Option<crate::value::Value>],
+        event: &Event,
+        open: &mut Vec<(Window, Span)>,
+    ) {
+        open.clear();
+        match self.assigner.pane(event.time) {
+            Some(pane) if self.assigner.pane_is_open(pane, event.arrival) => {
+                open.push((pane, Span::Pane))
+            }
+            _ => self
+                .assigner
+                .for_each_open_window(event.time, event.arrival, |w| open.push((w, Span::Window))),
+        }
+        if open.is_empty() {
+            return;
+        }
+        let view = KeyView {
+            fields,
+            indices: &self.key,
+        };
+        let aggregates = &self.aggregates;
+        let cells = self.cells.entry_ref(&view).or_default();
+        for &(window, span) in open.iter() {
+            let slot = match cells
+                .iter()
+                .position(|(w, s, _)| *w == window && *s == span)
+            {
+                Some(i) => &mut cells[i].2,
+                None => {
+                    cells.push((
+                        window,
+                        span,
+                        aggregates
+                            .iter()
+                            .map(|a| Accumulator::new(a.function))
+                            .collect(),
+                    ));
+                    &mut cells.last_mut().expect("just pushed").2
+                }
+            };
+            for (acc, spec) in slot.iter_mut().zip(aggregates) {
+                if spec.condition.as_ref().is_none_or(|c| c.holds(fields)) {
+                    acc.add(spec.field.and_then(|f| fields[f].as_ref()), event.time);
+                }
+            }
+        }
+    }
+}
+
 impl From<&KeyView<'_>> for Key {
     fn from(view: &KeyView<'_>) -> Key {
         view.to_key()

@@ -216,13 +216,14 @@ mod tests {
             path: PathBuf::from("t.toml"),
             source: None,
             format: None,
+            list_field: None,
             fields: vec![FieldSpec {
                 name: "k".into(),
-                path: "k".into(),
+                source: crate::spec::FieldSource::Paths(vec!["k".into()]),
             }],
             time: TimeSpec {
                 field: 0,
-                format: TimeFormat::EpochMillis,
+                formats: vec![TimeFormat::EpochMillis],
                 max_out_of_orderness_ms: 0,
                 allowed_lateness_ms: lateness,
                 max_future_skew_ms: 60_000,
@@ -234,6 +235,7 @@ mod tests {
                 window: WindowSpec {
                     size_ms: 10,
                     slide_ms: 10,
+                    cumulative: false,
                     offset_ms: 0,
                     zone: None,
                 },

@@ -9,27 +9,30 @@ pub struct CsvColumns {
 }
 
 impl CsvColumns {
-    /// Finds each field path among the header's column names (surrounding spaces ignored).
-    /// Fields whose column is absent stay missing in every row.
-    pub fn new(header: &csv::StringRecord, paths: &[String]) -> CsvColumns {
-        let positions = paths
+    /// Finds each field among the header's column names (surrounding spaces ignored): the
+    /// first of its alternative names that the header has. Fields without a column stay
+    /// missing in every row.
+    pub fn new(header: &csv::StringRecord, alternatives: &[Vec<String>]) -> CsvColumns {
+        let positions = alternatives
             .iter()
-            .map(|path| {
-                header
-                    .iter()
-                    .position(|column| column.trim() == path.trim())
+            .map(|names| {
+                names.iter().find_map(|name| {
+                    header
+                        .iter()
+                        .position(|column| column.trim() == name.trim())
+                })
             })
             .collect();
         CsvColumns { positions }
     }
 
-    /// Field paths that no column carries.
-    pub fn absent<'p>(&self, paths: &'p [String]) -> Vec<&'p str> {
+    /// The fields no column carries, each as its alternative names (`a or b`).
+    pub fn absent(&self, alternatives: &[Vec<String>]) -> Vec<String> {
         self.positions
             .iter()
-            .zip(paths)
+            .zip(alternatives)
             .filter(|(p, _)| p.is_none())
-            .map(|(_, path)| path.as_str())
+            .map(|(_, names)| names.join(" or "))
             .collect()
     }
 
@@ -53,7 +56,11 @@ mod tests {
     #[test]
     fn maps_columns_by_name() {
         let header = csv::StringRecord::from(vec!["Trip ID", " Fare", "Tips"]);
-        let paths = vec!["Fare".to_string(), "Tips".to_string(), "Tolls".to_string()];
+        let paths = vec![
+            vec!["fare".to_string(), "Fare".to_string()],
+            vec!["Tips".to_string()],
+            vec!["Tolls".to_string()],
+        ];
         let columns = CsvColumns::new(&header, &paths);
         assert_eq!(columns.absent(&paths), vec!["Tolls"]);
         let row = csv::StringRecord::from(vec!["x", "$7.65", ""]);

@@ -1,5 +1,8 @@
 //! Decoding: turns a raw record (a JSON line or a CSV row) into an [`Event`]'s fields and
-//! event time, applying the dataflow's filters. It never decides about windows or lateness.
+//! event time, computing derived fields and applying the dataflow's filters. It never
+//! decides about windows or lateness.
+//!
+//! [`Event`]: crate::event::Event
 
 mod csv_columns;
 mod json_path;
@@ -7,6 +10,7 @@ mod json_path;
 pub use csv_columns::CsvColumns;
 pub use json_path::{JsonError, JsonPaths};
 
+use crate::derive::Deriver;
 use crate::spec::{Condition, Plan};
 use crate::time::TimestampParser;
 use crate::value::Value;
@@ -88,6 +92,8 @@ pub enum Decoded {
         time: u64,
         /// Field values in plan order.
         fields: Vec<Option<Value>>,
+        /// The elements of the plan's list-valued field (empty without one).
+        elements: Vec<Value>,
     },
     /// Failed a filter.
     Filtered,
@@ -97,8 +103,16 @@ pub enum Decoded {
 #[derive(Clone, Debug)]
 pub struct Decoder {
     names: Vec<String>,
-    paths: Vec<String>,
+    /// Alternative paths of each extracted field (extracted fields come first in the plan).
+    alternatives: Vec<Vec<String>>,
+    /// Where each extracted field's alternatives land in the JSON extractor's slots; `None`
+    /// when every field has one path of its own and extraction fills the fields directly.
+    slots: Option<Vec<Vec<usize>>>,
+    /// Number of distinct JSON paths.
+    distinct_paths: usize,
     json: JsonPaths,
+    deriver: Deriver,
+    list_field: Option<usize>,
     filters: Vec<Condition>,
     time_field: usize,
     timestamps: TimestampParser,
@@ -110,7 +124,31 @@ pub struct Decoder {
 impl Decoder {
     /// A decoder for the plan's fields, filters and timestamp.
     pub fn new(plan: &Plan) -> Result<Decoder, String> {
-        let json = JsonPaths::compile(plan.fields.iter().map(|f| f.path.as_str()))?;
+        let alternatives: Vec<Vec<String>> = plan
+            .fields
+            .iter()
+            .map(|f| f.paths().to_vec())
+            .take_while(|paths| !paths.is_empty())
+            .collect();
+        let mut distinct: Vec<&str> = Vec::new();
+        let slots: Vec<Vec<usize>> = alternatives
+            .iter()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|path| match distinct.iter().position(|d| d == path) {
+                        Some(i) => i,
+                        None => {
+                            distinct.push(path);
+                            distinct.len() - 1
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let direct = slots.iter().enumerate().all(|(i, s)| s == &[i]);
+        let json = JsonPaths::compile(distinct.iter().copied())?;
+        let distinct_paths = distinct.len();
         let mut required: Vec<usize> = plan
             .outputs
             .iter()
@@ -130,25 +168,29 @@ impl Decoder {
         numeric.dedup();
         Ok(Decoder {
             names: plan.fields.iter().map(|f| f.name.clone()).collect(),
-            paths: plan.fields.iter().map(|f| f.path.clone()).collect(),
+            alternatives,
+            slots: (!direct).then_some(slots),
+            distinct_paths,
             json,
+            deriver: Deriver::new(plan),
+            list_field: plan.list_field,
             filters: plan.filters.clone(),
             time_field: plan.time.field,
-            timestamps: TimestampParser::new(plan.time.format.clone()),
+            timestamps: TimestampParser::new(plan.time.formats.clone()),
             max_future_skew_ms: plan.time.max_future_skew_ms,
             required,
             numeric,
         })
     }
 
-    /// The field paths, in plan order.
-    pub fn paths(&self) -> &[String] {
-        &self.paths
+    /// The alternative paths of each extracted field, in plan order.
+    pub fn alternatives(&self) -> &[Vec<String>] {
+        &self.alternatives
     }
 
     /// Maps a CSV header onto this dataflow's fields (their paths are column names).
     pub fn csv_columns(&self, header: &csv::StringRecord) -> CsvColumns {
-        CsvColumns::new(header, &self.paths)
+        CsvColumns::new(header, &self.alternatives)
     }
 
     /// Decodes one CSV row read under `columns`; `now_ms` is the wall clock, for the
@@ -159,22 +201,44 @@ impl Decoder {
         row: &csv::StringRecord,
         now_ms: u64,
     ) -> Result<Decoded, DecodeError> {
-        self.finish(columns.extract(row), now_ms)
+        let mut fields = columns.extract(row);
+        fields.resize(self.names.len(), None);
+        self.finish(fields, now_ms)
     }
 
     /// Decodes one JSON line; `now_ms` is the wall clock, for the future-skew check.
     pub fn decode_json(&self, line: &str, now_ms: u64) -> Result<Decoded, DecodeError> {
         let mut fields = vec![None; self.names.len()];
-        self.json
-            .extract(line, &mut fields)
-            .map_err(DecodeError::MalformedJson)?;
+        match &self.slots {
+            None => self
+                .json
+                .extract(line, &mut fields[..self.alternatives.len()])
+                .map_err(DecodeError::MalformedJson)?,
+            Some(slots) => {
+                let mut found = vec![None; self.distinct_paths];
+                self.json
+                    .extract(line, &mut found)
+                    .map_err(DecodeError::MalformedJson)?;
+                for (field, slots) in fields.iter_mut().zip(slots) {
+                    *field = slots.iter().find_map(|&s| found[s].take());
+                }
+            }
+        }
         self.finish(fields, now_ms)
     }
 
-    /// Finishes a record whose fields were extracted (from JSON or CSV): filters, then
-    /// timestamp, then checks of key and numeric fields.
+    /// Finishes a record whose fields were extracted (from JSON or CSV): derived fields,
+    /// filters, then timestamp, then checks of key and numeric fields.
     fn finish(&self, mut fields: Vec<Option<Value>>, now_ms: u64) -> Result<Decoded, DecodeError> {
-        if !self.filters.iter().all(|c| c.holds(&fields)) {
+        let mut elements = Vec::new();
+        if !self.deriver.is_empty() {
+            self.deriver.apply(&mut fields, &mut elements);
+        }
+        let passes = |c: &Condition| match self.list_field {
+            Some(list) if c.field == list => c.holds_for_list(&fields, &elements),
+            _ => c.holds(&fields),
+        };
+        if !self.filters.iter().all(passes) {
             return Ok(Decoded::Filtered);
         }
         let name = |i: usize| self.names[i].clone();
@@ -202,6 +266,9 @@ impl Decoder {
             });
         }
         for &i in &self.required {
+            if Some(i) == self.list_field {
+                continue;
+            }
             match &fields[i] {
                 None => return Err(DecodeError::MissingField(name(i))),
                 Some(v) if !v.is_scalar() => {
@@ -234,6 +301,10 @@ impl Decoder {
                 },
             }
         }
-        Ok(Decoded::Kept { time, fields })
+        Ok(Decoded::Kept {
+            time,
+            fields,
+            elements,
+        })
     }
 }

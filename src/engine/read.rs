@@ -58,7 +58,7 @@ pub fn read_and_decode<'s>(
             for slot in 0..input.partitions() {
                 let csv = input.csv_header(slot).map(|header| {
                     let columns = shared.decoder.csv_columns(header);
-                    let absent = columns.absent(shared.decoder.paths());
+                    let absent = columns.absent(shared.decoder.alternatives());
                     if !absent.is_empty() {
                         tracing::warn!(
                             "{}: no column for {}; those fields are missing in every row",
@@ -198,7 +198,11 @@ fn read_batch(
                 *tally.dead.entry(e.kind()).or_default() += 1;
                 dead.push(reject(e.to_string(), None));
             }
-            Ok(Decoded::Kept { time, fields }) => {
+            Ok(Decoded::Kept {
+                time,
+                fields,
+                elements,
+            }) => {
                 let arrival = watermark.observe(time);
                 let mut counted = false;
                 for (i, assigner) in assigners.iter().enumerate() {
@@ -230,6 +234,7 @@ fn read_batch(
                             time,
                             arrival,
                             fields,
+                            elements,
                         });
                     }
                 } else {

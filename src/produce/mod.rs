@@ -219,8 +219,8 @@ fn replay_options(
         Some(path) => {
             let plan = crate::spec::load(path).map_err(|e| ProduceError::Setup(e.to_string()))?;
             EventTimeField {
-                path: plan.fields[plan.time.field].path.clone(),
-                format: plan.time.format,
+                paths: plan.fields[plan.time.field].paths().to_vec(),
+                formats: plan.time.formats,
             }
         }
         None => {
@@ -233,8 +233,8 @@ fn replay_options(
                 Some(kind) => {
                     let (path, format) = kind.event_time();
                     EventTimeField {
-                        path: path.into(),
-                        format,
+                        paths: vec![path.into()],
+                        formats: vec![format],
                     }
                 }
                 None => {

@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 /// Where messages carry their event time.
 #[derive(Clone, Debug)]
 pub struct EventTimeField {
-    /// The field's JSON path as written (`data.created_at`).
-    pub path: String,
-    /// How the time is written.
-    pub format: TimeFormat,
+    /// The field's JSON paths as written (`data.created_at`); the first present is used.
+    pub paths: Vec<String>,
+    /// How the time may be written; the first that parses is used, and kept when retiming.
+    pub formats: Vec<TimeFormat>,
 }
 
 /// How to replay event time.
@@ -46,7 +46,7 @@ struct Anchor {
 /// Paces and rewrites messages by their event time.
 pub struct Replay {
     options: ReplayOptions,
-    pointer: String,
+    pointers: Vec<String>,
     parser: TimestampParser,
     anchor: Option<Anchor>,
     /// Messages without a readable event time.
@@ -57,8 +57,13 @@ impl Replay {
     /// A replay of `options`.
     pub fn new(options: ReplayOptions) -> Replay {
         Replay {
-            pointer: json_pointer(&options.field.path),
-            parser: TimestampParser::new(options.field.format.clone()),
+            pointers: options
+                .field
+                .paths
+                .iter()
+                .map(|p| json_pointer(p))
+                .collect(),
+            parser: TimestampParser::new(options.field.formats.clone()),
             options,
             anchor: None,
             unreadable: 0,
@@ -72,14 +77,16 @@ impl Replay {
             self.unreadable += 1;
             return None;
         };
-        let Some(slot) = document.pointer_mut(&self.pointer) else {
+        let Some(pointer) = self.pointers.iter().find(|p| document.pointer(p).is_some()) else {
             self.unreadable += 1;
             return None;
         };
-        let Ok(event_ms) = self.parser.parse(&as_value(slot)).map(|ms| ms as i64) else {
+        let slot = document.pointer_mut(pointer).expect("just found");
+        let Ok((event_ms, format)) = self.parser.parse_with(&as_value(slot)) else {
             self.unreadable += 1;
             return None;
         };
+        let event_ms = event_ms as i64;
         let anchor = *self.anchor.get_or_insert_with(|| Anchor {
             event_ms,
             at: Instant::now(),
@@ -89,7 +96,7 @@ impl Replay {
         let offset_ms = (event_ms - anchor.event_ms) as f64 / speedup;
         if self.options.retime {
             let retimed = anchor.wall_ms + offset_ms.round() as i64;
-            *slot = written_like(slot, retimed.max(0), &self.options.field.format);
+            *slot = written_like(slot, retimed.max(0), format);
             if let Ok(text) = serde_json::to_vec(&document) {
                 *message = text;
             }
@@ -166,8 +173,8 @@ mod tests {
     fn replay(path: &str, format: TimeFormat, speedup: Option<f64>, retime: bool) -> Replay {
         Replay::new(ReplayOptions {
             field: EventTimeField {
-                path: path.into(),
-                format,
+                paths: vec![path.into()],
+                formats: vec![format],
             },
             speedup,
             retime,

@@ -9,6 +9,9 @@
 //! - ranked outputs: `<output>` partitioned by the UTC `day` of `window_end` and clustered by
 //!   `window_end DESC, rank` ("the top 5 cities in the current hour" is one slice).
 //!
+//! Cumulative windows share their start, so their tables cluster by `window_end DESC` after
+//! `window_start` (the first row of a day is "so far today").
+//!
 //! Rows are upserts keyed by (window, key) or (window, rank): a replay or a correction
 //! overwrites and never adds.
 
@@ -103,7 +106,14 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
                 name: output.name.clone(),
                 columns,
                 partition_key: keys.clone(),
-                clustering: vec![("window_start".into(), "DESC")],
+                clustering: if output.window.cumulative {
+                    vec![
+                        ("window_start".into(), "DESC"),
+                        ("window_end".into(), "DESC"),
+                    ]
+                } else {
+                    vec![("window_start".into(), "DESC")]
+                },
                 layout: Layout::ByKey,
             });
         }
@@ -113,6 +123,9 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
         columns.extend(aggregates);
         columns.push(finished);
         let mut clustering = vec![("window_start".to_string(), "DESC")];
+        if output.window.cumulative {
+            clustering.push(("window_end".to_string(), "DESC"));
+        }
         clustering.extend(keys.iter().map(|k| (k.clone(), "ASC")));
         tables.push(Table {
             output: index,

@@ -29,7 +29,19 @@ pub enum Test {
 impl Condition {
     /// Evaluates the condition against a record's fields (a missing field is `None`).
     pub fn holds(&self, fields: &[Option<Value>]) -> bool {
-        let value = fields.get(self.field).and_then(Option::as_ref);
+        self.test_value(fields.get(self.field).and_then(Option::as_ref))
+    }
+
+    /// Evaluates the condition on a list-valued field: `exists` and `non_empty` look at the
+    /// list, value tests hold when any element passes.
+    pub fn holds_for_list(&self, fields: &[Option<Value>], elements: &[Value]) -> bool {
+        match self.test {
+            Test::Exists | Test::NonEmpty => self.holds(fields),
+            _ => elements.iter().any(|e| self.test_value(Some(e))),
+        }
+    }
+
+    fn test_value(&self, value: Option<&Value>) -> bool {
         match (&self.test, value) {
             (Test::Exists, Some(v)) => !matches!(v, Value::Null),
             (Test::NonEmpty, Some(v)) => v.is_non_empty(),

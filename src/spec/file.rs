@@ -1,8 +1,8 @@
 //! The TOML form of a dataflow file and its validation into a [`Plan`].
 
 use super::{
-    parse_millis, AggregateFunction, AggregateSpec, Condition, FieldSpec, Format, OutputPlan, Plan,
-    RankSpec, Test, TimeFormat, TimeSpec, WindowSpec,
+    parse_millis, AggregateFunction, AggregateSpec, Condition, Derivation, FieldSource, FieldSpec,
+    Format, OutputPlan, Plan, RankSpec, Test, TimeFormat, TimeSpec, WindowSpec,
 };
 use crate::value::Value;
 use serde::Deserialize;
@@ -28,13 +28,46 @@ struct DataflowFile {
     name: String,
     #[serde(default)]
     source: SourceTable,
-    fields: BTreeMap<String, String>,
+    fields: BTreeMap<String, OneOrMany>,
+    #[serde(default)]
+    derive: Vec<DeriveTable>,
     time: TimeTable,
     #[serde(default)]
     dedup: Option<DedupTable>,
     #[serde(default)]
     filter: Vec<ConditionTable>,
     output: Vec<OutputTable>,
+}
+
+/// A string, or a list of alternatives.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one.clone()],
+            OneOrMany::Many(many) => many.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeriveTable {
+    name: String,
+    #[serde(rename = "fn")]
+    function: String,
+    field: Option<String>,
+    lat: Option<String>,
+    lon: Option<String>,
+    size: Option<f64>,
+    of: Option<Vec<String>>,
+    labels: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -48,7 +81,7 @@ struct SourceTable {
 #[serde(deny_unknown_fields)]
 struct TimeTable {
     field: String,
-    format: String,
+    format: OneOrMany,
     time_zone: Option<String>,
     max_out_of_orderness: String,
     allowed_lateness: String,
@@ -88,6 +121,7 @@ struct OutputTable {
 struct WindowTable {
     tumbling: Option<String>,
     sliding: Option<String>,
+    cumulative: Option<String>,
     every: Option<String>,
     offset: Option<String>,
     time_zone: Option<String>,
@@ -156,14 +190,44 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
                 "declare at least one field (name = \"path\")".into(),
             ));
         }
-        let fields: Vec<FieldSpec> = raw
-            .fields
-            .iter()
-            .map(|(name, path)| FieldSpec {
+        let mut fields: Vec<FieldSpec> = Vec::new();
+        for (name, paths) in &raw.fields {
+            let paths = paths.to_vec();
+            if paths.is_empty() || paths.iter().any(|p| p.trim().is_empty()) {
+                return Err((self.fail)(
+                    &format!("fields.{name}"),
+                    "give a path, or a list of alternative paths (the first present wins)".into(),
+                ));
+            }
+            fields.push(FieldSpec {
                 name: name.clone(),
-                path: path.clone(),
-            })
-            .collect();
+                source: FieldSource::Paths(paths),
+            });
+        }
+        let mut list_field = None;
+        for (i, table) in raw.derive.iter().enumerate() {
+            let key = format!("derive[{i}]");
+            if fields.iter().any(|f| f.name == table.name) {
+                return Err((self.fail)(
+                    &format!("{key}.name"),
+                    format!("`{}` is already a field; names must be unique", table.name),
+                ));
+            }
+            let derivation = self.derivation(&key, table, &fields)?;
+            if matches!(derivation, Derivation::Hashtags { .. }) {
+                if list_field.is_some() {
+                    return Err((self.fail)(
+                        &key,
+                        "a dataflow can have one list-valued field (hashtags)".into(),
+                    ));
+                }
+                list_field = Some(fields.len());
+            }
+            fields.push(FieldSpec {
+                name: table.name.clone(),
+                source: FieldSource::Derived(derivation),
+            });
+        }
         let format = match raw.source.format.as_deref() {
             None => None,
             Some("json") | Some("jsonl") => Some(Format::Json),
@@ -210,6 +274,7 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             source,
             format,
             fields,
+            list_field,
             time,
             filters,
             dedup,
@@ -250,27 +315,37 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             Some(name) => self.zone("time.time_zone", name)?,
             None => chrono_tz::UTC,
         };
-        let format = match t.format.as_str() {
-            "rfc3339" => TimeFormat::Rfc3339,
-            "epoch_seconds" => TimeFormat::EpochSeconds,
-            "epoch_millis" => TimeFormat::EpochMillis,
-            pattern if pattern.contains('%') => TimeFormat::Pattern {
-                pattern: pattern.to_string(),
-                zone,
-            },
-            other => {
-                return Err((self.fail)(
-                    "time.format",
-                    format!(
-                        "`{other}` is not a time format; allowed: \"rfc3339\", \"epoch_seconds\", \
-                         \"epoch_millis\" or a strftime pattern such as \"%m/%d/%Y %I:%M:%S %p\""
-                    ),
-                ))
-            }
-        };
+        let mut formats = Vec::new();
+        for format in t.format.to_vec() {
+            formats.push(match format.as_str() {
+                "rfc3339" => TimeFormat::Rfc3339,
+                "epoch_seconds" => TimeFormat::EpochSeconds,
+                "epoch_millis" => TimeFormat::EpochMillis,
+                pattern if pattern.contains('%') => TimeFormat::Pattern {
+                    pattern: pattern.to_string(),
+                    zone,
+                },
+                other => {
+                    return Err((self.fail)(
+                        "time.format",
+                        format!(
+                            "`{other}` is not a time format; allowed: \"rfc3339\", \"epoch_seconds\", \
+                             \"epoch_millis\" or a strftime pattern such as \"%m/%d/%Y %I:%M:%S %p\" \
+                             (or a list of them: the first that parses wins)"
+                        ),
+                    ))
+                }
+            });
+        }
+        if formats.is_empty() {
+            return Err((self.fail)(
+                "time.format",
+                "give at least one format".into(),
+            ));
+        }
         Ok(TimeSpec {
             field,
-            format,
+            formats,
             max_out_of_orderness_ms: self
                 .duration("time.max_out_of_orderness", &t.max_out_of_orderness)?,
             allowed_lateness_ms: self.duration("time.allowed_lateness", &t.allowed_lateness)?,
@@ -278,6 +353,83 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
                 Some(text) => self.duration("time.max_future_skew", text)?,
                 None => 60_000,
             },
+        })
+    }
+
+    fn derivation(
+        &self,
+        key: &str,
+        t: &DeriveTable,
+        fields: &[FieldSpec],
+    ) -> Result<Derivation, SpecError> {
+        let input = |name: &Option<String>, what: &str| -> Result<usize, SpecError> {
+            match name {
+                Some(name) => self.field(fields, &format!("{key}.{what}"), name),
+                None => Err((self.fail)(
+                    &format!("{key}.{what}"),
+                    format!("`{}` needs `{what}`", t.function),
+                )),
+            }
+        };
+        Ok(match t.function.as_str() {
+            "grid_cell" => {
+                let size = t.size.filter(|s| *s > 0.0 && *s <= 90.0).ok_or_else(|| {
+                    (self.fail)(
+                        &format!("{key}.size"),
+                        "grid_cell needs a cell size in degrees (0 < size <= 90)".into(),
+                    )
+                })?;
+                Derivation::GridCell {
+                    lat: input(&t.lat, "lat")?,
+                    lon: input(&t.lon, "lon")?,
+                    size,
+                }
+            }
+            "count" => {
+                let patterns = t.of.clone().unwrap_or_default();
+                if patterns.is_empty() || patterns.iter().any(String::is_empty) {
+                    return Err((self.fail)(
+                        &format!("{key}.of"),
+                        "count needs `of`, a list of non-empty strings to count".into(),
+                    ));
+                }
+                Derivation::CountOf {
+                    field: input(&t.field, "field")?,
+                    patterns,
+                }
+            }
+            "hashtags" => Derivation::Hashtags {
+                field: input(&t.field, "field")?,
+            },
+            "polarity" => Derivation::Polarity {
+                field: input(&t.field, "field")?,
+            },
+            "sign" => {
+                let labels: [String; 3] = t
+                    .labels
+                    .clone()
+                    .unwrap_or_else(|| vec!["negative".into(), "neutral".into(), "positive".into()])
+                    .try_into()
+                    .map_err(|_| {
+                        (self.fail)(
+                            &format!("{key}.labels"),
+                            "give three labels: negative, zero, positive".into(),
+                        )
+                    })?;
+                Derivation::Sign {
+                    field: input(&t.field, "field")?,
+                    labels,
+                }
+            }
+            other => {
+                return Err((self.fail)(
+                    &format!("{key}.fn"),
+                    format!(
+                        "`{other}` is not a derivation; allowed: grid_cell, count, hashtags, \
+                         polarity, sign"
+                    ),
+                ))
+            }
         })
     }
 
@@ -401,46 +553,64 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
     }
 
     fn window(&self, key: &str, w: &WindowTable) -> Result<WindowSpec, SpecError> {
-        let (size_ms, slide_ms) = match (&w.tumbling, &w.sliding, &w.every) {
-            (Some(size), None, None) => {
-                let size = self.duration(&format!("{key}.tumbling"), size)?;
-                (size, size)
-            }
-            (None, Some(size), Some(every)) => (
-                self.duration(&format!("{key}.sliding"), size)?,
-                self.duration(&format!("{key}.every"), every)?,
-            ),
-            _ => {
-                return Err((self.fail)(
-                    key,
-                    "give either { tumbling = SIZE } or { sliding = SIZE, every = SLIDE }".into(),
-                ))
-            }
-        };
+        let (size_ms, slide_ms, cumulative) =
+            match (&w.tumbling, &w.sliding, &w.cumulative, &w.every) {
+                (Some(size), None, None, None) => {
+                    let size = self.duration(&format!("{key}.tumbling"), size)?;
+                    (size, size, false)
+                }
+                (None, Some(size), None, Some(every)) => (
+                    self.duration(&format!("{key}.sliding"), size)?,
+                    self.duration(&format!("{key}.every"), every)?,
+                    false,
+                ),
+                (None, None, Some(size), Some(every)) => (
+                    self.duration(&format!("{key}.cumulative"), size)?,
+                    self.duration(&format!("{key}.every"), every)?,
+                    true,
+                ),
+                _ => {
+                    return Err((self.fail)(
+                        key,
+                        "give one of { tumbling = SIZE }, { sliding = SIZE, every = SLIDE } or \
+                     { cumulative = CYCLE, every = STEP }"
+                            .into(),
+                    ))
+                }
+            };
         if size_ms == 0 || slide_ms == 0 || slide_ms > size_ms {
             return Err((self.fail)(
                 key,
-                "sizes must be positive and every <= sliding".into(),
+                "sizes must be positive and every <= the window size".into(),
+            ));
+        }
+        if cumulative && size_ms % slide_ms != 0 {
+            return Err((self.fail)(
+                key,
+                "a cumulative window's step (every) must divide its cycle".into(),
             ));
         }
         let offset_ms = match &w.offset {
             Some(o) => self.duration(&format!("{key}.offset"), o)?,
             None => 0,
         };
-        if offset_ms >= slide_ms {
+        if offset_ms >= if cumulative { size_ms } else { slide_ms } {
             return Err((self.fail)(
                 key,
-                "offset must be smaller than the window step".into(),
+                "offset must be smaller than the window step (a cumulative window's cycle)".into(),
             ));
         }
         let zone = match &w.time_zone {
             Some(name) => {
                 const HOUR: u64 = 3_600_000;
-                if size_ms % HOUR != 0 || slide_ms % HOUR != 0 || offset_ms % HOUR != 0 {
+                // Cumulative steps may be shorter: they only mark ends within a whole-hour cycle.
+                let step_fits =
+                    slide_ms % HOUR == 0 || (cumulative && HOUR.is_multiple_of(slide_ms));
+                if size_ms % HOUR != 0 || !step_fits || offset_ms % HOUR != 0 {
                     return Err((self.fail)(
                         key,
                         "windows in a time zone must be whole hours (so DST changes cannot split \
-                         them)"
+                         them); a cumulative window's step may also divide an hour"
                             .into(),
                     ));
                 }
@@ -451,6 +621,7 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
         Ok(WindowSpec {
             size_ms,
             slide_ms,
+            cumulative,
             offset_ms,
             zone,
         })
@@ -468,13 +639,15 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             "avg" => AggregateFunction::Avg,
             "min" => AggregateFunction::Min,
             "max" => AggregateFunction::Max,
+            "last" => AggregateFunction::Last,
             "distinct" => AggregateFunction::Distinct,
             other => {
                 return Err((self.fail)(
                     &format!("{key}.fn"),
                     format!(
-                    "`{other}` is not an aggregate; allowed: count, sum, avg, min, max, distinct"
-                ),
+                        "`{other}` is not an aggregate; allowed: count, sum, avg, min, max, last, \
+                     distinct"
+                    ),
                 ))
             }
         };

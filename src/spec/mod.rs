@@ -24,8 +24,12 @@ pub struct Plan {
     pub source: Option<String>,
     /// Record format; `None` means "from the file extension".
     pub format: Option<Format>,
-    /// Named fields, each with the path that extracts it.
+    /// Named fields: first those extracted from records, then those derived from them, in
+    /// the order the dataflow declares them.
     pub fields: Vec<FieldSpec>,
+    /// The one list-valued field (a derived list, such as hashtags), if any: outputs that
+    /// use it see one record per element.
+    pub list_field: Option<usize>,
     /// Event time and watermark settings.
     pub time: TimeSpec,
     /// Conditions every kept record satisfies.
@@ -45,13 +49,72 @@ pub enum Format {
     Csv,
 }
 
-/// A named field and where to find it in a record.
+/// A named field: where to find it in a record, or how to compute it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldSpec {
     /// The name other parts of the dataflow use.
     pub name: String,
-    /// JSON path (`a.b[0].c`) or CSV column name.
-    pub path: String,
+    /// Where its value comes from.
+    pub source: FieldSource,
+}
+
+/// Where a field's value comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldSource {
+    /// JSON paths (`a.b[0].c`) or CSV column names; the first present wins (one dataflow
+    /// reads several layouts of the same data).
+    Paths(Vec<String>),
+    /// Computed from other fields.
+    Derived(Derivation),
+}
+
+/// How a derived field is computed (indices are of earlier fields).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Derivation {
+    /// The cell of a `size`-degree grid holding (lat, lon), named by its centre
+    /// (`"41.885,-87.625"`).
+    GridCell {
+        /// Latitude field.
+        lat: usize,
+        /// Longitude field.
+        lon: usize,
+        /// Cell size in degrees.
+        size: f64,
+    },
+    /// How many times any of `patterns` occurs in a text field.
+    CountOf {
+        /// The text field.
+        field: usize,
+        /// Substrings counted (non-overlapping, each on its own).
+        patterns: Vec<String>,
+    },
+    /// The distinct hashtags of a text field, lower-cased (a list-valued field).
+    Hashtags {
+        /// The text field.
+        field: usize,
+    },
+    /// The English polarity (-1..1) of a text field, by the Pattern/TextBlob lexicon.
+    Polarity {
+        /// The text field.
+        field: usize,
+    },
+    /// `labels[0]` for a negative number, `labels[1]` for zero, `labels[2]` for positive.
+    Sign {
+        /// The numeric field.
+        field: usize,
+        /// Negative, zero and positive labels.
+        labels: [String; 3],
+    },
+}
+
+impl FieldSpec {
+    /// The paths of an extracted field; none for a derived one.
+    pub fn paths(&self) -> &[String] {
+        match &self.source {
+            FieldSource::Paths(paths) => paths,
+            FieldSource::Derived(_) => &[],
+        }
+    }
 }
 
 /// Event-time settings.
@@ -59,8 +122,8 @@ pub struct FieldSpec {
 pub struct TimeSpec {
     /// Index of the timestamp field.
     pub field: usize,
-    /// How the timestamp is written.
-    pub format: TimeFormat,
+    /// How the timestamp is written; with several, the first that parses wins.
+    pub formats: Vec<TimeFormat>,
     /// How far behind the highest event time the watermark trails, per partition.
     pub max_out_of_orderness_ms: u64,
     /// How long after a window's end late records still correct it.
@@ -104,13 +167,16 @@ pub struct OutputPlan {
     pub rank: Option<RankSpec>,
 }
 
-/// Window shape: tumbling when `slide == size`.
+/// Window shape: tumbling when `slide == size`; cumulative windows all start at a cycle
+/// boundary (every `size`) and end one `slide` step after another up to the cycle's end.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WindowSpec {
-    /// Window length in milliseconds.
+    /// Window length in milliseconds (for cumulative windows: the cycle, such as a day).
     pub size_ms: u64,
-    /// Distance between window starts in milliseconds.
+    /// Distance between window starts in milliseconds (for cumulative windows: between ends).
     pub slide_ms: u64,
+    /// Windows grow from the cycle start by `slide` ("so far today" every 15 minutes).
+    pub cumulative: bool,
     /// Shift of window boundaries from the epoch (or from local midnight with a zone).
     pub offset_ms: u64,
     /// Boundaries follow this zone's wall clock when set.
@@ -143,6 +209,8 @@ pub enum AggregateFunction {
     Min,
     /// Largest value of a numeric field.
     Max,
+    /// The numeric value with the latest event time (ties: the larger value).
+    Last,
     /// Exact number of distinct values of a field.
     Distinct,
 }
@@ -150,7 +218,10 @@ pub enum AggregateFunction {
 impl AggregateFunction {
     /// Whether the function needs a numeric input field.
     pub fn is_numeric(self) -> bool {
-        matches!(self, Self::Sum | Self::Avg | Self::Min | Self::Max)
+        matches!(
+            self,
+            Self::Sum | Self::Avg | Self::Min | Self::Max | Self::Last
+        )
     }
 }
 

@@ -7,66 +7,84 @@ use chrono::{DateTime, NaiveDateTime, TimeZone};
 /// Parses one dataflow's timestamp field.
 #[derive(Clone, Debug)]
 pub struct TimestampParser {
-    format: TimeFormat,
+    formats: Vec<TimeFormat>,
 }
 
 impl TimestampParser {
-    /// A parser for the given format.
-    pub fn new(format: TimeFormat) -> Self {
-        TimestampParser { format }
+    /// A parser trying `formats` in order (the first that parses wins).
+    pub fn new(formats: Vec<TimeFormat>) -> Self {
+        TimestampParser { formats }
     }
 
     /// Event time in milliseconds since the epoch, or a reason the value is not a timestamp.
     pub fn parse(&self, value: &Value) -> Result<u64, String> {
-        let millis = match &self.format {
-            TimeFormat::Rfc3339 => {
-                let text = as_text(value)?;
-                fast_rfc3339(text)
-                    .or_else(|| {
-                        DateTime::parse_from_rfc3339(text)
-                            .ok()
-                            .map(|t| t.timestamp_millis())
-                    })
-                    .ok_or_else(|| format!("`{text}` is not an RFC 3339 timestamp"))?
-            }
-            TimeFormat::EpochSeconds => match value.as_number() {
-                Some(Number::Int(s)) => s.checked_mul(1000).ok_or("epoch seconds out of range")?,
-                Some(Number::Float(s)) => (s * 1000.0).round() as i64,
-                None => {
-                    return Err(format!(
-                        "expected epoch seconds, got a {}",
-                        value.type_name()
-                    ))
-                }
-            },
-            TimeFormat::EpochMillis => match value.as_number() {
-                Some(Number::Int(ms)) => ms,
-                Some(Number::Float(ms)) => ms.round() as i64,
-                None => {
-                    return Err(format!(
-                        "expected epoch milliseconds, got a {}",
-                        value.type_name()
-                    ))
-                }
-            },
-            TimeFormat::Pattern { pattern, zone } => {
-                let text = as_text(value)?;
-                if pattern.contains("%z") || pattern.contains("%:z") {
-                    DateTime::parse_from_str(text, pattern)
-                        .map_err(|e| format!("`{text}` does not match `{pattern}`: {e}"))?
-                        .timestamp_millis()
-                } else {
-                    let local = NaiveDateTime::parse_from_str(text, pattern)
-                        .map_err(|e| format!("`{text}` does not match `{pattern}`: {e}"))?;
-                    zone.from_local_datetime(&local)
-                        .earliest()
-                        .ok_or_else(|| format!("`{text}` does not exist in {zone}"))?
-                        .timestamp_millis()
-                }
-            }
-        };
-        u64::try_from(millis).map_err(|_| format!("{millis} ms is before 1970"))
+        self.parse_with(value).map(|(ms, _)| ms)
     }
+
+    /// Like `parse`, also saying which format matched.
+    pub fn parse_with<'f>(&'f self, value: &Value) -> Result<(u64, &'f TimeFormat), String> {
+        let mut first_error = None;
+        for format in &self.formats {
+            match parse_one(format, value) {
+                Ok(ms) => return Ok((ms, format)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or_else(|| "no time format".into()))
+    }
+}
+
+fn parse_one(format: &TimeFormat, value: &Value) -> Result<u64, String> {
+    let millis = match format {
+        TimeFormat::Rfc3339 => {
+            let text = as_text(value)?;
+            fast_rfc3339(text)
+                .or_else(|| {
+                    DateTime::parse_from_rfc3339(text)
+                        .ok()
+                        .map(|t| t.timestamp_millis())
+                })
+                .ok_or_else(|| format!("`{text}` is not an RFC 3339 timestamp"))?
+        }
+        TimeFormat::EpochSeconds => match value.as_number() {
+            Some(Number::Int(s)) => s.checked_mul(1000).ok_or("epoch seconds out of range")?,
+            Some(Number::Float(s)) => (s * 1000.0).round() as i64,
+            None => {
+                return Err(format!(
+                    "expected epoch seconds, got a {}",
+                    value.type_name()
+                ))
+            }
+        },
+        TimeFormat::EpochMillis => match value.as_number() {
+            Some(Number::Int(ms)) => ms,
+            Some(Number::Float(ms)) => ms.round() as i64,
+            None => {
+                return Err(format!(
+                    "expected epoch milliseconds, got a {}",
+                    value.type_name()
+                ))
+            }
+        },
+        TimeFormat::Pattern { pattern, zone } => {
+            let text = as_text(value)?;
+            if pattern.contains("%z") || pattern.contains("%:z") {
+                DateTime::parse_from_str(text, pattern)
+                    .map_err(|e| format!("`{text}` does not match `{pattern}`: {e}"))?
+                    .timestamp_millis()
+            } else {
+                let local = NaiveDateTime::parse_from_str(text, pattern)
+                    .map_err(|e| format!("`{text}` does not match `{pattern}`: {e}"))?;
+                zone.from_local_datetime(&local)
+                    .earliest()
+                    .ok_or_else(|| format!("`{text}` does not exist in {zone}"))?
+                    .timestamp_millis()
+            }
+        }
+    };
+    u64::try_from(millis).map_err(|_| format!("{millis} ms is before 1970"))
 }
 
 fn as_text(value: &Value) -> Result<&str, String> {
@@ -165,7 +183,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn rfc(text: &str) -> Result<u64, String> {
-        TimestampParser::new(TimeFormat::Rfc3339).parse(&Value::Str(text.into()))
+        TimestampParser::new(vec![TimeFormat::Rfc3339]).parse(&Value::Str(text.into()))
     }
 
     #[test]
@@ -174,7 +192,7 @@ mod tests {
         assert_eq!(rfc("2022-09-26T05:15:45.5+02:00"), Ok(1_664_162_145_500));
         assert!(rfc("2022-09-26 03:15").is_err());
         assert!(rfc("2022-02-30T00:00:00Z").is_err());
-        let secs = TimestampParser::new(TimeFormat::EpochSeconds);
+        let secs = TimestampParser::new(vec![TimeFormat::EpochSeconds]);
         assert_eq!(
             secs.parse(&Value::Int(1_400_000_000)),
             Ok(1_400_000_000_000)
@@ -183,20 +201,29 @@ mod tests {
             secs.parse(&Value::Str("1400000000".into())),
             Ok(1_400_000_000_000)
         );
-        let chicago = TimestampParser::new(TimeFormat::Pattern {
-            pattern: "%m/%d/%Y %I:%M:%S %p".into(),
-            zone: "America/Chicago".parse().expect("zone"),
-        });
+        // Both taxi layouts: epoch seconds, else the export's local time.
+        let chicago = TimestampParser::new(vec![
+            TimeFormat::EpochSeconds,
+            TimeFormat::Pattern {
+                pattern: "%m/%d/%Y %I:%M:%S %p".into(),
+                zone: "America/Chicago".parse().expect("zone"),
+            },
+        ]);
+        assert_eq!(
+            chicago.parse(&Value::Str("1400000000".into())),
+            Ok(1_400_000_000_000)
+        );
+        assert!(chicago.parse(&Value::Str("yesterday".into())).is_err());
         assert_eq!(
             chicago.parse(&Value::Str("04/18/2015 12:00:00 AM".into())),
             Ok(DateTime::parse_from_rfc3339("2015-04-18T00:00:00-05:00")
                 .expect("t")
                 .timestamp_millis() as u64)
         );
-        let twitter = TimestampParser::new(TimeFormat::Pattern {
+        let twitter = TimestampParser::new(vec![TimeFormat::Pattern {
             pattern: "%a %b %d %H:%M:%S %z %Y".into(),
             zone: chrono_tz::UTC,
-        });
+        }]);
         assert_eq!(
             twitter.parse(&Value::Str("Tue Dec 24 02:37:04 +0000 2013".into())),
             Ok(1_387_852_624_000)

@@ -1,4 +1,4 @@
-//! Window assignment: which tumbling or sliding windows contain an event time.
+//! Window assignment: which tumbling, sliding or cumulative windows contain an event time.
 
 use crate::spec::{Plan, WindowSpec};
 use chrono::{Offset, TimeZone};
@@ -19,6 +19,7 @@ pub struct Window {
 pub struct WindowAssigner {
     size: i64,
     slide: i64,
+    cumulative: bool,
     offset: i64,
     zone: Option<chrono_tz::Tz>,
     allowed_lateness: u64,
@@ -30,6 +31,7 @@ impl WindowAssigner {
         WindowAssigner {
             size: spec.size_ms as i64,
             slide: spec.slide_ms as i64,
+            cumulative: spec.cumulative,
             offset: spec.offset_ms as i64,
             zone: spec.zone,
             allowed_lateness: allowed_lateness_ms,
@@ -38,8 +40,9 @@ impl WindowAssigner {
 
     /// The pane of `time`, when this output's windows are unions of panes: a pane is one
     /// slide long, and every window is `size / slide` consecutive panes (UTC windows whose
-    /// size is a multiple of their slide). Aggregating panes once and expanding them into
-    /// windows later costs one update per event instead of one per window.
+    /// size is a multiple of their slide; a cumulative window is the panes of its cycle up to
+    /// its end). Aggregating panes once and expanding them into windows later costs one
+    /// update per event instead of one per window.
     #[inline]
     pub fn pane(&self, time: u64) -> Option<Window> {
         if self.zone.is_some() || self.size % self.slide != 0 {
@@ -61,6 +64,18 @@ impl WindowAssigner {
 
     /// Calls `each` for every window made of `pane`.
     pub fn for_each_window_of_pane(&self, pane: Window, mut each: impl FnMut(Window)) {
+        if self.cumulative {
+            let cycle = self.cycle_start(pane.start as i64);
+            let mut end = pane.end as i64;
+            while end <= cycle + self.size {
+                each(Window {
+                    start: cycle.max(0) as u64,
+                    end: end.max(0) as u64,
+                });
+                end += self.slide;
+            }
+            return;
+        }
         let mut start = pane.start as i64;
         while start + self.size > pane.start as i64 {
             each(Window {
@@ -107,9 +122,22 @@ impl WindowAssigner {
         arrival >= self.final_at_last(time)
     }
 
-    /// Calls `each` for every window containing `time`, latest start first.
+    /// Calls `each` for every window containing `time`, latest start first (cumulative
+    /// windows: earliest end first).
     pub fn for_each_window(&self, time: u64, mut each: impl FnMut(Window)) {
         let local = self.to_local(time as i64);
+        if self.cumulative {
+            let cycle = self.cycle_start(local);
+            let mut end = cycle + ((local - cycle).div_euclid(self.slide) + 1) * self.slide;
+            while end <= cycle + self.size {
+                each(Window {
+                    start: self.to_utc(cycle).max(0) as u64,
+                    end: self.to_utc(end).max(0) as u64,
+                });
+                end += self.slide;
+            }
+            return;
+        }
         let mut start = (local - self.offset).div_euclid(self.slide) * self.slide + self.offset;
         while start + self.size > local {
             let window = Window {
@@ -125,8 +153,16 @@ impl WindowAssigner {
     /// allowed lateness) the event can no longer change any result.
     pub fn last_end(&self, time: u64) -> u64 {
         let local = self.to_local(time as i64);
+        if self.cumulative {
+            return self.to_utc(self.cycle_start(local) + self.size).max(0) as u64;
+        }
         let start = (local - self.offset).div_euclid(self.slide) * self.slide + self.offset;
         self.to_utc(start + self.size).max(0) as u64
+    }
+
+    /// Where the cumulative cycle containing the (local) time `t` starts.
+    fn cycle_start(&self, t: i64) -> i64 {
+        (t - self.offset).div_euclid(self.size) * self.size + self.offset
     }
 
     #[inline]
@@ -173,6 +209,7 @@ mod tests {
         WindowSpec {
             size_ms: size,
             slide_ms: slide,
+            cumulative: false,
             offset_ms: 0,
             zone: zone.map(|z| z.parse().expect("zone")),
         }
@@ -214,6 +251,37 @@ mod tests {
         let mut of_pane = Vec::new();
         a.for_each_window_of_pane(pane, |w| of_pane.push((w.start, w.end)));
         assert_eq!(of_pane, w);
+    }
+
+    #[test]
+    fn cumulative_windows_grow_from_the_cycle_start() {
+        let mut day = spec(86_400_000, 900_000, None);
+        day.cumulative = true;
+        let a = WindowAssigner::new(&day, 0);
+        let t = 86_400_000 * 3 + 3_600_000 + 1; // 01:00:00.001 on day 3
+        let w = windows(&a, t);
+        assert_eq!(w.len(), 96 - 4, "ends from 01:15 to midnight");
+        assert!(w.iter().all(|&(s, e)| s == 86_400_000 * 3 && e > t));
+        assert_eq!(w[0].1, 86_400_000 * 3 + 4_500_000);
+        assert_eq!(a.last_end(t), 86_400_000 * 4);
+        let pane = a.pane(t).expect("steps divide the day");
+        let mut of_pane = Vec::new();
+        a.for_each_window_of_pane(pane, |w| of_pane.push((w.start, w.end)));
+        assert_eq!(of_pane, w, "a pane expands into the same windows");
+    }
+
+    #[test]
+    fn cumulative_chicago_days_start_at_local_midnight() {
+        let mut day = spec(86_400_000, 900_000, Some("America/Chicago"));
+        day.cumulative = true;
+        let a = WindowAssigner::new(&day, 0);
+        let t = chrono::DateTime::parse_from_rfc3339("2015-04-18T00:07:00-05:00").expect("time");
+        let w = windows(&a, t.timestamp_millis() as u64);
+        let midnight =
+            chrono::DateTime::parse_from_rfc3339("2015-04-18T00:00:00-05:00").expect("time");
+        assert_eq!(w[0].0, midnight.timestamp_millis() as u64);
+        assert_eq!(w[0].1 - w[0].0, 900_000, "the first window ends at 00:15");
+        assert_eq!(w.len(), 96);
     }
 
     #[test]
