@@ -23,15 +23,21 @@ pub struct Partial {
 
 /// Partial states of one key: per pane (expanded into windows when drained) or, for events
 /// that are already too late for some of a pane's windows, per window.
-type Cells = Vec<(Window, Span, Vec<Accumulator>)>;
+/// A key usually touches one or two cells per batch, but an output without a key, or with
+/// cumulative windows, can touch thousands: they are hashed, not scanned.
+type Cells = HashMap<(Window, Span), Vec<Accumulator>, rustc_hash::FxBuildHasher>;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Span {
     Pane,
     Window,
 }
 
 struct OutputFold {
+    /// Per-record outputs take no part in windows.
+    windowed: bool,
+    /// The output's own conditions.
+    filters: Vec<crate::spec::Condition>,
     /// The plan's list-valued field, when this output uses it: the output then counts an
     /// event once per element, with the field set to the element.
     per_element: Option<usize>,
@@ -54,8 +60,11 @@ impl PreAggregator {
             .outputs
             .iter()
             .map(|o| OutputFold {
+                windowed: !o.records,
+                filters: o.filters.clone(),
                 per_element: plan.list_field.filter(|&list| {
                     o.key.contains(&list)
+                        || o.filters.iter().any(|c| c.field == list)
                         || o.aggregates.iter().any(|a| {
                             a.field == Some(list)
                                 || a.condition.as_ref().is_some_and(|c| c.field == list)
@@ -75,7 +84,7 @@ impl PreAggregator {
 
     /// Adds an event to every window (of every output) it can still change.
     pub fn add(&mut self, event: &Event) {
-        for fold in &mut self.outputs {
+        for fold in self.outputs.iter_mut().filter(|f| f.windowed) {
             match fold.per_element {
                 None => fold.add(&event.fields, event, &mut self.open),
                 Some(list) => {
@@ -94,7 +103,7 @@ impl PreAggregator {
         for (index, fold) in self.outputs.iter_mut().enumerate() {
             let output = index as u16;
             for (key, cells) in fold.cells.drain() {
-                for (window, span, accumulators) in cells {
+                for ((window, span), accumulators) in cells {
                     match span {
                         Span::Window => out.push(Partial {
                             output,
@@ -125,6 +134,13 @@ impl OutputFold {
         event: &Event,
         open: &mut Vec<(Window, Span)>,
     ) {
+        if self.key.iter().any(|&k| fields[k].is_none()) {
+            // Not every output keys by this field: the record is left out of this one.
+            return;
+        }
+        if !self.filters.iter().all(|c| c.holds(fields)) {
+            return;
+        }
         open.clear();
         match self.assigner.pane(event.time) {
             Some(pane) if self.assigner.pane_is_open(pane, event.arrival) => {
@@ -144,23 +160,12 @@ impl OutputFold {
         let aggregates = &self.aggregates;
         let cells = self.cells.entry_ref(&view).or_default();
         for &(window, span) in open.iter() {
-            let slot = match cells
-                .iter()
-                .position(|(w, s, _)| *w == window && *s == span)
-            {
-                Some(i) => &mut cells[i].2,
-                None => {
-                    cells.push((
-                        window,
-                        span,
-                        aggregates
-                            .iter()
-                            .map(|a| Accumulator::new(a.function))
-                            .collect(),
-                    ));
-                    &mut cells.last_mut().expect("just pushed").2
-                }
-            };
+            let slot = cells.entry((window, span)).or_insert_with(|| {
+                aggregates
+                    .iter()
+                    .map(|a| Accumulator::new(a.function))
+                    .collect()
+            });
             for (acc, spec) in slot.iter_mut().zip(aggregates) {
                 if spec.condition.as_ref().is_none_or(|c| c.holds(fields)) {
                     acc.add(spec.field.and_then(|f| fields[f].as_ref()), event.time);

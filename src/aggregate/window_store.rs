@@ -247,6 +247,8 @@ mod tests {
                     condition: None,
                 }],
                 rank,
+                records: false,
+                filters: vec![],
             }],
         }
     }

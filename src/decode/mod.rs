@@ -149,11 +149,24 @@ impl Decoder {
         let direct = slots.iter().enumerate().all(|(i, s)| s == &[i]);
         let json = JsonPaths::compile(distinct.iter().copied())?;
         let distinct_paths = distinct.len();
-        let mut required: Vec<usize> = plan
+        // A key field every windowed output needs makes a record without it a dead letter;
+        // one only some outputs need leaves the record out of those outputs alone.
+        let windowed: Vec<&Vec<usize>> = plan
             .outputs
             .iter()
-            .flat_map(|o| o.key.iter().copied())
+            .filter(|o| !o.records)
+            .map(|o| &o.key)
             .collect();
+        let mut required: Vec<usize> = windowed
+            .first()
+            .map(|first| {
+                first
+                    .iter()
+                    .copied()
+                    .filter(|k| windowed.iter().all(|key| key.contains(k)))
+                    .collect()
+            })
+            .unwrap_or_default();
         required.extend(plan.dedup);
         required.sort_unstable();
         required.dedup();

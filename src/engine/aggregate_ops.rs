@@ -1,15 +1,17 @@
 //! The aggregation operators: de-duplicate (exchanged by id), pre-aggregate (on the decoding
-//! worker), then merge and fire windows (exchanged by key, or by window for ranked outputs).
+//! worker), then merge and fire windows (exchanged by key, or by window for ranked outputs);
+//! per-record outputs turn each de-duplicated event into its rows at once.
 
 use super::Shared;
-use crate::aggregate::{Deduplicator, Partial, PreAggregator, ResultRow, WindowStore};
+use crate::aggregate::{Deduplicator, Key, Partial, PreAggregator, ResultRow, WindowStore};
 use crate::event::Event;
-use crate::time::WindowAssigner;
+use crate::time::{Window, WindowAssigner};
+use crate::value::Value;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
-use timely::dataflow::operators::{Capability, Operator};
+use timely::dataflow::operators::{Capability, Concat, Operator};
 use timely::dataflow::Stream;
 
 fn stable_hash(value: impl Hash) -> u64 {
@@ -25,7 +27,74 @@ pub fn aggregate<'s>(
         Some(field) => deduplicate(events, field, shared),
         None => events,
     };
-    windows(pre_aggregate(events, shared), shared)
+    let windowed = windows(pre_aggregate(events.clone(), shared), shared);
+    if shared.plan.outputs.iter().any(|o| o.records) {
+        windowed.concat(per_record(events, shared))
+    } else {
+        windowed
+    }
+}
+
+/// One final row per event for every per-record output, keyed by its listed fields (one per
+/// element of the list field, when an output lists it), in the event's millisecond.
+fn per_record<'s>(
+    events: Stream<'s, u64, Vec<Event>>,
+    shared: &Arc<Shared>,
+) -> Stream<'s, u64, Vec<ResultRow>> {
+    let outputs: Vec<(u16, Vec<usize>)> = shared
+        .plan
+        .outputs
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.records)
+        .map(|(i, o)| (i as u16, o.key.clone()))
+        .collect();
+    let list_field = shared.plan.list_field;
+    events.unary(Pipeline, "PerRecord", move |_, _| {
+        let mut rows = Vec::new();
+        move |input, output| {
+            input.for_each_stamp(|cap, batches| {
+                for batch in batches {
+                    for event in batch.iter() {
+                        for (output, fields) in &outputs {
+                            let row = |key: Vec<Value>| ResultRow {
+                                output: *output,
+                                window: Window {
+                                    start: event.time,
+                                    end: event.time + 1,
+                                },
+                                rank: None,
+                                key: Key(key.into()),
+                                values: Vec::new(),
+                                is_final: true,
+                            };
+                            let value = |i: usize| event.fields[i].clone().unwrap_or(Value::Null);
+                            match list_field.filter(|l| fields.contains(l)) {
+                                None => rows.push(row(fields.iter().map(|&i| value(i)).collect())),
+                                Some(list) => {
+                                    for element in &event.elements {
+                                        rows.push(row(fields
+                                            .iter()
+                                            .map(
+                                                |&i| {
+                                                    if i == list {
+                                                        element.clone()
+                                                    } else {
+                                                        value(i)
+                                                    }
+                                                },
+                                            )
+                                            .collect()));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                output.session(&cap).give_container(&mut rows);
+            });
+        }
+    })
 }
 
 fn deduplicate<'s>(
@@ -44,7 +113,8 @@ fn deduplicate<'s>(
             .map(|o| o.window.size_ms)
             .max()
             .unwrap_or(0);
-        let mut seen = Deduplicator::new(longest + shared.plan.time.allowed_lateness_ms);
+        let lateness = shared.plan.time.allowed_lateness_ms;
+        let mut seen = Deduplicator::new(longest + lateness);
         move |(input, frontier), output| {
             let mut dropped = 0;
             input.for_each_stamp(|cap, batches| {
@@ -53,7 +123,10 @@ fn deduplicate<'s>(
                     for event in batch.drain(..) {
                         let deadline = assigners
                             .iter()
-                            .map(|a| a.final_at_last(event.time))
+                            .map(|a| match a {
+                                Some(a) => a.final_at_last(event.time),
+                                None => event.time.saturating_add(lateness),
+                            })
                             .max()
                             .unwrap_or(0);
                         let fresh = match &event.fields[field] {

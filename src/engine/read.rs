@@ -160,7 +160,7 @@ fn read_batch(
     shared: &Shared,
     reader: &mut dyn WorkerSource,
     slots: &mut [Slot],
-    assigners: &[WindowAssigner],
+    assigners: &[Option<WindowAssigner>],
     events: &mut Vec<Event>,
     tally: &mut Tally,
 ) -> usize {
@@ -206,7 +206,11 @@ fn read_batch(
                 let arrival = watermark.observe(time);
                 let mut counted = false;
                 for (i, assigner) in assigners.iter().enumerate() {
-                    if assigner.is_too_late(time, arrival) {
+                    // Per-record outputs (no assigner) take every record.
+                    if assigner
+                        .as_ref()
+                        .is_some_and(|a| a.is_too_late(time, arrival))
+                    {
                         *tally.late.entry(outputs[i].name.clone()).or_default() += 1;
                         let reason = format!(
                             "every window of `{}` containing {} was final at watermark {}",
@@ -222,14 +226,17 @@ fn read_batch(
                 if counted {
                     done_at = assigners
                         .iter()
-                        .map(|a| a.final_at_last(time))
+                        .map(|a| a.as_ref().map_or(arrival, |a| a.final_at_last(time)))
                         .max()
                         .unwrap_or(0);
                     tally.kept += 1;
                     // After a restart, windows final before `settled` are already written:
                     // a re-read record counts only in windows after it.
                     let arrival = arrival.max(*settled);
-                    if !assigners.iter().all(|a| a.is_too_late(time, arrival)) {
+                    let written_before = |a: &Option<WindowAssigner>| {
+                        a.as_ref().is_some_and(|a| a.is_too_late(time, arrival))
+                    };
+                    if !assigners.iter().all(written_before) {
                         events.push(Event {
                             time,
                             arrival,

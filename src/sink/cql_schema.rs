@@ -6,6 +6,8 @@
 //!   ("the trend of city X over the last 6 hours" is one partition), and
 //!   `<output>_by_window` partitioned by the UTC `day` of `window_start` and clustered by
 //!   `window_start DESC` then key ("all cities in the last hour" reads one or two partitions);
+//! - per-record outputs: only the second shape, named after the output ("the polarity of
+//!   every tweet in the last hour" reads one or two partitions);
 //! - ranked outputs: `<output>` partitioned by the UTC `day` of `window_end` and clustered by
 //!   `window_end DESC, rank` ("the top 5 cities in the current hour" is one slice).
 //!
@@ -96,7 +98,7 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
             });
             continue;
         }
-        if !keys.is_empty() {
+        if !keys.is_empty() && !output.records {
             let mut columns: Vec<(String, &'static str)> = key_columns.clone().collect();
             columns.extend([time("window_start"), time("window_end")]);
             columns.extend(aggregates.iter().cloned());
@@ -129,7 +131,11 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
         clustering.extend(keys.iter().map(|k| (k.clone(), "ASC")));
         tables.push(Table {
             output: index,
-            name: format!("{}_by_window", output.name),
+            name: if output.records {
+                output.name.clone()
+            } else {
+                format!("{}_by_window", output.name)
+            },
             columns,
             partition_key: vec!["day".into()],
             clustering,

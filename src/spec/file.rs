@@ -109,11 +109,23 @@ struct ConditionTable {
 #[serde(deny_unknown_fields)]
 struct OutputTable {
     name: String,
-    window: WindowTable,
+    window: Option<WindowTable>,
     #[serde(default)]
     key: Vec<String>,
+    #[serde(default)]
     aggregates: Vec<AggregateTable>,
     rank: Option<RankTable>,
+    records: Option<Vec<String>>,
+    #[serde(rename = "where")]
+    condition: Option<Conditions>,
+}
+
+/// One condition, or a list that must all hold.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Conditions {
+    One(ConditionTable),
+    All(Vec<ConditionTable>),
 }
 
 #[derive(Deserialize)]
@@ -473,9 +485,67 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
         }
     }
 
-    fn output(&self, t: &OutputTable, fields: &[FieldSpec]) -> Result<OutputPlan, SpecError> {
+    /// A per-record output: one final row per kept record, with the listed fields as its
+    /// key, in the record's own millisecond as its window.
+    fn records_output(
+        &self,
+        t: &OutputTable,
+        names: &[String],
+        fields: &[FieldSpec],
+    ) -> Result<OutputPlan, SpecError> {
         let at = |k: &str| format!("output.{}.{k}", t.name);
-        let window = self.window(&at("window"), &t.window)?;
+        if t.window.is_some()
+            || !t.key.is_empty()
+            || !t.aggregates.is_empty()
+            || t.rank.is_some()
+            || t.condition.is_some()
+        {
+            return Err((self.fail)(
+                &at("records"),
+                "a per-record output lists its fields in `records` and has no window, key, \
+                 aggregates, rank or where (filter the dataflow instead)"
+                    .into(),
+            ));
+        }
+        if names.is_empty() {
+            return Err((self.fail)(
+                &at("records"),
+                "list at least one field".into(),
+            ));
+        }
+        let key = names
+            .iter()
+            .map(|name| self.field(fields, &at("records"), name))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(OutputPlan {
+            name: t.name.clone(),
+            window: WindowSpec {
+                size_ms: 1,
+                slide_ms: 1,
+                cumulative: false,
+                offset_ms: 0,
+                zone: None,
+            },
+            key,
+            aggregates: Vec::new(),
+            rank: None,
+            records: true,
+            filters: Vec::new(),
+        })
+    }
+
+    fn output(&self, t: &OutputTable, fields: &[FieldSpec]) -> Result<OutputPlan, SpecError> {
+        if let Some(names) = &t.records {
+            return self.records_output(t, names, fields);
+        }
+        let at = |k: &str| format!("output.{}.{k}", t.name);
+        let Some(window) = &t.window else {
+            return Err((self.fail)(
+                &at("window"),
+                "give a window (or `records = [FIELDS]` for one row per record)".into(),
+            ));
+        };
+        let window = self.window(&at("window"), window)?;
         let key = t
             .key
             .iter()
@@ -543,12 +613,23 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
                 Some(RankSpec { k, by, descending })
             }
         };
+        let filters = match &t.condition {
+            None => Vec::new(),
+            Some(Conditions::One(c)) => vec![self.condition(&at("where"), c, fields)?],
+            Some(Conditions::All(list)) => list
+                .iter()
+                .enumerate()
+                .map(|(i, c)| self.condition(&at(&format!("where[{i}]")), c, fields))
+                .collect::<Result<_, _>>()?,
+        };
         Ok(OutputPlan {
             name: t.name.clone(),
             window,
             key,
             aggregates,
             rank,
+            records: false,
+            filters,
         })
     }
 

@@ -165,6 +165,11 @@ pub struct OutputPlan {
     pub aggregates: Vec<AggregateSpec>,
     /// Top-k / bottom-k ranking of keys, if any.
     pub rank: Option<RankSpec>,
+    /// A per-record output: every kept record gives one final row at once, its `key` fields
+    /// being the listed fields and its window the record's own millisecond; no aggregates.
+    pub records: bool,
+    /// Conditions a record must satisfy to count in this output (all of them).
+    pub filters: Vec<Condition>,
 }
 
 /// Window shape: tumbling when `slide == size`; cumulative windows all start at a cycle

@@ -86,11 +86,14 @@ impl WindowAssigner {
         }
     }
 
-    /// One assigner per output of a plan, in output order.
-    pub fn for_outputs(plan: &Plan) -> Vec<WindowAssigner> {
+    /// One assigner per windowed output of a plan, in output order (`None` for per-record
+    /// outputs, which take every record at once and have no lateness).
+    pub fn for_outputs(plan: &Plan) -> Vec<Option<WindowAssigner>> {
         plan.outputs
             .iter()
-            .map(|o| WindowAssigner::new(&o.window, plan.time.allowed_lateness_ms))
+            .map(|o| {
+                (!o.records).then(|| WindowAssigner::new(&o.window, plan.time.allowed_lateness_ms))
+            })
             .collect()
     }
 
