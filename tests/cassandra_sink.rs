@@ -199,3 +199,98 @@ fn committed_schema_matches_the_dataflow() {
         "regenerate with: tidemark schema dataflows/evilnet.toml > config/cassandra/evilnet.cql"
     );
 }
+
+#[test]
+fn per_record_and_cumulative_outputs_land_in_their_tables() {
+    let ks = keyspace("pipelines");
+    let sink = format!("cassandra://{}/{ks}", node());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jsonl = dir.path().join("rows.jsonl");
+    let jsonl_sink = format!("jsonl:{}", jsonl.display());
+    run_ok(&[
+        "dataflows/sentiment.toml",
+        "--sink",
+        &sink,
+        "--sink",
+        &jsonl_sink,
+    ]);
+    let db = Cassandra::connect();
+    let query = |cql: String| {
+        db.runtime
+            .block_on(db.session.query_unpaged(cql.as_str(), ()))
+            .expect(&cql)
+            .into_rows_result()
+            .expect("rows")
+    };
+
+    // Every tweet's polarity, as a number, identified by its time and id.
+    let stored: std::collections::BTreeMap<String, (f64, String)> = query(format!(
+        "SELECT id, polarity, label FROM {ks}.tweet_polarity WHERE day = '2013-12-24'"
+    ))
+    .rows::<(String, f64, String)>()
+    .expect("typed rows")
+    .map(|r| {
+        let (id, polarity, label) = r.expect("row");
+        (id, (polarity, label))
+    })
+    .collect();
+    let rows = read_jsonl(&jsonl);
+    let want: std::collections::BTreeMap<String, (f64, String)> = rows
+        .iter()
+        .filter(|r| r["output"] == "tweet_polarity")
+        .map(|r| {
+            (
+                r["id"].as_str().expect("id").to_string(),
+                (
+                    r["polarity"].as_f64().expect("polarity"),
+                    r["label"].as_str().expect("label").to_string(),
+                ),
+            )
+        })
+        .collect();
+    assert!(want.len() > 200);
+    assert_eq!(stored, want);
+
+    // A cumulative day: the day's first row is "so far today", the whole day.
+    let taxi = keyspace("taxi");
+    let taxi_sink = format!("cassandra://{}/{taxi}", node());
+    let trips = root().join("data/chicago_taxi/socrata_legacy_sample.csv");
+    run_ok(&[
+        "dataflows/taxi.toml",
+        "--source",
+        &format!("file:{}", trips.display()),
+        "--sink",
+        &taxi_sink,
+        "--sink",
+        &jsonl_sink,
+    ]);
+    let day_rows: Vec<Value> = read_jsonl(&jsonl)
+        .into_iter()
+        .filter(|r| r["output"] == "daily_totals" && r["final"] == true)
+        .collect();
+    let first = &day_rows[0];
+    let start = first["window_start"].as_str().expect("start");
+    let day = &start[..10];
+    let (end, trips_so_far) = day_rows
+        .iter()
+        .filter(|r| r["window_start"] == start)
+        .map(|r| {
+            (
+                r["window_end"].as_str().expect("end"),
+                r["trips"].as_i64().expect("n"),
+            )
+        })
+        .max()
+        .expect("a day");
+    let latest = query(format!(
+        "SELECT window_end, trips FROM {taxi}.daily_totals_by_window WHERE day = '{day}' \
+         AND window_start = '{}' LIMIT 1",
+        start.replace('T', " ").replace(".000Z", "+0000")
+    ))
+    .rows::<(CqlTimestamp, i64)>()
+    .expect("typed rows")
+    .map(|r| r.expect("row"))
+    .next()
+    .expect("a stored row");
+    assert_eq!((time(latest.0), latest.1), (end.to_string(), trips_so_far));
+}

@@ -23,9 +23,57 @@ pub struct Partial {
 
 /// Partial states of one key: per pane (expanded into windows when drained) or, for events
 /// that are already too late for some of a pane's windows, per window.
-/// A key usually touches one or two cells per batch, but an output without a key, or with
-/// cumulative windows, can touch thousands: they are hashed, not scanned.
-type Cells = HashMap<(Window, Span), Vec<Accumulator>, rustc_hash::FxBuildHasher>;
+///
+/// A key usually touches one or two cells per batch, found fastest by a scan; an output
+/// without a key, or with cumulative windows, can touch thousands, so past a few cells they
+/// are indexed by a hash map.
+#[derive(Default)]
+struct Cells {
+    list: Vec<((Window, Span), Vec<Accumulator>)>,
+    index: Option<HashMap<(Window, Span), usize, rustc_hash::FxBuildHasher>>,
+}
+
+/// How many cells a key scans before it indexes them.
+const SCAN_CELLS: usize = 8;
+
+impl Cells {
+    /// The accumulators of a cell, created by `new` if the cell is not there yet.
+    #[inline]
+    fn get_or_insert(
+        &mut self,
+        cell: (Window, Span),
+        new: impl FnOnce() -> Vec<Accumulator>,
+    ) -> &mut Vec<Accumulator> {
+        let found = match &self.index {
+            Some(index) => index.get(&cell).copied(),
+            None => self.list.iter().position(|(c, _)| *c == cell),
+        };
+        let at = match found {
+            Some(at) => at,
+            None => {
+                self.list.push((cell, new()));
+                let at = self.list.len() - 1;
+                match &mut self.index {
+                    Some(index) => {
+                        index.insert(cell, at);
+                    }
+                    None if self.list.len() > SCAN_CELLS => {
+                        self.index = Some(
+                            self.list
+                                .iter()
+                                .enumerate()
+                                .map(|(i, (c, _))| (*c, i))
+                                .collect(),
+                        );
+                    }
+                    None => {}
+                }
+                at
+            }
+        };
+        &mut self.list[at].1
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Span {
@@ -103,7 +151,7 @@ impl PreAggregator {
         for (index, fold) in self.outputs.iter_mut().enumerate() {
             let output = index as u16;
             for (key, cells) in fold.cells.drain() {
-                for ((window, span), accumulators) in cells {
+                for ((window, span), accumulators) in cells.list {
                     match span {
                         Span::Window => out.push(Partial {
                             output,
@@ -160,7 +208,7 @@ impl OutputFold {
         let aggregates = &self.aggregates;
         let cells = self.cells.entry_ref(&view).or_default();
         for &(window, span) in open.iter() {
-            let slot = cells.entry((window, span)).or_insert_with(|| {
+            let slot = cells.get_or_insert((window, span), || {
                 aggregates
                     .iter()
                     .map(|a| Accumulator::new(a.function))

@@ -169,6 +169,7 @@ fn read_batch(
     let mut late: Vec<Rejection> = Vec::new();
     let outputs = &shared.plan.outputs;
     let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    let mut finals: Vec<u64> = Vec::with_capacity(assigners.len());
     let result = reader.read_batch(BATCH, &mut |slot, line, offset, raw| {
         tally.read += 1;
         let Slot {
@@ -204,13 +205,17 @@ fn read_batch(
                 elements,
             }) => {
                 let arrival = watermark.observe(time);
+                // When each output's last window holding the record becomes final; per-record
+                // outputs (no assigner) take every record and are done with it at once.
+                finals.clear();
+                finals.extend(
+                    assigners
+                        .iter()
+                        .map(|a| a.as_ref().map_or(0, |a| a.final_at_last(time))),
+                );
                 let mut counted = false;
                 for (i, assigner) in assigners.iter().enumerate() {
-                    // Per-record outputs (no assigner) take every record.
-                    if assigner
-                        .as_ref()
-                        .is_some_and(|a| a.is_too_late(time, arrival))
-                    {
+                    if assigner.is_some() && arrival >= finals[i] {
                         *tally.late.entry(outputs[i].name.clone()).or_default() += 1;
                         let reason = format!(
                             "every window of `{}` containing {} was final at watermark {}",
@@ -226,17 +231,19 @@ fn read_batch(
                 if counted {
                     done_at = assigners
                         .iter()
-                        .map(|a| a.as_ref().map_or(arrival, |a| a.final_at_last(time)))
+                        .zip(finals.iter())
+                        .map(|(a, &f)| if a.is_some() { f } else { arrival })
                         .max()
                         .unwrap_or(0);
                     tally.kept += 1;
                     // After a restart, windows final before `settled` are already written:
                     // a re-read record counts only in windows after it.
                     let arrival = arrival.max(*settled);
-                    let written_before = |a: &Option<WindowAssigner>| {
-                        a.as_ref().is_some_and(|a| a.is_too_late(time, arrival))
-                    };
-                    if !assigners.iter().all(written_before) {
+                    let written_before = assigners
+                        .iter()
+                        .zip(finals.iter())
+                        .all(|(a, &f)| a.is_some() && arrival >= f);
+                    if !written_before {
                         events.push(Event {
                             time,
                             arrival,

@@ -18,7 +18,7 @@
 //! overwrites and never adds.
 
 use crate::aggregate::ResultRow;
-use crate::spec::{AggregateFunction, Plan};
+use crate::spec::{AggregateFunction, Derivation, FieldSource, Plan};
 use crate::value::Value;
 use scylla::value::{CqlDate, CqlTimestamp, CqlValue};
 
@@ -33,6 +33,8 @@ pub struct Table {
     partition_key: Vec<String>,
     clustering: Vec<(String, &'static str)>,
     layout: Layout,
+    /// CQL type of each key column, in key order.
+    key_types: Vec<&'static str>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,7 +77,19 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
                 (a.name.clone(), kind)
             })
             .collect();
-        let key_columns = keys.iter().map(|k| (k.clone(), "text"));
+        // Per-record outputs store numeric derived fields (polarity, counts) as numbers.
+        let key_types: Vec<&'static str> =
+            output
+                .key
+                .iter()
+                .map(|&i| match &plan.fields[i].source {
+                    FieldSource::Derived(
+                        Derivation::Polarity { .. } | Derivation::CountOf { .. },
+                    ) if output.records => "double",
+                    _ => "text",
+                })
+                .collect();
+        let key_columns = keys.iter().cloned().zip(key_types.iter().copied());
         let time = |name: &str| (name.to_string(), "timestamp");
         let finished = ("final".to_string(), "boolean");
         if output.rank.is_some() {
@@ -95,6 +109,7 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
                 partition_key: vec!["day".into()],
                 clustering: vec![("window_end".into(), "DESC"), ("rank".into(), "ASC")],
                 layout: Layout::Ranked,
+                key_types: key_types.clone(),
             });
             continue;
         }
@@ -117,6 +132,7 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
                     vec![("window_start".into(), "DESC")]
                 },
                 layout: Layout::ByKey,
+                key_types: key_types.clone(),
             });
         }
         let mut columns = vec![("day".to_string(), "date"), time("window_start")];
@@ -128,7 +144,9 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
         if output.window.cumulative {
             clustering.push(("window_end".to_string(), "DESC"));
         }
-        clustering.extend(keys.iter().map(|k| (k.clone(), "ASC")));
+        // A per-record row is identified by its time and its first field.
+        let identifying = if output.records { 1 } else { keys.len() };
+        clustering.extend(keys.iter().take(identifying).map(|k| (k.clone(), "ASC")));
         tables.push(Table {
             output: index,
             name: if output.records {
@@ -140,6 +158,7 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
             partition_key: vec!["day".into()],
             clustering,
             layout: Layout::ByWindow,
+            key_types,
         });
     }
     tables
@@ -195,7 +214,15 @@ impl Table {
             )))
         };
         let time = |ms: u64| Some(CqlValue::Timestamp(CqlTimestamp(ms as i64)));
-        let keys = row.key.0.iter().map(|k| Some(CqlValue::Text(key_text(k))));
+        let keys = row
+            .key
+            .0
+            .iter()
+            .zip(&self.key_types)
+            .map(|(k, &kind)| match kind {
+                "double" => k.as_number().map(|n| CqlValue::Double(n.as_f64())),
+                _ => Some(CqlValue::Text(key_text(k))),
+            });
         let aggregates = row.values.iter().map(aggregate_value);
         let finished = Some(CqlValue::Boolean(row.is_final));
         let mut values = Vec::with_capacity(self.columns.len());
@@ -282,6 +309,7 @@ mod tests {
             partition_key: vec![],
             clustering: vec![],
             layout: Layout::ByWindow,
+            key_types: vec!["text"],
         };
         let row = ResultRow {
             output: 0,
