@@ -140,3 +140,77 @@ fn generated_ticks_and_trips_go_straight_into_a_topic() {
         "one trip a second"
     );
 }
+
+#[test]
+fn retimed_taxi_trips_feed_the_live_dashboard_windows() {
+    let name = topic("replay-taxi-live", 2);
+    let summary = produce(&[
+        "--to",
+        &format!("kafka://{}/{name}", broker()),
+        "--speedup",
+        "2",
+        "--retime",
+        "now",
+        "gen:taxi?count=600&rate=100&seed=5",
+    ]);
+    assert!(summary.contains("acknowledged 600"), "{summary}");
+    // What the topic holds, summed per 5-second window of the retimed start times.
+    let mut want: std::collections::BTreeMap<i64, (u64, f64, f64)> = Default::default();
+    for message in consume_all(&name) {
+        let trip: Value = serde_json::from_slice(&message).expect("json");
+        let start_ms = trip["trip_start_timestamp"]
+            .as_i64()
+            .expect("retimed seconds")
+            * 1000;
+        let window = want.entry(start_ms.div_euclid(5000) * 5000).or_default();
+        window.0 += 1;
+        window.1 += trip["fare"].as_f64().expect("fare");
+        window.2 += trip["tips"].as_f64().expect("tips");
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let source = format!(
+        "kafka://{}/{name}?start=earliest&stop=end&group=taxi-live-{name}",
+        broker()
+    );
+    let run = common::run_into(
+        dir.path(),
+        root()
+            .join("dataflows/taxi_live.toml")
+            .to_str()
+            .expect("path"),
+        None,
+        &["--source", &source],
+    );
+    assert!(run.dead.is_empty() && run.late.is_empty(), "{}", run.stderr);
+    let got: std::collections::BTreeMap<i64, (u64, f64, f64)> = run
+        .rows
+        .iter()
+        .filter(|r| r["output"] == "fare_sums" && r["final"] == true)
+        .map(|r| {
+            (
+                millis(r["window_start"].as_str().expect("start")),
+                (
+                    r["trips"].as_u64().expect("trips"),
+                    r["fare_sum"].as_f64().expect("fares"),
+                    r["tips_sum"].as_f64().expect("tips"),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (window, (trips, fares, tips)) in &want {
+        let (n, f, t) = got[window];
+        assert_eq!(n, *trips, "window {window}");
+        assert!(
+            (f - fares).abs() < 1e-6 && (t - tips).abs() < 1e-6,
+            "window {window}"
+        );
+    }
+    assert!(run
+        .rows
+        .iter()
+        .any(|r| r["output"] == "hotspot_community_areas" && r["rank"] == 1));
+}

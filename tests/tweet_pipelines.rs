@@ -349,3 +349,50 @@ fn bad_tweets_are_dead_letters_and_notices_are_filtered() {
         }
     }
 }
+
+#[test]
+fn a_hashtag_filter_keeps_the_tweets_with_any_matching_hashtag() {
+    let file = root().join("data/tweets_v1/gt_bigdata_sample_stream_2013.jsonl");
+    let english: Vec<Tweet> = read_tweets(&[&file])
+        .into_iter()
+        .filter(|t| t.lang.as_deref() == Some("en"))
+        .collect();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for tag in english.iter().flat_map(|t| &t.hashtags) {
+        *counts.entry(tag).or_default() += 1;
+    }
+    let mut popular: Vec<(&&str, &usize)> = counts.iter().collect();
+    popular.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let followed: Vec<&str> = popular.iter().take(2).map(|(t, _)| **t).collect();
+    let dir = tempfile::tempdir().expect("dir");
+    let dataflow = dir.path().join("sentiment.toml");
+    let text = std::fs::read_to_string(root().join("dataflows/sentiment.toml")).expect("dataflow");
+    let filter = format!(
+        "[[filter]]\nfield = \"hashtag\"\none_of = [{}]\n\n[[output]]",
+        followed
+            .iter()
+            .map(|t| format!("{t:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    std::fs::write(&dataflow, text.replacen("[[output]]", &filter, 1)).expect("write");
+    let run = run_into(
+        dir.path(),
+        dataflow.to_str().expect("path"),
+        Some(&file),
+        &[],
+    );
+    let got: BTreeSet<&str> = run
+        .rows
+        .iter()
+        .filter(|r| r["output"] == "tweet_polarity")
+        .map(|r| r["id"].as_str().expect("id"))
+        .collect();
+    let want: BTreeSet<&str> = english
+        .iter()
+        .filter(|t| t.hashtags.iter().any(|h| followed.contains(&h.as_str())))
+        .map(|t| t.id.as_str())
+        .collect();
+    assert!(want.len() >= 2, "{followed:?}");
+    assert_eq!(got, want);
+}
