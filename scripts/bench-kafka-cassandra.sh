@@ -28,6 +28,6 @@ TIDEMARK_LOG=info,scylla=warn ./target/release/tidemark run dataflows/evilnet.to
   --sink "cassandra://$cassandra/bench_kc_$$" 2> "$work/run.log" || { cat "$work/run.log"; exit 1; }
 end=$(date +%s.%N)
 grep -A3 '^summary' "$work/run.log"
-grep -o 'Cassandra write latency.*' "$work/run.log" || true
+grep -o 'Cassandra write latency.*over the run.*' "$work/run.log" || true
 read_count=$(sed -n 's/^summary: read \([0-9]*\),.*/\1/p' "$work/run.log")
 python3 -c "s = $end - $start; print(f'{$read_count} events in {s:.2f} s: {$read_count / s:,.0f} events/s with -w $workers')"

@@ -137,38 +137,62 @@ pub type Ticket = Arc<AtomicUsize>;
 type Batch = (Vec<ResultRow>, Ticket, Instant);
 
 /// How long batches of rows took from being handed to the sink (as their window fired) to
-/// being acknowledged by Cassandra, in microseconds.
+/// being acknowledged by Cassandra, in microseconds: logged every 10 seconds for the interval
+/// (a live run's dashboard delay) and at the end for the whole run.
 #[derive(Clone)]
-struct WriteLatency(Arc<Mutex<hdrhistogram::Histogram<u64>>>);
+struct WriteLatency(Arc<Mutex<LatencyState>>);
+
+struct LatencyState {
+    run: hdrhistogram::Histogram<u64>,
+    interval: hdrhistogram::Histogram<u64>,
+    interval_start: Instant,
+}
+
+/// How often the interval latency is logged.
+const LATENCY_INTERVAL: Duration = Duration::from_secs(10);
 
 impl WriteLatency {
     fn new() -> WriteLatency {
         let histogram = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
             .expect("valid histogram bounds");
-        WriteLatency(Arc::new(Mutex::new(histogram)))
+        WriteLatency(Arc::new(Mutex::new(LatencyState {
+            interval: histogram.clone(),
+            run: histogram,
+            interval_start: Instant::now(),
+        })))
     }
 
     fn record(&self, since: Instant) {
         let micros = (since.elapsed().as_micros() as u64).clamp(1, 3_600_000_000);
-        let mut histogram = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = histogram.record(micros);
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = state.run.record(micros);
+        let _ = state.interval.record(micros);
+        if state.interval_start.elapsed() >= LATENCY_INTERVAL {
+            log_latency("over the last 10 s", &state.interval);
+            state.interval.reset();
+            state.interval_start = Instant::now();
+        }
     }
 
     fn report(&self) {
-        let histogram = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if histogram.is_empty() {
-            return;
-        }
-        let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
-        tracing::info!(
-            "Cassandra write latency (window fired -> rows acknowledged), {} batches: \
-             p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-            histogram.len(),
-            ms(0.5),
-            ms(0.99),
-            histogram.max() as f64 / 1000.0
-        );
+        let state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        log_latency("over the run", &state.run);
     }
+}
+
+fn log_latency(span: &str, histogram: &hdrhistogram::Histogram<u64>) {
+    if histogram.is_empty() {
+        return;
+    }
+    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    tracing::info!(
+        "Cassandra write latency (window fired -> rows acknowledged) {span}, {} batches: \
+         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        histogram.len(),
+        ms(0.5),
+        ms(0.99),
+        histogram.max() as f64 / 1000.0
+    );
 }
 
 /// A connected Cassandra sink shared by the workers of one process.
