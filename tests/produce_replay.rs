@@ -174,10 +174,7 @@ fn retimed_taxi_trips_feed_the_live_dashboard_windows() {
     );
     let run = common::run_into(
         dir.path(),
-        root()
-            .join("dataflows/taxi_live.toml")
-            .to_str()
-            .expect("path"),
+        "dataflows/taxi_live.toml",
         None,
         &["--source", &source],
     );

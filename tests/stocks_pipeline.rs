@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{root, run_into, tidemark};
+use common::{run_into, tidemark};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -64,13 +64,7 @@ fn symbol_and_market_stats_match_a_batch_computation() {
         .expect("gen stocks");
     assert!(out.status.success());
     std::fs::write(&ticks, &out.stdout).expect("write ticks");
-    let dataflow = root().join("dataflows/stocks.toml");
-    let run = run_into(
-        dir.path(),
-        dataflow.to_str().expect("path"),
-        Some(&ticks),
-        &[],
-    );
+    let run = run_into(dir.path(), "dataflows/stocks.toml", Some(&ticks), &[]);
     assert!(run.dead.is_empty() && run.late.is_empty(), "{}", run.stderr);
 
     let want = expected(&ticks);
@@ -121,13 +115,7 @@ fn bad_ticks_are_dead_letters_and_the_rest_count() {
         .join("\n"),
     )
     .expect("write");
-    let dataflow = root().join("dataflows/stocks.toml");
-    let run = run_into(
-        dir.path(),
-        dataflow.to_str().expect("path"),
-        Some(&ticks),
-        &[],
-    );
+    let run = run_into(dir.path(), "dataflows/stocks.toml", Some(&ticks), &[]);
     let reasons: Vec<(u64, String)> = run
         .dead
         .iter()

@@ -109,8 +109,7 @@ fn cell((lat, lon): (f64, f64)) -> String {
 }
 
 fn run(dir: &Path, source: &Path) -> common::Finished {
-    let dataflow = root().join("dataflows/taxi.toml");
-    run_into(dir, dataflow.to_str().expect("path"), Some(source), &[])
+    run_into(dir, "dataflows/taxi.toml", Some(source), &[])
 }
 
 fn rows<'r>(run: &'r common::Finished, output: &str) -> Vec<&'r Value> {

@@ -152,13 +152,7 @@ fn happiest_hashtags_rank_hashtags_by_the_smiles_of_all_their_tweets() {
     }
     std::fs::write(&all, text).expect("write");
     let tweets = read_tweets(&[&v1[0], &v1[1], &generated]);
-    let dataflow = root().join("dataflows/hashtags.toml");
-    let run = run_into(
-        dir.path(),
-        dataflow.to_str().expect("path"),
-        Some(&all),
-        &[],
-    );
+    let run = run_into(dir.path(), "dataflows/hashtags.toml", Some(&all), &[]);
     assert!(run.dead.is_empty() && run.late.is_empty(), "{}", run.stderr);
     assert!(
         run.stderr.contains("filtered 9"),
@@ -232,13 +226,7 @@ fn happiest_hashtags_rank_hashtags_by_the_smiles_of_all_their_tweets() {
 fn tweet_polarity_matches_textblob_and_minutes_count_labels() {
     let dir = tempfile::tempdir().expect("dir");
     let file = root().join("data/tweets_v1/gt_bigdata_sample_stream_2013.jsonl");
-    let dataflow = root().join("dataflows/sentiment.toml");
-    let run = run_into(
-        dir.path(),
-        dataflow.to_str().expect("path"),
-        Some(&file),
-        &[],
-    );
+    let run = run_into(dir.path(), "dataflows/sentiment.toml", Some(&file), &[]);
     assert!(run.dead.is_empty(), "{}", run.stderr);
     let fixtures: BTreeMap<String, f64> =
         std::fs::read_to_string(root().join("tests/data/textblob/polarity.jsonl"))
@@ -322,8 +310,8 @@ fn bad_tweets_are_dead_letters_and_notices_are_filtered() {
     )
     .expect("write");
     for dataflow in ["hashtags", "sentiment"] {
-        let flow = root().join(format!("dataflows/{dataflow}.toml"));
-        let run = run_into(dir.path(), flow.to_str().expect("path"), Some(&file), &[]);
+        let flow = format!("dataflows/{dataflow}.toml");
+        let run = run_into(dir.path(), &flow, Some(&file), &[]);
         let lines: Vec<u64> = run
             .dead
             .iter()

@@ -62,14 +62,16 @@ pub fn write_lines(
     out.flush()
 }
 
-/// The event-time clock every generator shares: event `i` happens at `start + i / rate`,
-/// minus its delay (disorder or very late).
+/// The event sequence every generator shares: `count` events, event `i` happening at
+/// `start + i / rate` minus its delay (disorder or very late).
 #[derive(Clone, Debug)]
 struct EventClock {
     start_ms: u64,
     step_ms: f64,
     disorder_ms: u64,
     very_late: f64,
+    count: u64,
+    next: u64,
 }
 
 impl EventClock {
@@ -79,7 +81,19 @@ impl EventClock {
             step_ms: 1000.0 / options.rate.max(1) as f64,
             disorder_ms: options.disorder_s * 1000,
             very_late: options.very_late.clamp(0.0, 1.0),
+            count: options.count,
+            next: 0,
         }
+    }
+
+    /// The next event's index and event time; `None` after the last.
+    fn next_event(&mut self, rng: &mut Pcg64Mcg) -> Option<(u64, u64)> {
+        if self.next >= self.count {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        Some((i, self.time_of(i, rng)))
     }
 
     /// The event time of event `i`.

@@ -21,9 +21,7 @@ pub struct StockGenerator {
     rng: Pcg64Mcg,
     clock: EventClock,
     symbols: Vec<Symbol>,
-    count: u64,
     skew: f64,
-    next: u64,
 }
 
 impl StockGenerator {
@@ -50,21 +48,16 @@ impl StockGenerator {
             rng,
             clock: EventClock::new(options),
             symbols,
-            count: options.count,
             skew: options.skew,
-            next: 0,
         }
     }
 
     /// Writes the next tick (with its newline) into `line`; `false` after the last.
     pub fn next_line(&mut self, line: &mut String) -> bool {
-        if self.next >= self.count {
+        let Some((_, ts)) = self.clock.next_event(&mut self.rng) else {
             return false;
-        }
-        let i = self.next;
-        self.next += 1;
+        };
         let rng = &mut self.rng;
-        let ts = self.clock.time_of(i, rng);
         let index = skewed(rng, self.symbols.len(), self.skew);
         let symbol = &mut self.symbols[index];
         // A step of up to ±0.2 %, at least a cent either way.

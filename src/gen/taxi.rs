@@ -33,9 +33,7 @@ const COMPANIES: &[&str] = &[
 pub struct TaxiGenerator {
     rng: Pcg64Mcg,
     clock: EventClock,
-    count: u64,
     skew: f64,
-    next: u64,
 }
 
 impl TaxiGenerator {
@@ -44,21 +42,17 @@ impl TaxiGenerator {
         TaxiGenerator {
             rng: Pcg64Mcg::seed_from_u64(options.seed),
             clock: EventClock::new(options),
-            count: options.count,
             skew: options.skew,
-            next: 0,
         }
     }
 
     /// Writes the next trip (with its newline) into `line`; `false` after the last.
     pub fn next_line(&mut self, line: &mut String) -> bool {
-        if self.next >= self.count {
+        let Some((_, start_ms)) = self.clock.next_event(&mut self.rng) else {
             return false;
-        }
-        let i = self.next;
-        self.next += 1;
+        };
         let rng = &mut self.rng;
-        let start_s = self.clock.time_of(i, rng) / 1000;
+        let start_s = start_ms / 1000;
         let pickup_area = 1 + skewed(rng, 77, self.skew);
         let dropoff_area = 1 + rng.random_range(0..77);
         let (pickup_lat, pickup_lon) = near(rng, area_centre(pickup_area));

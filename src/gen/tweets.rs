@@ -64,10 +64,8 @@ const WORDS: &[&str] = &[
 pub struct TweetGenerator {
     rng: Pcg64Mcg,
     clock: EventClock,
-    count: u64,
     seed: u64,
     skew: f64,
-    next: u64,
 }
 
 impl TweetGenerator {
@@ -76,21 +74,16 @@ impl TweetGenerator {
         TweetGenerator {
             rng: Pcg64Mcg::seed_from_u64(options.seed),
             clock: EventClock::new(options),
-            count: options.count,
             seed: options.seed,
             skew: options.skew,
-            next: 0,
         }
     }
 
     /// Writes the next tweet (with its newline) into `line`; `false` after the last.
     pub fn next_line(&mut self, line: &mut String) -> bool {
-        if self.next >= self.count {
+        let Some((i, created)) = self.clock.next_event(&mut self.rng) else {
             return false;
-        }
-        let i = self.next;
-        self.next += 1;
-        let created = self.clock.time_of(i, &mut self.rng);
+        };
         let id = 1_574_000_000_000_000_000 + (self.seed % 1_000_000) * 1_000_000_000 + i;
         tweet(&mut self.rng, self.skew, id, created, line);
         true
