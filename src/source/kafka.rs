@@ -146,6 +146,8 @@ fn connect(uri: &KafkaUri) -> Result<(BaseConsumer, Vec<i32>), SourceError> {
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "50")
+        .set("max.partition.fetch.bytes", "8388608")
+        .set("queued.min.messages", "500000")
         .create()
         .map_err(|e| kafka_error(uri, e))?;
     let metadata = consumer
@@ -371,7 +373,7 @@ impl WorkerSource for KafkaPartitions {
     }
 
     fn wait_hint(&self) -> Option<Duration> {
-        Some(Duration::from_millis(5))
+        Some(Duration::from_millis(1))
     }
 
     fn resume(&self, slot: usize) -> Resume {
