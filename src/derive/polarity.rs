@@ -98,6 +98,7 @@ pub struct PolarityLexicon {
     words: HashMap<String, Entry>,
     emoticons: Regex,
     sarcasm: Regex,
+    paragraph_break: Regex,
     abbreviation: [Regex; 3],
 }
 
@@ -126,6 +127,7 @@ impl PolarityLexicon {
             emoticons: Regex::new(&format!("({})($|\\s)", alternatives.join("|")))
                 .expect("emoticon pattern"),
             sarcasm: Regex::new(r"\( ?! ?\)").expect("sarcasm pattern"),
+            paragraph_break: Regex::new(r"\n{2,}").expect("paragraph pattern"),
             abbreviation: [
                 Regex::new(r"^[A-Za-z]\.$").expect("pattern"),
                 Regex::new(r"^([A-Za-z]\.)+$").expect("pattern"),
@@ -166,8 +168,8 @@ impl PolarityLexicon {
             s = s.replace(quote, &format!(" {quote} "));
         }
         let s = s.replace("\r\n", "\n");
-        let s = Regex::new(r"\n{2,}")
-            .expect("pattern")
+        let s = self
+            .paragraph_break
             .replace_all(&s, format!(" {EOS} ").as_str())
             .into_owned();
         let leading: Vec<char> = PUNCTUATION.chars().filter(|&c| c != '.').collect();
