@@ -144,3 +144,27 @@ fn replayed_tweets_are_counted_once() {
         "{stderr}"
     );
 }
+
+/// Every bundled pipeline (per-record outputs, hashtag fan-out, cumulative windows, `last`)
+/// writes the same final rows with one worker and with three.
+#[test]
+fn every_pipeline_gives_the_same_final_rows_at_any_worker_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for dataflow in ["taxi", "hashtags", "sentiment", "stocks"] {
+        let file = format!("dataflows/{dataflow}.toml");
+        let final_rows = |name: &str, extra: &[&str]| {
+            let out = dir.path().join(format!("{dataflow}-{name}.jsonl"));
+            let sink = format!("jsonl:{}", out.display());
+            let mut args = vec![file.as_str(), "--sink", &sink];
+            args.extend_from_slice(extra);
+            run_ok(&args);
+            final_lines(&read_jsonl(&out))
+        };
+        let one = final_rows("w1", &["-w", "1"]);
+        assert!(one.len() > 20, "{dataflow}: {} final rows", one.len());
+        assert!(
+            one == final_rows("w3", &["-w", "3"]),
+            "{dataflow}: -w 3 differs"
+        );
+    }
+}
