@@ -188,19 +188,18 @@ fn main() -> ExitCode {
 
 fn generate(args: GenArgs) -> ExitCode {
     let checked = || -> Result<GenOptions, String> {
-        Ok(GenOptions {
+        let options = GenOptions {
             count: args.count,
             seed: args.seed,
             rate: args.rate.max(1),
             start_ms: tidemark::gen::parse_start(&args.start)?,
             disorder_s: args.disorder_s,
-            very_late: tidemark::gen::parse_share(&args.very_late.to_string())?,
-            skew: match args.skew {
-                Some(skew) => tidemark::gen::parse_skew(&skew.to_string())?,
-                None => GenOptions::defaults(args.kind).skew,
-            },
+            very_late: args.very_late,
+            skew: args.skew.unwrap_or(GenOptions::defaults(args.kind).skew),
             symbols: args.symbols.max(1),
-        })
+        };
+        options.check()?;
+        Ok(options)
     };
     let options = match checked() {
         Ok(options) => options,

@@ -108,6 +108,11 @@ impl GenOptions {
                     .parse::<u64>()
                     .map_err(|_| format!("{name} must be a whole number, not `{value}`"))
             };
+            let fraction = || {
+                value
+                    .parse::<f64>()
+                    .map_err(|_| format!("{name} must be a number, not `{value}`"))
+            };
             match name {
                 "count" => options.count = number()?,
                 "duration_s" => duration_s = Some(number()?),
@@ -115,8 +120,8 @@ impl GenOptions {
                 "rate" => options.rate = number()?.max(1),
                 "disorder_s" => options.disorder_s = number()?,
                 "symbols" => options.symbols = number()?.max(1) as usize,
-                "very_late" => options.very_late = parse_share(value)?,
-                "skew" => options.skew = parse_skew(value)?,
+                "very_late" => options.very_late = fraction()?,
+                "skew" => options.skew = fraction()?,
                 "start" => options.start_ms = parse_start(value)?,
                 _ => {
                     return Err(format!(
@@ -129,26 +134,27 @@ impl GenOptions {
         if let Some(seconds) = duration_s {
             options.count = seconds * options.rate;
         }
+        options.check()?;
         Ok((kind, options))
     }
-}
 
-/// A share in 0..1.
-pub fn parse_share(value: &str) -> Result<f64, String> {
-    value
-        .parse()
-        .ok()
-        .filter(|f: &f64| (0.0..=1.0).contains(f))
-        .ok_or_else(|| format!("very_late must be a share in 0..1, not `{value}`"))
-}
-
-/// A skew exponent of at least 1.
-pub fn parse_skew(value: &str) -> Result<f64, String> {
-    value
-        .parse()
-        .ok()
-        .filter(|f: &f64| (1.0..=20.0).contains(f))
-        .ok_or_else(|| format!("skew must be a number from 1 (uniform) to 20, not `{value}`"))
+    /// Checks the values that have a range: `very_late` a share in 0..1, `skew` from 1
+    /// (uniform) to 20.
+    pub fn check(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.very_late) {
+            return Err(format!(
+                "very_late must be a share in 0..1, not `{}`",
+                self.very_late
+            ));
+        }
+        if !(1.0..=20.0).contains(&self.skew) {
+            return Err(format!(
+                "skew must be a number from 1 (uniform) to 20, not `{}`",
+                self.skew
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// An RFC 3339 time after 1970, in milliseconds.
