@@ -5,6 +5,7 @@
 //! [`Event`]: crate::event::Event
 
 mod csv_columns;
+mod json_index;
 mod json_path;
 
 pub use csv_columns::CsvColumns;

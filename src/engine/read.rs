@@ -180,7 +180,7 @@ fn read_batch(
         let watermark_before = watermark.current();
         let mut done_at = 0;
         let decoded = match &raw {
-            RawRecord::Line(bytes) => match std::str::from_utf8(bytes) {
+            RawRecord::Line(bytes) => match simdutf8::basic::from_utf8(bytes) {
                 Ok(text) => shared.decoder.decode_json(text, now_ms),
                 Err(_) => Err(DecodeError::InvalidUtf8),
             },

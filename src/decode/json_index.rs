@@ -1,0 +1,304 @@
+//! A JSON document's structure as bit masks, one word per 64 bytes: where its unescaped
+//! quotes and its backslashes are, and which brackets lie outside strings.
+//!
+//! Built in one pass with 16-byte vector compares (SSE2, part of every x86_64; a byte loop
+//! elsewhere) and the carry tricks of simdjson's first stage, it lets the walker find a
+//! string's end or a skipped container's end with a few bit operations per 64 bytes instead
+//! of a byte scan per string.
+
+/// The masks of one 64-byte block; bit `i` stands for byte `64 * block + i`.
+#[derive(Clone, Copy, Default)]
+struct Block {
+    /// Quotes not escaped by a backslash: every string's opening and closing quote.
+    quotes: u64,
+    /// Backslashes, escaped or not.
+    backslashes: u64,
+    /// `{` and `[` outside strings.
+    opens: u64,
+    /// `}` and `]` outside strings.
+    closes: u64,
+}
+
+/// The structure of one document; reused from document to document.
+#[derive(Default)]
+pub(super) struct StructureIndex {
+    blocks: Vec<Block>,
+}
+
+impl StructureIndex {
+    /// Indexes `bytes`, replacing what was indexed before.
+    pub fn build(&mut self, bytes: &[u8]) {
+        self.blocks.clear();
+        self.blocks.reserve(bytes.len().div_ceil(64));
+        let mut escape_carry = 0u64;
+        let mut in_string_carry = 0u64;
+        let mut chunks = bytes.chunks_exact(64);
+        let mut push = |raw: RawMasks| {
+            let escaped = escaped_bytes(raw.backslashes, &mut escape_carry);
+            let quotes = raw.quotes & !escaped;
+            // Bits from each opening quote up to (not including) its closing quote.
+            let in_string = prefix_xor(quotes) ^ in_string_carry;
+            in_string_carry = ((in_string as i64) >> 63) as u64;
+            self.blocks.push(Block {
+                quotes,
+                backslashes: raw.backslashes,
+                opens: raw.opens & !in_string,
+                closes: raw.closes & !in_string,
+            });
+        };
+        for chunk in &mut chunks {
+            push(raw_masks(chunk.try_into().expect("64 bytes")));
+        }
+        let tail = chunks.remainder();
+        if !tail.is_empty() {
+            let mut padded = [b' '; 64];
+            padded[..tail.len()].copy_from_slice(tail);
+            push(raw_masks(&padded));
+        }
+    }
+
+    /// The position of the first unescaped quote at or after `from`.
+    #[inline]
+    pub fn next_quote(&self, from: usize) -> Option<usize> {
+        let mut block = from / 64;
+        let mut bits = self.blocks.get(block)?.quotes & (!0u64 << (from % 64));
+        while bits == 0 {
+            block += 1;
+            bits = self.blocks.get(block)?.quotes;
+        }
+        Some(block * 64 + bits.trailing_zeros() as usize)
+    }
+
+    /// Whether a backslash lies in `from..to`.
+    #[inline]
+    pub fn has_backslash(&self, from: usize, to: usize) -> bool {
+        (from / 64..to.div_ceil(64)).any(|block| {
+            let mut bits = self.blocks[block].backslashes;
+            if block == from / 64 {
+                bits &= !0u64 << (from % 64);
+            }
+            if block == to / 64 {
+                bits &= (1u64 << (to % 64)) - 1;
+            }
+            bits != 0
+        })
+    }
+
+    /// The position just past the bracket that closes the one at `open`, counting brackets
+    /// outside strings; `None` when the document ends first.
+    #[inline]
+    pub fn container_end(&self, open: usize) -> Option<usize> {
+        let mut block = open / 64;
+        let from = !0u64 << (open % 64);
+        let mut depth = 0u32;
+        loop {
+            let Block { opens, closes, .. } = *self.blocks.get(block)?;
+            let (mut opens, mut closes) = (opens, closes);
+            if block == open / 64 {
+                opens &= from;
+                closes &= from;
+            }
+            if closes.count_ones() < depth {
+                // Fewer closing brackets than open ones: the container goes on past here.
+                depth = depth + opens.count_ones() - closes.count_ones();
+            } else {
+                let mut brackets = opens | closes;
+                while brackets != 0 {
+                    let bit = brackets.trailing_zeros();
+                    if opens & (1u64 << bit) != 0 {
+                        depth += 1;
+                    } else {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(block * 64 + bit as usize + 1);
+                        }
+                    }
+                    brackets &= brackets - 1;
+                }
+            }
+            block += 1;
+        }
+    }
+}
+
+/// Byte classes of one 64-byte block, before escapes and strings are taken into account.
+struct RawMasks {
+    quotes: u64,
+    backslashes: u64,
+    opens: u64,
+    closes: u64,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn raw_masks(block: &[u8; 64]) -> RawMasks {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    let mut masks = RawMasks {
+        quotes: 0,
+        backslashes: 0,
+        opens: 0,
+        closes: 0,
+    };
+    // SAFETY: SSE2 is part of the x86_64 baseline, and every load reads 16 bytes inside
+    // `block` (unaligned loads are allowed).
+    unsafe {
+        let quote = _mm_set1_epi8(b'"' as i8);
+        let backslash = _mm_set1_epi8(b'\\' as i8);
+        // `[` and `]` differ from `{` and `}` only in bit 5.
+        let bit5 = _mm_set1_epi8(0x20);
+        let open = _mm_set1_epi8(b'{' as i8);
+        let close = _mm_set1_epi8(b'}' as i8);
+        for lane in 0..4 {
+            let bytes = _mm_loadu_si128(block.as_ptr().add(16 * lane) as *const __m128i);
+            let folded = _mm_or_si128(bytes, bit5);
+            let mask = |v| u64::from(_mm_movemask_epi8(v) as u16) << (16 * lane);
+            masks.quotes |= mask(_mm_cmpeq_epi8(bytes, quote));
+            masks.backslashes |= mask(_mm_cmpeq_epi8(bytes, backslash));
+            masks.opens |= mask(_mm_cmpeq_epi8(folded, open));
+            masks.closes |= mask(_mm_cmpeq_epi8(folded, close));
+        }
+    }
+    masks
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn raw_masks(block: &[u8; 64]) -> RawMasks {
+    let mut masks = RawMasks {
+        quotes: 0,
+        backslashes: 0,
+        opens: 0,
+        closes: 0,
+    };
+    for (i, &byte) in block.iter().enumerate() {
+        let bit = 1u64 << i;
+        match byte {
+            b'"' => masks.quotes |= bit,
+            b'\\' => masks.backslashes |= bit,
+            b'{' | b'[' => masks.opens |= bit,
+            b'}' | b']' => masks.closes |= bit,
+            _ => {}
+        }
+    }
+    masks
+}
+
+/// The bytes escaped by a backslash (the byte after each odd-length run of backslashes);
+/// `carry` says whether the first byte of this block is escaped by the previous block's last
+/// backslash, and is updated for the next block.
+#[inline]
+fn escaped_bytes(backslashes: u64, carry: &mut u64) -> u64 {
+    const EVEN_BITS: u64 = 0x5555_5555_5555_5555;
+    let backslashes = backslashes & !*carry;
+    let follows_escape = (backslashes << 1) | *carry;
+    // Runs starting on an odd bit, added to the backslashes, carry past their end.
+    let odd_starts = backslashes & !EVEN_BITS & !follows_escape;
+    let (even_starts, overflow) = odd_starts.overflowing_add(backslashes);
+    *carry = u64::from(overflow);
+    let invert = even_starts << 1;
+    (EVEN_BITS ^ invert) & follows_escape
+}
+
+/// Bit `i` of the result is the parity of bits `0..=i` of `bits`.
+#[inline]
+fn prefix_xor(mut bits: u64) -> u64 {
+    for shift in [1, 2, 4, 8, 16, 32] {
+        bits ^= bits << shift;
+    }
+    bits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Quote positions, byte by byte: a quote is escaped after an odd run of backslashes.
+    fn naive_quotes(bytes: &[u8]) -> Vec<usize> {
+        let mut quotes = Vec::new();
+        let mut escaped = false;
+        for (i, &b) in bytes.iter().enumerate() {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                quotes.push(i);
+            }
+        }
+        quotes
+    }
+
+    fn indexed_quotes(index: &StructureIndex) -> Vec<usize> {
+        let mut quotes = Vec::new();
+        let mut from = 0;
+        while let Some(q) = index.next_quote(from) {
+            quotes.push(q);
+            from = q + 1;
+        }
+        quotes
+    }
+
+    proptest! {
+        /// Escapes are found exactly, whatever the runs of backslashes and wherever blocks
+        /// split them.
+        #[test]
+        fn finds_the_same_quotes_as_a_byte_scan(text in "[\\\\\"a{}]{0,300}") {
+            let mut index = StructureIndex::default();
+            index.build(text.as_bytes());
+            prop_assert_eq!(indexed_quotes(&index), naive_quotes(text.as_bytes()));
+            for from in 0..text.len() {
+                for to in from..=text.len() {
+                    prop_assert_eq!(
+                        index.has_backslash(from, to),
+                        text.as_bytes()[from..to].contains(&b'\\')
+                    );
+                }
+            }
+        }
+
+        /// A container ends where a byte scan that skips strings says it does.
+        #[test]
+        fn finds_container_ends(text in "[\\[\\]{}\"\\\\ab]{0,200}") {
+            let bytes = text.as_bytes();
+            let mut index = StructureIndex::default();
+            index.build(bytes);
+            let quotes = naive_quotes(bytes);
+            let in_string = |i: usize| quotes.iter().filter(|&&q| q < i).count() % 2 == 1
+                && !quotes.contains(&i);
+            for open in (0..bytes.len()).filter(|&i| b"{[".contains(&bytes[i]) && !in_string(i)) {
+                let mut depth = 0i32;
+                let mut want = None;
+                for (i, &b) in bytes.iter().enumerate().skip(open) {
+                    if in_string(i) || quotes.contains(&i) {
+                        continue;
+                    }
+                    match b {
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => depth -= 1,
+                        _ => continue,
+                    }
+                    if depth == 0 {
+                        want = Some(i + 1);
+                        break;
+                    }
+                }
+                prop_assert_eq!(index.container_end(open), want, "open at {}", open);
+            }
+        }
+    }
+
+    #[test]
+    fn handles_long_documents_and_runs_across_blocks() {
+        let mut text = "x".repeat(63);
+        text.push_str(r#""\\\"a" "#);
+        text.push_str(&"[".repeat(100));
+        text.push_str(&"]".repeat(100));
+        let mut index = StructureIndex::default();
+        index.build(text.as_bytes());
+        assert_eq!(indexed_quotes(&index), naive_quotes(text.as_bytes()));
+        assert_eq!(index.container_end(71), Some(text.len()));
+    }
+}
