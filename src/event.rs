@@ -12,6 +12,9 @@ pub struct Event {
     /// came later than that (after a restart, no earlier than the frontier whose results were
     /// already written). Windows are chosen on this, so it is the same at any worker count.
     pub arrival: u64,
+    /// When the frontier makes the last window holding the event final (0 when no output has
+    /// windows): after that the event can change no windowed result.
+    pub final_at: u64,
     /// Field values in plan order; `None` where the record lacks the field.
     pub fields: Vec<Option<Value>>,
     /// The elements of the plan's list-valued field, if it has one: outputs that use that

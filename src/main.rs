@@ -10,15 +10,6 @@ use tidemark::produce::{ProduceError, ProduceOptions};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_purge_delay` (its position in `mi_option_e`, which the Rust bindings
-/// leave unnamed).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// How long freed memory stays mapped before it goes back to the system. Every batch
-/// allocates and frees about the same memory a few milliseconds apart; with mimalloc's
-/// default of 10 ms its pages were returned and faulted in (and zeroed) again all the time.
-const PURGE_DELAY_MS: std::ffi::c_long = 1000;
-
 /// Incremental event-time windowed analytics on timely dataflow.
 #[derive(Parser)]
 #[command(name = "tidemark", version)]
@@ -163,8 +154,6 @@ struct GenArgs {
 }
 
 fn main() -> ExitCode {
-    // SAFETY: sets a plain option before any thread is started.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TIDEMARK_LOG")

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Counters shared by the workers of one process.
@@ -30,9 +30,16 @@ pub struct Metrics {
     dead_letters: Mutex<BTreeMap<&'static str, u64>>,
     late_by_output: Mutex<BTreeMap<String, u64>>,
     positions: Mutex<BTreeMap<usize, Position>>,
+    first_record: OnceLock<Instant>,
 }
 
 impl Metrics {
+    /// Notes that records are arriving; the first call marks when the run's input began,
+    /// so the final rate leaves out connecting, creating tables and waiting for data.
+    pub fn mark_reading(&self) {
+        self.first_record.get_or_init(Instant::now);
+    }
+
     /// Counts a dead letter under its reason.
     pub fn add_dead_letters(&self, counts: &BTreeMap<&'static str, u64>) {
         let mut all = self.dead_letters.lock().unwrap_or_else(|p| p.into_inner());
@@ -209,8 +216,8 @@ impl Progress {
     }
 }
 
-/// One progress line: records read, events/s (over the last interval, or the whole run at
-/// the end), the frontier, and how much input is still unread.
+/// One progress line: records read, events/s (over the last interval, or at the end from the
+/// first record on), the frontier, and how much input is still unread.
 fn progress_line(
     metrics: &Metrics,
     last: &mut (u64, Instant),
@@ -219,7 +226,11 @@ fn progress_line(
 ) -> String {
     let read = metrics.read.load(Ordering::Relaxed);
     let now = Instant::now();
-    let (since_read, since) = if at_end { (0, started) } else { *last };
+    let (since_read, since) = if at_end {
+        (0, metrics.first_record.get().copied().unwrap_or(started))
+    } else {
+        *last
+    };
     let rate = (read - since_read) as f64 / now.duration_since(since).as_secs_f64().max(1e-3);
     *last = (read, now);
     let (watermark, lag, unit) = metrics.position();
@@ -234,8 +245,13 @@ fn progress_line(
         }
         None => "closed".to_string(),
     };
+    let over = if at_end {
+        " since the first record"
+    } else {
+        ""
+    };
     format!(
-        "progress: {read} events read, {rate:.0} events/s, watermark {watermark}, lag {lag} {unit}, {} rows written",
+        "progress: {read} events read, {rate:.0} events/s{over}, watermark {watermark}, lag {lag} {unit}, {} rows written",
         metrics.rows.load(Ordering::Relaxed),
     )
 }

@@ -5,7 +5,7 @@
 use super::Shared;
 use crate::aggregate::{Deduplicator, Key, Partial, PreAggregator, ResultRow, WindowStore};
 use crate::event::Event;
-use crate::time::{Window, WindowAssigner};
+use crate::time::Window;
 use crate::value::Value;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::Ordering;
@@ -105,7 +105,7 @@ fn deduplicate<'s>(
     let shared = Arc::clone(shared);
     let by_id = Exchange::new(move |e: &Event| stable_hash(&e.fields[field]));
     events.unary_frontier(by_id, "Deduplicate", move |_, _| {
-        let assigners = WindowAssigner::for_outputs(&shared.plan);
+        let per_record = shared.plan.outputs.iter().any(|o| o.records);
         let longest = shared
             .plan
             .outputs
@@ -121,14 +121,12 @@ fn deduplicate<'s>(
                 let mut session = output.session(&cap);
                 for batch in batches {
                     for event in batch.drain(..) {
-                        let deadline = assigners
-                            .iter()
-                            .map(|a| match a {
-                                Some(a) => a.final_at_last(event.time),
-                                None => event.time.saturating_add(lateness),
-                            })
-                            .max()
-                            .unwrap_or(0);
+                        // Per-record outputs take a copy until the allowed lateness ends.
+                        let deadline = if per_record {
+                            event.final_at.max(event.time.saturating_add(lateness))
+                        } else {
+                            event.final_at
+                        };
                         let fresh = match &event.fields[field] {
                             Some(id) => seen.first_sighting(id, deadline),
                             None => true,

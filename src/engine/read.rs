@@ -244,9 +244,17 @@ fn read_batch(
                         .zip(finals.iter())
                         .all(|(a, &f)| a.is_some() && arrival >= f);
                     if !written_before {
+                        let final_at = assigners
+                            .iter()
+                            .zip(finals.iter())
+                            .filter(|(a, _)| a.is_some())
+                            .map(|(_, &f)| f)
+                            .max()
+                            .unwrap_or(0);
                         events.push(Event {
                             time,
                             arrival,
+                            final_at,
                             fields,
                             elements,
                         });
@@ -315,6 +323,9 @@ fn raw_text(raw: &RawRecord<'_>) -> String {
 
 fn publish(shared: &Shared, tally: &Tally) {
     let m = &shared.metrics;
+    if tally.read > 0 {
+        m.mark_reading();
+    }
     m.read.fetch_add(tally.read, Ordering::Relaxed);
     m.kept.fetch_add(tally.kept, Ordering::Relaxed);
     m.filtered.fetch_add(tally.filtered, Ordering::Relaxed);

@@ -148,6 +148,7 @@ fn connect(uri: &KafkaUri) -> Result<(BaseConsumer, Vec<i32>), SourceError> {
         .set("fetch.wait.max.ms", "50")
         .set("max.partition.fetch.bytes", "8388608")
         .set("queued.min.messages", "500000")
+        .set("fetch.queue.backoff.ms", "5")
         .create()
         .map_err(|e| kafka_error(uri, e))?;
     let metadata = consumer
