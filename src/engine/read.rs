@@ -229,12 +229,13 @@ fn read_batch(
                     }
                 }
                 if counted {
-                    done_at = assigners
-                        .iter()
-                        .zip(finals.iter())
-                        .map(|(a, &f)| if a.is_some() { f } else { arrival })
-                        .max()
-                        .unwrap_or(0);
+                    // Per-record outputs hold 0 in `finals` and are done with a record at once.
+                    let final_at = finals.iter().copied().max().unwrap_or(0);
+                    done_at = if assigners.iter().any(Option::is_none) {
+                        final_at.max(arrival)
+                    } else {
+                        final_at
+                    };
                     tally.kept += 1;
                     // After a restart, windows final before `settled` are already written:
                     // a re-read record counts only in windows after it.
@@ -244,13 +245,6 @@ fn read_batch(
                         .zip(finals.iter())
                         .all(|(a, &f)| a.is_some() && arrival >= f);
                     if !written_before {
-                        let final_at = assigners
-                            .iter()
-                            .zip(finals.iter())
-                            .filter(|(a, _)| a.is_some())
-                            .map(|(_, &f)| f)
-                            .max()
-                            .unwrap_or(0);
                         events.push(Event {
                             time,
                             arrival,
