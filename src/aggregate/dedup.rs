@@ -1,22 +1,29 @@
 //! De-duplication by an id field, for as long as a duplicate could still change a result.
 
+use super::id_table::IdTable;
 use crate::value::Value;
 use hashbrown::HashMap;
 
 /// Remembers ids until the frontier passes their deadline.
 ///
 /// Ids that are decimal numbers written as text (tweet and trade ids) are kept as 64-bit
-/// integers, a third of the memory and hashing of the text; any other id is kept as it is.
-/// The two never collide: a text id is one or the other by its own digits.
+/// integers in an [`IdTable`], a third of the memory and hashing of the text, and looked up
+/// a batch at a time; any other id is kept as it is. The two never collide: a text id is one
+/// or the other by its own digits.
 ///
 /// Expiry sweeps the whole table, but only after the frontier has moved by a sixteenth of
 /// the retention span since the last sweep, so its cost per id stays constant.
 pub struct Deduplicator {
-    numeric: HashMap<u64, u64, rustc_hash::FxBuildHasher>,
+    numeric: IdTable,
     other: HashMap<Value, u64, rustc_hash::FxBuildHasher>,
     sweep_every: u64,
     last_sweep: u64,
+    /// Scratch for a batch: each id as a number, where it is one.
+    numbers: Vec<Option<u64>>,
 }
+
+/// How many ids ahead a batch asks for table slots: enough to overlap several memory misses.
+const PREFETCH_AHEAD: usize = 8;
 
 /// The number a text id spells in canonical decimal (no sign, no leading zero), if it fits
 /// in 64 bits; any other spelling of the same number is a different id.
@@ -34,29 +41,49 @@ fn decimal_id(text: &str) -> Option<u64> {
     })
 }
 
+fn as_number(id: &Value) -> Option<u64> {
+    match id {
+        Value::Str(text) => decimal_id(text),
+        _ => None,
+    }
+}
+
 impl Deduplicator {
     /// A de-duplicator for ids kept about `retention_ms` each.
     pub fn new(retention_ms: u64) -> Deduplicator {
         Deduplicator {
-            numeric: HashMap::default(),
+            numeric: IdTable::default(),
             other: HashMap::default(),
             sweep_every: (retention_ms / 16).max(1),
             last_sweep: 0,
+            numbers: Vec::new(),
         }
     }
 
     /// True the first time `id` is offered; remembers it until the frontier reaches `deadline`.
     pub fn first_sighting(&mut self, id: &Value, deadline: u64) -> bool {
-        if let Value::Str(text) = id {
-            if let Some(number) = decimal_id(text) {
-                return match self.numeric.entry(number) {
-                    hashbrown::hash_map::Entry::Occupied(_) => false,
-                    hashbrown::hash_map::Entry::Vacant(slot) => {
-                        slot.insert(deadline);
-                        true
-                    }
-                };
+        self.sight(id, as_number(id), deadline)
+    }
+
+    /// [`Self::first_sighting`] for a batch of `(id, deadline)`, in order, into `fresh`; a
+    /// record without an id is always fresh.
+    pub fn first_sightings(&mut self, ids: &[(Option<&Value>, u64)], fresh: &mut Vec<bool>) {
+        let mut numbers = std::mem::take(&mut self.numbers);
+        numbers.clear();
+        numbers.extend(ids.iter().map(|(id, _)| id.and_then(as_number)));
+        fresh.clear();
+        for (at, &(id, deadline)) in ids.iter().enumerate() {
+            if let Some(Some(ahead)) = numbers.get(at + PREFETCH_AHEAD) {
+                self.numeric.prefetch(*ahead);
             }
+            fresh.push(id.is_none_or(|id| self.sight(id, numbers[at], deadline)));
+        }
+        self.numbers = numbers;
+    }
+
+    fn sight(&mut self, id: &Value, number: Option<u64>, deadline: u64) -> bool {
+        if let Some(number) = number {
+            return self.numeric.insert(number, deadline);
         }
         if self.other.contains_key(id) {
             return false;
@@ -72,7 +99,7 @@ impl Deduplicator {
             return;
         }
         self.last_sweep = frontier;
-        self.numeric.retain(|_, deadline| *deadline > frontier);
+        self.numeric.expire(frontier);
         self.other.retain(|_, deadline| *deadline > frontier);
     }
 
@@ -123,5 +150,34 @@ mod tests {
         assert_eq!(d.len(), 8);
         assert_eq!(decimal_id("18446744073709551615"), Some(u64::MAX));
         assert_eq!(decimal_id("1a"), None);
+    }
+
+    #[test]
+    fn batches_agree_with_single_sightings() {
+        let ids: Vec<Value> = (0..100i64)
+            .map(|i| match i % 4 {
+                0 => Value::Int(i % 7),
+                _ => Value::Str((1_574_000_000_000_000_000 + i % 37).to_string().into()),
+            })
+            .collect();
+        let batch: Vec<(Option<&Value>, u64)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| ((i % 10 != 3).then_some(id), 100))
+            .collect();
+        let mut single = Deduplicator::new(16);
+        let expected: Vec<bool> = batch
+            .iter()
+            .map(|&(id, deadline)| id.is_none_or(|id| single.first_sighting(id, deadline)))
+            .collect();
+        let mut batched = Deduplicator::new(16);
+        let mut fresh = Vec::new();
+        batched.first_sightings(&batch[..40], &mut fresh);
+        let mut all = fresh.clone();
+        batched.first_sightings(&batch[40..], &mut fresh);
+        all.extend(&fresh);
+        assert_eq!(all, expected);
+        assert!(expected.iter().any(|f| !f), "the batch has repeats");
+        assert_eq!(batched.len(), single.len());
     }
 }

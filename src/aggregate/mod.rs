@@ -6,6 +6,7 @@
 
 mod accumulator;
 mod dedup;
+mod id_table;
 mod key;
 mod preaggregate;
 mod ranking;

@@ -81,65 +81,84 @@ enum Span {
     Window,
 }
 
+/// One windowed output's part in a key group.
 struct OutputFold {
-    /// Per-record outputs take no part in windows.
-    windowed: bool,
+    /// Index of the output in the plan.
+    output: u16,
     /// The output's own conditions.
     filters: Vec<crate::spec::Condition>,
-    /// The plan's list-valued field, when this output uses it: the output then counts an
-    /// event once per element, with the field set to the element.
-    per_element: Option<usize>,
-    key: Vec<usize>,
     aggregates: Vec<AggregateSpec>,
     assigner: WindowAssigner,
-    cells: HashMap<Key, Cells, rustc_hash::FxBuildHasher>,
+}
+
+/// The windowed outputs that share key fields (and the list field, when they use it): an
+/// event's key is hashed and looked up once for all of them.
+struct KeyGroup {
+    /// The plan's list-valued field, when these outputs use it: they then count an event once
+    /// per element, with the field set to the element.
+    per_element: Option<usize>,
+    key: Vec<usize>,
+    folds: Vec<OutputFold>,
+    /// Per key, one set of cells per fold.
+    cells: HashMap<Key, Vec<Cells>, rustc_hash::FxBuildHasher>,
 }
 
 /// Folds events into partial states for every output of a plan.
 pub struct PreAggregator {
-    outputs: Vec<OutputFold>,
+    groups: Vec<KeyGroup>,
     open: Vec<(Window, Span)>,
+    windows: Vec<Window>,
 }
 
 impl PreAggregator {
     /// A pre-aggregator for the plan's outputs.
     pub fn new(plan: &Plan) -> PreAggregator {
-        let outputs = plan
-            .outputs
-            .iter()
-            .map(|o| OutputFold {
-                windowed: !o.records,
+        let mut groups: Vec<KeyGroup> = Vec::new();
+        for (index, o) in plan.outputs.iter().enumerate().filter(|(_, o)| !o.records) {
+            let per_element = plan.list_field.filter(|&list| {
+                o.key.contains(&list)
+                    || o.filters.iter().any(|c| c.field == list)
+                    || o.aggregates.iter().any(|a| {
+                        a.field == Some(list)
+                            || a.condition.as_ref().is_some_and(|c| c.field == list)
+                    })
+            });
+            let fold = OutputFold {
+                output: index as u16,
                 filters: o.filters.clone(),
-                per_element: plan.list_field.filter(|&list| {
-                    o.key.contains(&list)
-                        || o.filters.iter().any(|c| c.field == list)
-                        || o.aggregates.iter().any(|a| {
-                            a.field == Some(list)
-                                || a.condition.as_ref().is_some_and(|c| c.field == list)
-                        })
-                }),
-                key: o.key.clone(),
                 aggregates: o.aggregates.clone(),
                 assigner: WindowAssigner::new(&o.window, plan.time.allowed_lateness_ms),
-                cells: HashMap::default(),
-            })
-            .collect();
+            };
+            match groups
+                .iter_mut()
+                .find(|g| g.key == o.key && g.per_element == per_element)
+            {
+                Some(group) => group.folds.push(fold),
+                None => groups.push(KeyGroup {
+                    per_element,
+                    key: o.key.clone(),
+                    folds: vec![fold],
+                    cells: HashMap::default(),
+                }),
+            }
+        }
         PreAggregator {
-            outputs,
+            groups,
             open: Vec::new(),
+            windows: Vec::new(),
         }
     }
 
     /// Adds an event to every window (of every output) it can still change.
     pub fn add(&mut self, event: &Event) {
-        for fold in self.outputs.iter_mut().filter(|f| f.windowed) {
-            match fold.per_element {
-                None => fold.add(&event.fields, event, &mut self.open),
+        for group in &mut self.groups {
+            match group.per_element {
+                None => group.add(&event.fields, event, &mut self.open),
                 Some(list) => {
                     let mut fields = event.fields.clone();
                     for element in &event.elements {
                         fields[list] = Some(element.clone());
-                        fold.add(&fields, event, &mut self.open);
+                        group.add(&fields, event, &mut self.open);
                     }
                 }
             }
@@ -148,34 +167,46 @@ impl PreAggregator {
 
     /// Moves every partial state out, leaving the pre-aggregator empty.
     pub fn drain(&mut self, out: &mut Vec<Partial>) {
-        for (index, fold) in self.outputs.iter_mut().enumerate() {
-            let output = index as u16;
-            for (key, cells) in fold.cells.drain() {
-                for ((window, span), accumulators) in cells.list {
-                    match span {
-                        Span::Window => out.push(Partial {
-                            output,
-                            window,
-                            key: key.clone(),
-                            accumulators,
-                        }),
-                        Span::Pane => fold.assigner.for_each_window_of_pane(window, |window| {
+        let windows = &mut self.windows;
+        for group in &mut self.groups {
+            for (key, per_fold) in group.cells.drain() {
+                for (fold, cells) in group.folds.iter().zip(per_fold) {
+                    let output = fold.output;
+                    for ((window, span), accumulators) in cells.list {
+                        windows.clear();
+                        match span {
+                            Span::Window => windows.push(window),
+                            Span::Pane => fold
+                                .assigner
+                                .for_each_window_of_pane(window, |w| windows.push(w)),
+                        }
+                        let Some((&last, others)) = windows.split_last() else {
+                            continue;
+                        };
+                        for &window in others {
                             out.push(Partial {
                                 output,
                                 window,
                                 key: key.clone(),
                                 accumulators: accumulators.clone(),
-                            })
-                        }),
+                            });
+                        }
+                        out.push(Partial {
+                            output,
+                            window: last,
+                            key: key.clone(),
+                            accumulators,
+                        });
                     }
                 }
             }
         }
     }
 }
-impl OutputFold {
+
+impl KeyGroup {
     /// Adds one record with these field values (the event's, or with the list field set to
-    /// one element) at the event's time and arrival.
+    /// one element) at the event's time and arrival, looking its key up once.
     fn add(
         &mut self,
         fields: &[Option<crate::value::Value>],
@@ -183,11 +214,46 @@ impl OutputFold {
         open: &mut Vec<(Window, Span)>,
     ) {
         if self.key.iter().any(|&k| fields[k].is_none()) {
-            // Not every output keys by this field: the record is left out of this one.
+            // Not every output keys by this field: the record is left out of these.
             return;
         }
-        if !self.filters.iter().all(|c| c.holds(fields)) {
+        let view = KeyView {
+            fields,
+            indices: &self.key,
+        };
+        // The key is looked up once the first output takes the record, then reused.
+        let count = self.folds.len();
+        let mut folds = self.folds.iter().enumerate();
+        let Some((first, fold)) = folds
+            .by_ref()
+            .find(|(_, fold)| fold.windows_for(fields, event, open))
+        else {
             return;
+        };
+        let cells = self
+            .cells
+            .entry_ref(&view)
+            .or_insert_with(|| (0..count).map(|_| Cells::default()).collect());
+        fold.add(&mut cells[first], fields, event, open);
+        for (index, fold) in folds {
+            if fold.windows_for(fields, event, open) {
+                fold.add(&mut cells[index], fields, event, open);
+            }
+        }
+    }
+}
+
+impl OutputFold {
+    /// Lists in `open` the cells (panes or windows) an event adds to, after the output's
+    /// conditions; false when there are none.
+    fn windows_for(
+        &self,
+        fields: &[Option<crate::value::Value>],
+        event: &Event,
+        open: &mut Vec<(Window, Span)>,
+    ) -> bool {
+        if !self.filters.iter().all(|c| c.holds(fields)) {
+            return false;
         }
         open.clear();
         match self.assigner.pane(event.time) {
@@ -198,16 +264,19 @@ impl OutputFold {
                 .assigner
                 .for_each_open_window(event.time, event.arrival, |w| open.push((w, Span::Window))),
         }
-        if open.is_empty() {
-            return;
-        }
-        let view = KeyView {
-            fields,
-            indices: &self.key,
-        };
+        !open.is_empty()
+    }
+
+    /// Adds one record to the key's cells listed in `open`.
+    fn add(
+        &self,
+        cells: &mut Cells,
+        fields: &[Option<crate::value::Value>],
+        event: &Event,
+        open: &[(Window, Span)],
+    ) {
         let aggregates = &self.aggregates;
-        let cells = self.cells.entry_ref(&view).or_default();
-        for &(window, span) in open.iter() {
+        for &(window, span) in open {
             let slot = cells.get_or_insert((window, span), || {
                 aggregates
                     .iter()

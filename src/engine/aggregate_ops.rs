@@ -115,22 +115,27 @@ fn deduplicate<'s>(
             .unwrap_or(0);
         let lateness = shared.plan.time.allowed_lateness_ms;
         let mut seen = Deduplicator::new(longest + lateness);
+        let mut fresh = Vec::new();
         move |(input, frontier), output| {
             let mut dropped = 0;
             input.for_each_stamp(|cap, batches| {
                 let mut session = output.session(&cap);
                 for batch in batches {
-                    for event in batch.drain(..) {
-                        // Per-record outputs take a copy until the allowed lateness ends.
-                        let deadline = if per_record {
-                            event.final_at.max(event.time.saturating_add(lateness))
-                        } else {
-                            event.final_at
-                        };
-                        let fresh = match &event.fields[field] {
-                            Some(id) => seen.first_sighting(id, deadline),
-                            None => true,
-                        };
+                    let ids: Vec<(Option<&Value>, u64)> = batch
+                        .iter()
+                        .map(|event| {
+                            // Per-record outputs take a copy until the allowed lateness ends.
+                            let deadline = if per_record {
+                                event.final_at.max(event.time.saturating_add(lateness))
+                            } else {
+                                event.final_at
+                            };
+                            (event.fields[field].as_ref(), deadline)
+                        })
+                        .collect();
+                    seen.first_sightings(&ids, &mut fresh);
+                    drop(ids);
+                    for (event, &fresh) in batch.drain(..).zip(&fresh) {
                         if fresh {
                             session.give(event);
                         } else {
