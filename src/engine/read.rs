@@ -77,6 +77,7 @@ pub fn read_and_decode<'s>(
         }
         let assigners = WindowAssigner::for_outputs(&shared.plan);
         let mut capability = Some(capability);
+        let mut tracked = Vec::new();
         move |output| {
             let (Some(cap), Some(reader)) = (capability.as_mut(), input.as_mut()) else {
                 capability = None;
@@ -91,6 +92,7 @@ pub fn read_and_decode<'s>(
                 &assigners,
                 &mut events,
                 &mut tally,
+                &mut tracked,
             );
             if !events.is_empty() {
                 output.session(&*cap).give_container(&mut events);
@@ -163,8 +165,8 @@ fn read_batch(
     assigners: &[Option<WindowAssigner>],
     events: &mut Vec<Event>,
     tally: &mut Tally,
+    tracked: &mut Vec<Tracked>,
 ) -> usize {
-    let mut tracked: Vec<Tracked> = Vec::new();
     let mut dead: Vec<Rejection> = Vec::new();
     let mut late: Vec<Rejection> = Vec::new();
     let outputs = &shared.plan.outputs;
@@ -265,7 +267,7 @@ fn read_batch(
             watermark_before,
         });
     });
-    for record in tracked {
+    for record in tracked.drain(..) {
         reader.track(record);
     }
     let read = match result {
