@@ -5,11 +5,14 @@
 //! had data by the broker's log end offsets, never by a timer.
 
 use super::{PartitionStatus, RawRecord, Resume, SourceError, Tracked, WorkerSource};
+use rdkafka::bindings as kafka_c;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{HashMap, VecDeque};
+use std::ffi::CString;
+use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -92,6 +95,89 @@ impl KafkaUri {
     }
 }
 
+/// One partition's own queue of fetched messages, split off the consumer's queue so that its
+/// messages are taken a batch per call (`rd_kafka_consume_batch_queue`), not one poll each.
+struct PartitionQueue(NonNull<kafka_c::rd_kafka_queue_t>);
+
+/// Messages taken from a partition queue per call at most.
+const CONSUME_BATCH: usize = 1024;
+
+impl PartitionQueue {
+    /// Splits `partition`'s messages off the consumer's queue. Called before the partition is
+    /// assigned, so no message of it reaches the consumer's queue first.
+    fn split(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<PartitionQueue> {
+        let topic = CString::new(topic).ok()?;
+        let client = consumer.client().native_ptr();
+        // SAFETY: `client` is the live consumer's handle; librdkafka copies the topic name.
+        let queue =
+            unsafe { kafka_c::rd_kafka_queue_get_partition(client, topic.as_ptr(), partition) };
+        let queue = NonNull::new(queue)?;
+        // SAFETY: `queue` is a valid handle; forwarding to null stops it feeding the
+        // consumer's queue, so its messages wait here.
+        unsafe { kafka_c::rd_kafka_queue_forward(queue.as_ptr(), std::ptr::null_mut()) };
+        Some(PartitionQueue(queue))
+    }
+
+    /// Takes up to `messages.len()` waiting messages without blocking; returns how many.
+    /// The caller owns each one and hands it to [`Message::consumed`].
+    fn take(&self, messages: &mut [*mut kafka_c::rd_kafka_message_t]) -> usize {
+        // SAFETY: the queue is valid and `messages` has room for as many pointers as we say.
+        let taken = unsafe {
+            kafka_c::rd_kafka_consume_batch_queue(
+                self.0.as_ptr(),
+                0,
+                messages.as_mut_ptr(),
+                messages.len(),
+            )
+        };
+        usize::try_from(taken).unwrap_or(0)
+    }
+}
+
+impl Drop for PartitionQueue {
+    fn drop(&mut self) {
+        // SAFETY: the handle is valid and dropped once; `KafkaPartitions` drops its queues
+        // before its consumer.
+        unsafe { kafka_c::rd_kafka_queue_destroy(self.0.as_ptr()) }
+    }
+}
+
+/// A fetched message taken from a partition queue, destroyed when dropped.
+struct TakenMessage(NonNull<kafka_c::rd_kafka_message_t>);
+
+impl TakenMessage {
+    fn fields(&self) -> &kafka_c::rd_kafka_message_t {
+        // SAFETY: librdkafka handed the message over and it lives until `drop`.
+        unsafe { self.0.as_ref() }
+    }
+
+    fn payload(&self) -> &[u8] {
+        let message = self.fields();
+        if message.payload.is_null() {
+            return &[];
+        }
+        // SAFETY: librdkafka guarantees `len` bytes at `payload` while the message lives.
+        unsafe { std::slice::from_raw_parts(message.payload.cast::<u8>(), message.len) }
+    }
+
+    fn error(&self) -> Option<String> {
+        let code = self.fields().err;
+        (code != kafka_c::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR).then(|| {
+            // SAFETY: librdkafka returns a static, NUL-terminated description for any code.
+            unsafe { std::ffi::CStr::from_ptr(kafka_c::rd_kafka_err2str(code)) }
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+}
+
+impl Drop for TakenMessage {
+    fn drop(&mut self) {
+        // SAFETY: the message was taken from a queue and is destroyed once.
+        unsafe { kafka_c::rd_kafka_message_destroy(self.0.as_ptr()) }
+    }
+}
+
 struct KafkaSlot {
     partition: i32,
     label: String,
@@ -103,6 +189,20 @@ struct KafkaSlot {
     pending: VecDeque<Tracked>,
     committed: i64,
     resume: Resume,
+}
+
+impl KafkaSlot {
+    /// Whether the message at `offset` is to be read (not before the position, not past a
+    /// bounded run's end); if so, the position moves past it.
+    fn accept(&mut self, offset: i64) -> bool {
+        if self.stop_at.is_some_and(|stop| offset >= stop) || offset < self.next {
+            return false;
+        }
+        self.next = offset + 1;
+        self.log_end = self.log_end.max(self.next);
+        self.had_data = true;
+        true
+    }
 }
 
 /// How often positions are committed at most.
@@ -175,7 +275,10 @@ impl KafkaUri {
 
 /// The partitions of one topic that one worker reads, through one consumer.
 pub struct KafkaPartitions {
+    /// One per slot, split off `consumer`'s queue; declared first so they are dropped first.
+    queues: Vec<PartitionQueue>,
     consumer: BaseConsumer,
+    taken: Vec<*mut kafka_c::rd_kafka_message_t>,
     topic: String,
     slots: Vec<KafkaSlot>,
     by_partition: HashMap<i32, usize>,
@@ -264,6 +367,17 @@ impl KafkaPartitions {
                 resume,
             });
         }
+        let queues = slots
+            .iter()
+            .map(|slot| {
+                PartitionQueue::split(&consumer, &uri.topic, slot.partition).ok_or_else(|| {
+                    SourceError::Kafka {
+                        uri: slot.label.clone(),
+                        message: "cannot split off the partition's queue".into(),
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         consumer.assign(&assignment).map_err(kafka)?;
         let by_partition = slots
             .iter()
@@ -271,7 +385,9 @@ impl KafkaPartitions {
             .map(|(i, s)| (s.partition, i))
             .collect();
         Ok(KafkaPartitions {
+            queues,
             consumer,
+            taken: vec![std::ptr::null_mut(); CONSUME_BATCH],
             topic: uri.topic.clone(),
             slots,
             by_partition,
@@ -332,29 +448,59 @@ impl WorkerSource for KafkaPartitions {
         each: &mut dyn FnMut(usize, u64, u64, RawRecord<'_>),
     ) -> Result<usize, SourceError> {
         let mut count = 0;
-        while count < max * self.slots.len().max(1) {
-            let message = match self.consumer.poll(Duration::ZERO) {
-                None => break,
-                Some(Err(e)) => {
+        // The consumer's own queue carries commit results and client errors (serving it runs
+        // their handlers), and messages only if some were fetched before their partition's
+        // queue was split off.
+        while let Some(event) = self.consumer.poll(Duration::ZERO) {
+            match event {
+                Err(e) => {
                     tracing::warn!("kafka: {e} (the client reconnects by itself)");
                     break;
                 }
-                Some(Ok(message)) => message,
-            };
-            let Some(&slot) = self.by_partition.get(&message.partition()) else {
-                continue;
-            };
-            let state = &mut self.slots[slot];
-            let offset = message.offset();
-            if state.stop_at.is_some_and(|stop| offset >= stop) || offset < state.next {
-                continue;
+                Ok(message) => {
+                    let Some(&slot) = self.by_partition.get(&message.partition()) else {
+                        continue;
+                    };
+                    let offset = message.offset();
+                    if self.slots[slot].accept(offset) {
+                        let payload = message.payload().unwrap_or_default();
+                        each(slot, offset as u64, offset as u64, RawRecord::Line(payload));
+                        count += 1;
+                    }
+                }
             }
-            state.next = offset + 1;
-            state.log_end = state.log_end.max(state.next);
-            state.had_data = true;
-            let payload = message.payload().unwrap_or_default();
-            each(slot, offset as u64, offset as u64, RawRecord::Line(payload));
-            count += 1;
+        }
+        for (slot, queue) in self.queues.iter().enumerate() {
+            let mut from_slot = 0;
+            while from_slot < max {
+                let room = (max - from_slot).min(self.taken.len());
+                let taken = queue.take(&mut self.taken[..room]);
+                for &message in &self.taken[..taken] {
+                    let Some(message) = NonNull::new(message).map(TakenMessage) else {
+                        continue;
+                    };
+                    let state = &mut self.slots[slot];
+                    if let Some(error) = message.error() {
+                        tracing::warn!("{}: {error} (the client retries by itself)", state.label);
+                        continue;
+                    }
+                    let offset = message.fields().offset;
+                    if !state.accept(offset) {
+                        continue;
+                    }
+                    each(
+                        slot,
+                        offset as u64,
+                        offset as u64,
+                        RawRecord::Line(message.payload()),
+                    );
+                    from_slot += 1;
+                }
+                if taken < room {
+                    break;
+                }
+            }
+            count += from_slot;
         }
         if count == 0 {
             self.refresh_ends();
