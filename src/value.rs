@@ -29,6 +29,27 @@ pub enum Value {
 }
 
 impl Value {
+    /// The number this value spells when it is text in canonical decimal (digits only, no
+    /// leading zero) that fits in 64 bits, as ids usually are; any other spelling of the same
+    /// number, and any non-text value, gives `None`, so equal results mean equal values.
+    #[inline]
+    pub fn decimal_id(&self) -> Option<u64> {
+        let Value::Str(text) = self else {
+            return None;
+        };
+        let bytes = text.as_bytes();
+        if bytes.is_empty() || bytes.len() > 20 || (bytes[0] == b'0' && bytes.len() > 1) {
+            return None;
+        }
+        bytes.iter().try_fold(0u64, |n, &b| {
+            if b.is_ascii_digit() {
+                n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+            } else {
+                None
+            }
+        })
+    }
+
     /// A short name of the value's type, for error messages.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -244,6 +265,18 @@ mod tests {
         assert_eq!(Value::Str(" 12 ".into()).as_number(), Some(Number::Int(12)));
         assert_eq!(Value::Str("twelve".into()).as_number(), None);
         assert_eq!(Value::Bool(true).as_number(), None);
+    }
+
+    #[test]
+    fn decimal_ids_are_canonical_text_only() {
+        let id = |s: &str| Value::Str(s.into()).decimal_id();
+        assert_eq!(id("1574236253620420608"), Some(1_574_236_253_620_420_608));
+        assert_eq!(id("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(id("0"), Some(0));
+        for other in ["18446744073709551616", "01", "00", "", "-1", "1a", " 1"] {
+            assert_eq!(id(other), None, "{other:?}");
+        }
+        assert_eq!(Value::Int(7).decimal_id(), None);
     }
 
     #[test]

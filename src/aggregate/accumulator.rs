@@ -3,9 +3,9 @@
 //! Merging is commutative and associative *exactly* (sums are fixed-point, not floating), so
 //! results are bit-identical whatever order workers combine partial states in.
 
+use super::distinct::DistinctSet;
 use crate::spec::AggregateFunction;
 use crate::value::{Number, Value};
-use hashbrown::HashSet;
 use serde::{Deserialize, Serialize};
 
 /// Fixed-point scale of sums: nine decimal places.
@@ -37,7 +37,7 @@ pub enum Accumulator {
     /// The value with the latest event time (ties: the larger value), and that time.
     Last(Option<(u64, Number)>),
     /// Every distinct value seen.
-    Distinct(HashSet<Value, rustc_hash::FxBuildHasher>),
+    Distinct(DistinctSet),
 }
 
 /// Whether `candidate` (event time, value) replaces `current` as the last value: a later
@@ -77,7 +77,7 @@ impl Accumulator {
             AggregateFunction::Min => Accumulator::Min(None),
             AggregateFunction::Max => Accumulator::Max(None),
             AggregateFunction::Last => Accumulator::Last(None),
-            AggregateFunction::Distinct => Accumulator::Distinct(HashSet::default()),
+            AggregateFunction::Distinct => Accumulator::Distinct(DistinctSet::default()),
         }
     }
 
@@ -118,9 +118,7 @@ impl Accumulator {
             }
             Accumulator::Distinct(set) => {
                 if let Some(v) = value.filter(|v| !matches!(v, Value::Null)) {
-                    if !set.contains(v) {
-                        set.insert(v.clone());
-                    }
+                    set.insert(v);
                 }
             }
         }
@@ -148,14 +146,7 @@ impl Accumulator {
             (Accumulator::Last(a), Accumulator::Last(Some(b))) if is_later(b, *a) => {
                 *a = Some(b);
             }
-            (Accumulator::Distinct(a), Accumulator::Distinct(b)) => {
-                if a.len() < b.len() {
-                    let small = std::mem::replace(a, b);
-                    a.extend(small);
-                } else {
-                    a.extend(b);
-                }
-            }
+            (Accumulator::Distinct(a), Accumulator::Distinct(b)) => a.merge(b),
             _ => {}
         }
     }

@@ -25,29 +25,6 @@ pub struct Deduplicator {
 /// How many ids ahead a batch asks for table slots: enough to overlap several memory misses.
 const PREFETCH_AHEAD: usize = 8;
 
-/// The number a text id spells in canonical decimal (no sign, no leading zero), if it fits
-/// in 64 bits; any other spelling of the same number is a different id.
-fn decimal_id(text: &str) -> Option<u64> {
-    let bytes = text.as_bytes();
-    if bytes.is_empty() || bytes.len() > 20 || (bytes[0] == b'0' && bytes.len() > 1) {
-        return None;
-    }
-    bytes.iter().try_fold(0u64, |n, &b| {
-        if b.is_ascii_digit() {
-            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
-        }
-    })
-}
-
-fn as_number(id: &Value) -> Option<u64> {
-    match id {
-        Value::Str(text) => decimal_id(text),
-        _ => None,
-    }
-}
-
 impl Deduplicator {
     /// A de-duplicator for ids kept about `retention_ms` each.
     pub fn new(retention_ms: u64) -> Deduplicator {
@@ -62,7 +39,7 @@ impl Deduplicator {
 
     /// True the first time `id` is offered; remembers it until the frontier reaches `deadline`.
     pub fn first_sighting(&mut self, id: &Value, deadline: u64) -> bool {
-        self.sight(id, as_number(id), deadline)
+        self.sight(id, id.decimal_id(), deadline)
     }
 
     /// [`Self::first_sighting`] for a batch of `(id, deadline)`, in order, into `fresh`; a
@@ -70,7 +47,7 @@ impl Deduplicator {
     pub fn first_sightings(&mut self, ids: &[(Option<&Value>, u64)], fresh: &mut Vec<bool>) {
         let mut numbers = std::mem::take(&mut self.numbers);
         numbers.clear();
-        numbers.extend(ids.iter().map(|(id, _)| id.and_then(as_number)));
+        numbers.extend(ids.iter().map(|(id, _)| id.and_then(Value::decimal_id)));
         fresh.clear();
         for (at, &(id, deadline)) in ids.iter().enumerate() {
             if let Some(Some(ahead)) = numbers.get(at + PREFETCH_AHEAD) {
@@ -148,8 +125,6 @@ mod tests {
             assert!(!d.first_sighting(&id, 100), "{id:?} is seen");
         }
         assert_eq!(d.len(), 8);
-        assert_eq!(decimal_id("18446744073709551615"), Some(u64::MAX));
-        assert_eq!(decimal_id("1a"), None);
     }
 
     #[test]

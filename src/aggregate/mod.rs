@@ -6,6 +6,7 @@
 
 mod accumulator;
 mod dedup;
+mod distinct;
 mod id_table;
 mod key;
 mod preaggregate;

@@ -33,8 +33,45 @@ pub struct JsonPaths {
 #[derive(Clone, Debug, Default)]
 struct Node {
     slot: Option<usize>,
-    by_key: Vec<(Box<[u8]>, usize)>,
+    by_key: Vec<(MemberName, usize)>,
     by_index: Vec<(usize, usize)>,
+}
+
+/// A member name a path steps through, kept so that comparing a document's member name with
+/// it is a length check and one 8-byte compare for names up to 8 bytes, with no call out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct MemberName {
+    head: u64,
+    bytes: Box<[u8]>,
+}
+
+/// The first 8 bytes of `bytes` as one word, zero-padded.
+#[inline]
+fn head_word(bytes: &[u8]) -> u64 {
+    match bytes.first_chunk::<8>() {
+        Some(head) => u64::from_le_bytes(*head),
+        None => {
+            let mut head = [0u8; 8];
+            head[..bytes.len()].copy_from_slice(bytes);
+            u64::from_le_bytes(head)
+        }
+    }
+}
+
+impl MemberName {
+    fn new(name: &str) -> MemberName {
+        MemberName {
+            head: head_word(name.as_bytes()),
+            bytes: name.as_bytes().into(),
+        }
+    }
+
+    #[inline]
+    fn matches(&self, name: &[u8]) -> bool {
+        name.len() == self.bytes.len()
+            && head_word(name) == self.head
+            && (name.len() <= 8 || name[8..] == self.bytes[8..])
+    }
 }
 
 enum Step {
@@ -55,7 +92,7 @@ impl JsonPaths {
                     Step::Key(k) => nodes[at]
                         .by_key
                         .iter()
-                        .find(|(name, _)| **name == *k.as_bytes())
+                        .find(|(name, _)| name.matches(k.as_bytes()))
                         .map(|(_, c)| *c),
                     Step::Index(i) => nodes[at]
                         .by_index
@@ -69,9 +106,7 @@ impl JsonPaths {
                         nodes.push(Node::default());
                         let c = nodes.len() - 1;
                         match step {
-                            Step::Key(k) => nodes[at]
-                                .by_key
-                                .push((k.into_bytes().into_boxed_slice(), c)),
+                            Step::Key(k) => nodes[at].by_key.push((MemberName::new(&k), c)),
                             Step::Index(i) => nodes[at].by_index.push((i, c)),
                         }
                         c
@@ -229,7 +264,7 @@ impl<'d> Walker<'d, '_, '_> {
                     let children = &self.paths.nodes[n].by_key;
                     children
                         .iter()
-                        .find(|(k, _)| **k == *name.as_bytes())
+                        .find(|(k, _)| k.matches(name.as_bytes()))
                         .map(|(_, c)| *c)
                 }
                 _ => {

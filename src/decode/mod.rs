@@ -222,14 +222,16 @@ impl Decoder {
 
     /// Decodes one JSON line; `now_ms` is the wall clock, for the future-skew check.
     pub fn decode_json(&self, line: &str, now_ms: u64) -> Result<Decoded, DecodeError> {
-        let mut fields = vec![None; self.names.len()];
+        let mut fields = Vec::with_capacity(self.names.len());
+        fields.resize_with(self.names.len(), || None);
         match &self.slots {
             None => self
                 .json
                 .extract(line, &mut fields[..self.alternatives.len()])
                 .map_err(DecodeError::MalformedJson)?,
             Some(slots) => {
-                let mut found = vec![None; self.distinct_paths];
+                let mut found = Vec::with_capacity(self.distinct_paths);
+                found.resize_with(self.distinct_paths, || None);
                 self.json
                     .extract(line, &mut found)
                     .map_err(DecodeError::MalformedJson)?;
