@@ -183,8 +183,39 @@ impl Number {
 }
 
 impl PartialEq for Value {
+    /// Agrees with `cmp`; text and integers, the usual keys, are compared directly.
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+        match (self, other) {
+            (Value::Str(a), Value::Str(b)) => same_bytes(a.as_bytes(), b.as_bytes()),
+            (Value::Int(a), Value::Int(b)) => a == b,
+            _ => self.cmp(other) == Ordering::Equal,
+        }
+    }
+}
+
+/// Byte-wise equality for short text (keys and ids) in a few word compares, without a
+/// call to `memcmp`.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8"));
+    match n {
+        0..4 => a == b,
+        4..8 => {
+            let half =
+                |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().expect("4"));
+            half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
+        }
+        8..=32 => {
+            // Whole words from the front, then the last word (overlapping when n is not a
+            // multiple of 8).
+            (0..n / 8).all(|i| word(a, 8 * i) == word(b, 8 * i)) && word(a, n - 8) == word(b, n - 8)
+        }
+        _ => a == b,
     }
 }
 
@@ -265,6 +296,16 @@ mod tests {
         assert_eq!(Value::Str(" 12 ".into()).as_number(), Some(Number::Int(12)));
         assert_eq!(Value::Str("twelve".into()).as_number(), None);
         assert_eq!(Value::Bool(true).as_number(), None);
+    }
+
+    proptest::proptest! {
+        /// Equality agrees with the order, and with byte equality for text of any length.
+        #[test]
+        fn text_equality_agrees_with_order(a in "[ab]{0,40}", b in "[ab]{0,40}") {
+            let (x, y) = (Value::Str(a.as_str().into()), Value::Str(b.as_str().into()));
+            proptest::prop_assert_eq!(x == y, a == b);
+            proptest::prop_assert_eq!(x == y, x.cmp(&y) == Ordering::Equal);
+        }
     }
 
     #[test]
