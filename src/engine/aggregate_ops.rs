@@ -153,23 +153,48 @@ fn deduplicate<'s>(
     })
 }
 
+/// Events a pre-aggregator folds at most before it sends its partial states on, even while
+/// its input frontier stays put.
+const FOLD_AT_MOST: usize = 1 << 16;
+
+/// Folds events into partial states, sent on when the input frontier moves past the earliest
+/// time folded (nothing downstream can fire before then anyway) or after `FOLD_AT_MOST`
+/// events: across many small batches, so partial states stay few per event.
 fn pre_aggregate<'s>(
     events: Stream<'s, u64, Vec<Event>>,
     shared: &Arc<Shared>,
 ) -> Stream<'s, u64, Vec<Partial>> {
     let mut folder = PreAggregator::new(&shared.plan);
-    events.unary(Pipeline, "PreAggregate", move |_, _| {
+    events.unary_frontier(Pipeline, "PreAggregate", move |_, _| {
         let mut partials = Vec::new();
-        move |input, output| {
+        let mut held: Option<Capability<u64>> = None;
+        let mut folded = 0;
+        move |(input, frontier), output| {
             input.for_each_stamp(|cap, batches| {
                 for batch in batches {
                     for event in batch.iter() {
                         folder.add(event);
                     }
+                    folded += batch.len();
                 }
-                folder.drain(&mut partials);
-                output.session(&cap).give_container(&mut partials);
+                if held
+                    .as_ref()
+                    .is_none_or(|h| cap.least().is_some_and(|t| t < h.time()))
+                {
+                    held = cap.retain_least(0);
+                }
             });
+            let Some(cap) = held.as_ref() else {
+                return;
+            };
+            if folded >= FOLD_AT_MOST || !frontier.less_equal(cap.time()) {
+                folder.drain(&mut partials);
+                if !partials.is_empty() {
+                    output.session(cap).give_container(&mut partials);
+                }
+                held = None;
+                folded = 0;
+            }
         }
     })
 }
