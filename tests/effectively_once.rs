@@ -38,9 +38,18 @@ fn committed(group: &str, topic: &str, partitions: i32) -> Vec<i64> {
     for p in 0..partitions {
         wanted.add_partition(topic, p);
     }
-    let found = consumer
-        .committed_offsets(wanted, Duration::from_secs(10))
-        .expect("committed offsets");
+    // A broker that has just started answers "not coordinator" for a while.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let found = loop {
+        match consumer.committed_offsets(wanted.clone(), Duration::from_secs(10)) {
+            Ok(found) => break found,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("committed offsets: {e}; asking again");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("committed offsets: {e}"),
+        }
+    };
     (0..partitions)
         .map(
             |p| match found.find_partition(topic, p).map(|e| e.offset()) {

@@ -266,6 +266,36 @@ fn connect(uri: &KafkaUri) -> Result<(BaseConsumer, Vec<i32>), SourceError> {
     }
 }
 
+/// Whether an error says the group's coordinator is still being chosen or loaded, as it is
+/// for a while after a broker starts.
+fn coordinator_pending(error: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode::{
+        CoordinatorLoadInProgress, CoordinatorNotAvailable, NotCoordinator,
+    };
+    matches!(
+        error.rdkafka_error_code(),
+        Some(NotCoordinator | CoordinatorNotAvailable | CoordinatorLoadInProgress)
+    )
+}
+
+/// The group's committed offsets of `wanted`, waiting up to `BROKER_TIMEOUT` for a
+/// coordinator that is not ready yet.
+fn committed_offsets(
+    consumer: &BaseConsumer,
+    wanted: &TopicPartitionList,
+) -> Result<TopicPartitionList, rdkafka::error::KafkaError> {
+    let deadline = Instant::now() + BROKER_TIMEOUT;
+    loop {
+        match consumer.committed_offsets(wanted.clone(), BROKER_TIMEOUT) {
+            Err(e) if coordinator_pending(&e) && Instant::now() < deadline => {
+                tracing::debug!("kafka: {e}; asking again");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            result => return result,
+        }
+    }
+}
+
 impl KafkaUri {
     /// Checks that the brokers answer and the topic exists, before any worker starts.
     pub fn check(&self) -> Result<(), SourceError> {
@@ -308,11 +338,7 @@ impl KafkaPartitions {
                 for &p in &mine {
                     wanted.add_partition(&uri.topic, p);
                 }
-                Some(
-                    consumer
-                        .committed_offsets(wanted, BROKER_TIMEOUT)
-                        .map_err(kafka)?,
-                )
+                Some(committed_offsets(&consumer, &wanted).map_err(kafka)?)
             }
             _ => None,
         };
