@@ -119,7 +119,7 @@ impl PartitionQueue {
     }
 
     /// Takes up to `messages.len()` waiting messages without blocking; returns how many.
-    /// The caller owns each one and hands it to [`Message::consumed`].
+    /// The caller owns each one and wraps it in a [`TakenMessage`], which destroys it.
     fn take(&self, messages: &mut [*mut kafka_c::rd_kafka_message_t]) -> usize {
         // SAFETY: the queue is valid and `messages` has room for as many pointers as we say.
         let taken = unsafe {
