@@ -107,13 +107,26 @@ impl StructureIndex {
     /// outside strings; `None` when the document ends first.
     #[inline]
     pub fn container_end(&self, open: usize) -> Option<usize> {
-        let mut block = open / 64;
-        let from = !0u64 << (open % 64);
-        let mut depth = 0u32;
+        self.close_from(open, 0)
+    }
+
+    /// The position just past the bracket that closes the container `from` lies inside
+    /// (`from` itself not being a bracket); `None` when the document ends first.
+    #[inline]
+    pub fn enclosing_end(&self, from: usize) -> Option<usize> {
+        self.close_from(from, 1)
+    }
+
+    /// The position just past the closing bracket that leaves `depth` open containers behind,
+    /// counting brackets outside strings from `start` on.
+    #[inline]
+    fn close_from(&self, start: usize, mut depth: u32) -> Option<usize> {
+        let mut block = start / 64;
+        let from = !0u64 << (start % 64);
         loop {
             let Block { opens, closes, .. } = *self.blocks.get(block)?;
             let (mut opens, mut closes) = (opens, closes);
-            if block == open / 64 {
+            if block == start / 64 {
                 opens &= from;
                 closes &= from;
             }
@@ -349,6 +362,25 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(index.container_end(open), want, "open at {}", open);
+            }
+            // From inside a container, outside strings, its end is where one more closing
+            // than opening bracket has been seen.
+            let outside = |i: usize| !in_string(i) && !quotes.contains(&i);
+            for from in (0..bytes.len()).filter(|&i| outside(i) && !b"{[]}".contains(&bytes[i])) {
+                let mut depth = 1i32;
+                let mut want = None;
+                for (i, &b) in bytes.iter().enumerate().skip(from).filter(|&(i, _)| outside(i)) {
+                    match b {
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => depth -= 1,
+                        _ => continue,
+                    }
+                    if depth == 0 {
+                        want = Some(i + 1);
+                        break;
+                    }
+                }
+                prop_assert_eq!(index.enclosing_end(from), want, "from {}", from);
             }
         }
     }

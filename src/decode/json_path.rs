@@ -2,8 +2,10 @@
 //!
 //! The document is checked for well-formedness as it is walked, but values off the wanted
 //! paths are skipped without being built: strings and containers end where the document's
-//! structure index says they do. This is the decoder's hot path: tweets carry hundreds of
-//! bytes of text nobody aggregates.
+//! structure index says they do, and once every path below an object (or array) is found,
+//! the rest of it is skipped the same way. (So when a member name repeats after all wanted
+//! members were found, its first value is the one read.) This is the decoder's hot path:
+//! tweets carry hundreds of bytes of text nobody aggregates.
 
 use super::json_index::StructureIndex;
 use crate::value::Value;
@@ -71,6 +73,24 @@ impl MemberName {
         name.len() == self.bytes.len()
             && head_word(name) == self.head
             && (name.len() <= 8 || name[8..] == self.bytes[8..])
+    }
+
+    /// [`Self::matches`] for the name at `doc[start..end]`. A short name's first word is read
+    /// straight from the document and masked, which is cheaper than copying it out.
+    #[inline]
+    fn matches_in(&self, doc: &[u8], start: usize, end: usize) -> bool {
+        let len = end - start;
+        if len != self.bytes.len() {
+            return false;
+        }
+        let head = match doc.get(start..start + 8) {
+            Some(word) if len < 8 => {
+                let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+                word & ((1u64 << (8 * len)) - 1)
+            }
+            _ => head_word(&doc[start..end]),
+        };
+        head == self.head && (len <= 8 || doc[start + 8..end] == self.bytes[8..])
     }
 }
 
@@ -256,16 +276,41 @@ impl<'d> Walker<'d, '_, '_> {
             return Ok(0);
         }
         let mut members = 0u32;
+        // Which of the node's children were found, while there are few enough to track: once
+        // all were, the rest of the object is skipped (unless the object itself is wanted).
+        let mut unfound = node
+            .map(|n| &self.paths.nodes[n])
+            .filter(|n| n.slot.is_none() && n.by_key.len() <= 64)
+            .map_or(0, |n| {
+                u64::MAX
+                    .checked_shr(64 - n.by_key.len() as u32)
+                    .unwrap_or(0)
+            });
         loop {
             self.expect(b'"', "expected a member name")?;
             let child = match node {
                 Some(n) if !self.paths.nodes[n].by_key.is_empty() => {
-                    let name = self.string()?;
+                    let start = self.pos;
+                    let end = self.string_end()?;
+                    self.pos = end + 1;
                     let children = &self.paths.nodes[n].by_key;
-                    children
-                        .iter()
-                        .find(|(k, _)| k.matches(name.as_bytes()))
-                        .map(|(_, c)| *c)
+                    let found = if self.index.has_backslash(start, end) {
+                        let name = unescape(&self.doc[start..end]).map_err(|m| JsonError {
+                            offset: start,
+                            message: m,
+                        })?;
+                        children
+                            .iter()
+                            .position(|(k, _)| k.matches(name.as_bytes()))
+                    } else {
+                        children
+                            .iter()
+                            .position(|(k, _)| k.matches_in(self.bytes, start, end))
+                    };
+                    found.map(|at| {
+                        unfound &= !(1u64 << (at % 64));
+                        children[at].1
+                    })
                 }
                 _ => {
                     self.skip_string()?;
@@ -275,6 +320,9 @@ impl<'d> Walker<'d, '_, '_> {
             self.expect(b':', "expected `:` after a member name")?;
             self.value(child, depth + 1)?;
             members += 1;
+            if unfound == 0 && child.is_some() {
+                return self.skip_rest(true).map(|()| members);
+            }
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
@@ -295,6 +343,11 @@ impl<'d> Walker<'d, '_, '_> {
             return Ok(0);
         }
         let mut index = 0usize;
+        // Past the last wanted element the rest is skipped (unless the array itself is wanted).
+        let last_wanted = node
+            .map(|n| &self.paths.nodes[n])
+            .filter(|n| n.slot.is_none())
+            .and_then(|n| n.by_index.iter().map(|(i, _)| *i).max());
         loop {
             let child = node.and_then(|n| {
                 self.paths.nodes[n]
@@ -304,6 +357,9 @@ impl<'d> Walker<'d, '_, '_> {
                     .map(|(_, c)| *c)
             });
             self.value(child, depth + 1)?;
+            if last_wanted == Some(index) {
+                return self.skip_rest(false).map(|()| index as u32 + 1);
+            }
             index += 1;
             self.skip_ws();
             match self.peek() {
@@ -317,35 +373,45 @@ impl<'d> Walker<'d, '_, '_> {
         }
     }
 
+    /// Skips the rest of the object (or array) being walked, once no path needs anything more
+    /// from it: like [`Self::skip_value`], it checks only that brackets balance and strings end.
+    fn skip_rest(&mut self, object: bool) -> Result<(), JsonError> {
+        self.jump_past(self.index.enclosing_end(self.pos), object)
+    }
+
+    /// Moves just past `end`, the end of an object (or array) the structure index found.
+    fn jump_past(&mut self, end: Option<usize>, object: bool) -> Result<(), JsonError> {
+        match end {
+            Some(end) if (self.bytes[end - 1] == b'}') == object => {
+                self.pos = end;
+                Ok(())
+            }
+            Some(end) => {
+                self.pos = end - 1;
+                Err(self.error(if object {
+                    "object closed by `]`"
+                } else {
+                    "array closed by `}`"
+                }))
+            }
+            None => {
+                self.pos = self.bytes.len();
+                Err(self.error(if object {
+                    "unterminated object"
+                } else {
+                    "unterminated array"
+                }))
+            }
+        }
+    }
+
     /// Skips a value no path needs. Containers are skipped by counting their brackets outside
     /// strings, so their insides are checked for balance and terminated strings only, not for
     /// full JSON grammar: the price of not parsing what nobody reads.
     fn skip_value(&mut self) -> Result<(), JsonError> {
         match self.peek() {
             Some(open @ (b'{' | b'[')) => {
-                let object = open == b'{';
-                match self.index.container_end(self.pos) {
-                    Some(end) if (self.bytes[end - 1] == b'}') == object => {
-                        self.pos = end;
-                        Ok(())
-                    }
-                    Some(end) => {
-                        self.pos = end - 1;
-                        Err(self.error(if object {
-                            "object closed by `]`"
-                        } else {
-                            "array closed by `}`"
-                        }))
-                    }
-                    None => {
-                        self.pos = self.bytes.len();
-                        Err(self.error(if object {
-                            "unterminated object"
-                        } else {
-                            "unterminated array"
-                        }))
-                    }
-                }
+                self.jump_past(self.index.container_end(self.pos), open == b'{')
             }
             Some(b'"') => {
                 self.pos += 1;
@@ -522,13 +588,20 @@ mod tests {
 
     #[test]
     fn reports_where_a_document_breaks() {
-        let err = extract(&["a"], r#"{"a": 1, "b": [1, 2}"#).expect_err("bad");
+        let err = extract(&["z"], r#"{"a": 1, "b": [1, 2}"#).expect_err("bad");
         assert_eq!(err.message, "array closed by `}`");
         assert_eq!(err.offset, 19);
+        // Once every wanted path is found the rest is skipped, and still checked for balance.
+        let err = extract(&["a"], r#"{"a": 1, "b": [1, 2}"#).expect_err("bad");
+        assert_eq!(err.message, "unterminated object");
+        assert_eq!(err.offset, 20);
+        let err = extract(&["a[0]"], r#"{"a": [1, 2}"#).expect_err("bad");
+        assert_eq!(err.message, "array closed by `}`");
+        assert_eq!(err.offset, 11);
         let err = extract(&["a"], r#"{"a": 1, "b": {"c": [1, 2]"#).expect_err("bad");
         assert_eq!(err.message, "unterminated object");
         assert_eq!(err.offset, 26);
-        let err = extract(&["b[1]"], r#"{"a": 1, "b": [1, 2}"#).expect_err("bad");
+        let err = extract(&["b[5]"], r#"{"a": 1, "b": [1, 2}"#).expect_err("bad");
         assert_eq!(err.message, "expected `,` or `]` in an array");
         assert_eq!(err.offset, 19);
         assert!(extract(&["a"], r#"{"a": "open"#).is_err());
@@ -549,7 +622,7 @@ mod tests {
         leaf.prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
-                prop::collection::btree_map("[a-c]", inner, 0..4)
+                prop::collection::btree_map("[a-e]", inner, 0..4)
                     .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
             ]
         })
@@ -558,7 +631,7 @@ mod tests {
     proptest! {
         /// Whatever serde_json finds at a path, the selective walker finds too.
         #[test]
-        fn agrees_with_serde_json(doc in prop::collection::btree_map("[a-c]", json_value(), 0..4)) {
+        fn agrees_with_serde_json(doc in prop::collection::btree_map("[a-e]", json_value(), 0..6)) {
             let doc = serde_json::Value::Object(doc.into_iter().collect());
             let text = doc.to_string();
             let paths = ["a", "b.a", "c[0]", "a[1].b", "b.c[0]"];
@@ -574,6 +647,24 @@ mod tests {
                     serde_json::Value::Object(o) => Value::Map(o.len() as u32),
                 });
                 prop_assert_eq!(got, want, "path {}", path);
+            }
+        }
+
+        /// Member names of every length up to past one word match exactly, wherever they lie
+        /// in the document (a short name's word is read from the document itself).
+        #[test]
+        fn matches_member_names_of_any_length(
+            members in prop::collection::btree_map("[ab]{0,10}", any::<i64>(), 0..6),
+            wanted in prop::collection::btree_set("[ab]{1,10}", 1..4),
+        ) {
+            let doc = serde_json::Value::Object(
+                members.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(*v))).collect(),
+            );
+            let text = doc.to_string();
+            let paths: Vec<&str> = wanted.iter().map(String::as_str).collect();
+            let out = extract(&paths, &text).expect("serde_json output is valid");
+            for (path, got) in paths.iter().zip(out) {
+                prop_assert_eq!(got, members.get(*path).map(|v| Value::Int(*v)), "path {}", path);
             }
         }
     }
