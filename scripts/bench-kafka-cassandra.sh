@@ -43,7 +43,7 @@ rates=()
 for ((run = 1; run <= runs; run++)); do
   keyspace="bench_kc_$$_$run"
   start=$(date +%s.%N)
-  TIDEMARK_LOG=info,scylla=warn ./target/release/tidemark run dataflows/evilnet.toml -w "$workers" \
+  TIDEMARK_LOG=${TIDEMARK_LOG:-info,scylla=warn} ./target/release/tidemark run dataflows/evilnet.toml -w "$workers" \
     --source "kafka://$kafka/$topic?start=earliest&stop=end&group=bench-kc-$$-$run" \
     --sink "cassandra://$cassandra/$keyspace" 2> "$work/run.log" || { cat "$work/run.log"; exit 1; }
   end=$(date +%s.%N)

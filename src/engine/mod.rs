@@ -3,6 +3,7 @@
 
 mod aggregate_ops;
 mod read;
+mod sink_lag;
 mod write;
 
 use crate::decode::Decoder;
@@ -80,6 +81,7 @@ pub(crate) struct Shared {
     pub dead_letters: RejectLog,
     pub late: RejectLog,
     pub metrics: Arc<Metrics>,
+    pub sink_lag: sink_lag::SinkLag,
     pub failures: Mutex<Vec<String>>,
 }
 
@@ -167,6 +169,7 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
         dead_letters: RejectLog::new("dead letter", dead_letters),
         late: RejectLog::new("late record", late),
         metrics: Arc::clone(&metrics),
+        sink_lag: sink_lag::SinkLag::new(cluster.workers * cluster.processes),
         failures: Mutex::new(Vec::new()),
     });
     let config = timely_config(cluster)?;

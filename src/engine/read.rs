@@ -11,11 +11,19 @@ use crate::time::{format_rfc3339_millis, PartitionWatermark, WindowAssigner};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{ProbeHandle, Scope, Stream};
 
 /// Records read per partition before the worker yields to downstream operators.
 const BATCH: usize = 8192;
+
+/// How long result rows may wait to be written before the sources stop reading until they
+/// are: well under the write latency dashboards should see.
+const SINK_BEHIND: Duration = Duration::from_millis(10);
+
+/// How long a source waits before looking again whether the sinks caught up.
+const SINK_WAIT: Duration = Duration::from_millis(1);
 
 /// Decoding state of one partition.
 struct Slot {
@@ -83,6 +91,12 @@ pub fn read_and_decode<'s>(
                 capability = None;
                 return;
             };
+            if shared.sink_lag.behind(SINK_BEHIND) {
+                // Rows that fired a while ago are still being written: leave the cores to the
+                // writes until they are, and read on after (backpressure).
+                activator.activate_after(SINK_WAIT);
+                return;
+            }
             let mut events = Vec::with_capacity(BATCH);
             let mut tally = Tally::default();
             let read = read_batch(

@@ -4,13 +4,14 @@
 //! but has not yet written are tracked by their ticket; either way the operator holds a
 //! capability at the rows' time, so the frontier after this operator (the acknowledgement
 //! the sources commit their positions by) passes a time only once its rows are written.
+//! When the oldest rows still unwritten fired is published for the sources to pace by.
 
 use super::Shared;
 use crate::aggregate::ResultRow;
 use crate::sink::{Offer, Ticket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::{Capability, Operator};
@@ -34,9 +35,12 @@ pub fn write_rows<'s>(
         "WriteRows",
         move |_, info| {
             let activator = scope.activator_for(info.address);
-            let mut unwritten: Vec<(Capability<u64>, Unwritten)> = Vec::new();
+            let worker = scope.index();
+            // Each entry with when its rows fired (reached this operator).
+            let mut unwritten: Vec<(Capability<u64>, Unwritten, Instant)> = Vec::new();
             move |(input, _), _output| {
                 input.for_each_stamp(|cap, batches| {
+                    let fired = Instant::now();
                     let mut arrived: Vec<ResultRow> = Vec::new();
                     for batch in batches {
                         arrived.append(batch);
@@ -50,32 +54,35 @@ pub fn write_rows<'s>(
                     };
                     let last = shared.sinks.len().saturating_sub(1);
                     for index in 0..last {
-                        unwritten.push((cap.clone(), Unwritten::Refused(index, arrived.clone())));
+                        let rows = arrived.clone();
+                        unwritten.push((cap.clone(), Unwritten::Refused(index, rows), fired));
                     }
-                    unwritten.push((cap, Unwritten::Refused(last, arrived)));
+                    unwritten.push((cap, Unwritten::Refused(last, arrived), fired));
                 });
                 let mut still = Vec::new();
-                for (cap, entry) in unwritten.drain(..) {
+                for (cap, entry, fired) in unwritten.drain(..) {
                     match entry {
                         Unwritten::Refused(index, rows) => {
-                            match shared.sinks[index].offer(rows, &shared.rows) {
+                            match shared.sinks[index].offer(rows, fired, &shared.rows) {
                                 Ok(Offer::Written) => {}
                                 Ok(Offer::Accepted(ticket)) => {
-                                    still.push((cap, Unwritten::Accepted(ticket)))
+                                    still.push((cap, Unwritten::Accepted(ticket), fired))
                                 }
                                 Ok(Offer::Refused(rows)) => {
-                                    still.push((cap, Unwritten::Refused(index, rows)))
+                                    still.push((cap, Unwritten::Refused(index, rows), fired))
                                 }
                                 Err(e) => shared.fail(format!("cannot write results: {e}")),
                             }
                         }
                         Unwritten::Accepted(ticket) if ticket.load(Ordering::Acquire) > 0 => {
-                            still.push((cap, Unwritten::Accepted(ticket)))
+                            still.push((cap, Unwritten::Accepted(ticket), fired))
                         }
                         Unwritten::Accepted(_) => {}
                     }
                 }
                 unwritten = still;
+                let oldest = unwritten.iter().map(|(_, _, fired)| *fired).min();
+                shared.sink_lag.set(worker, oldest);
                 if !unwritten.is_empty() {
                     activator.activate_after(Duration::from_millis(1));
                 }

@@ -6,25 +6,36 @@
 //! capability, so the run cannot end) until they are accepted. The writer retries every
 //! failed write with backoff, so Cassandra being down delays rows but loses none.
 //!
+//! The rows of one handover that land in the same partition of a table (the rows of one
+//! day in a by-window or ranked table) go as unlogged batches of up to `BATCH_ROWS`:
+//! Cassandra applies each as one mutation, so a burst of windows firing at once costs a
+//! request per partition rather than per row.
+//!
 //! Retries reorder writes, so each row carries a write timestamp taken when the writer
 //! receives it: every version of a (window, key) row comes from the one worker that owns
 //! the key, in order, so the latest version (the final one) always wins.
 
-use super::cql_schema::{schema_cql, tables, Table};
+use super::cql_schema::{schema_cql, tables, Partition, Table};
 use crate::aggregate::ResultRow;
 use crate::spec::Plan;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::frame::types::Consistency;
+use scylla::statement::batch::{Batch as ScyllaBatch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
+use scylla::value::CqlValue;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 
-/// Writes in flight at once.
+/// Writes (single upserts or batches) in flight at once.
 const CONCURRENCY: usize = 256;
+/// Upserts into one partition sent together as one unlogged batch at most: a few kilobytes,
+/// under Cassandra's batch size warning.
+const BATCH_ROWS: usize = 16;
 /// Batches of rows the channel holds before workers are pushed back.
 const CHANNEL_BATCHES: usize = 64;
 
@@ -133,7 +144,7 @@ impl FailureLog {
 pub type Ticket = Arc<AtomicUsize>;
 
 /// Rows handed to the writer, with the ticket it counts down as it writes them and when
-/// they were handed over.
+/// their window fired.
 type Batch = (Vec<ResultRow>, Ticket, Instant);
 
 /// How long batches of rows took from being handed to the sink (as their window fired) to
@@ -164,6 +175,10 @@ impl WriteLatency {
 
     fn record(&self, since: Instant) {
         let micros = (since.elapsed().as_micros() as u64).clamp(1, 3_600_000_000);
+        tracing::debug!(
+            "rows written {:.1} ms after their window fired",
+            micros as f64 / 1e3
+        );
         let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let _ = state.run.record(micros);
         let _ = state.interval.record(micros);
@@ -237,15 +252,20 @@ impl CassandraSink {
 
     /// Offers rows to the writer without blocking. Accepted rows come back as a ticket that
     /// reaches zero once every one of them is in Cassandra; refused rows (channel full) come
-    /// back as they were.
-    pub fn try_offer(&self, rows: Vec<ResultRow>) -> Result<Ticket, Vec<ResultRow>> {
+    /// back as they were. `fired` is when their window fired: their write latency counts from
+    /// then, time spent refused included.
+    pub fn try_offer(
+        &self,
+        rows: Vec<ResultRow>,
+        fired: Instant,
+    ) -> Result<Ticket, Vec<ResultRow>> {
         let writes = rows
             .iter()
             .map(|r| self.tables_per_output[usize::from(r.output)])
             .sum();
         let ticket = Arc::new(AtomicUsize::new(writes));
         match &*self.sender.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(sender) => match sender.try_send((rows, Arc::clone(&ticket), Instant::now())) {
+            Some(sender) => match sender.try_send((rows, Arc::clone(&ticket), fired)) {
                 Ok(()) => Ok(ticket),
                 Err(
                     mpsc::error::TrySendError::Full((rows, _, _))
@@ -340,35 +360,95 @@ async fn write_rows(
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
     let mut clock = WriteClock::default();
-    while let Some((rows, ticket, offered_at)) = receiver.recv().await {
-        for row in rows {
-            let timestamp = clock.next();
-            for index in 0..statements.tables.len() {
-                if statements.tables[index].output != usize::from(row.output) {
-                    continue;
+    while let Some((rows, ticket, fired)) = receiver.recv().await {
+        let timestamps: Vec<i64> = rows.iter().map(|_| clock.next()).collect();
+        for (index, table) in statements.tables.iter().enumerate() {
+            // The rows of each partition of this table, in arrival order.
+            let mut partitions: HashMap<Partition<'_>, Vec<Upsert>> = HashMap::new();
+            for (row, &timestamp) in rows.iter().zip(&timestamps) {
+                if table.output == usize::from(row.output) {
+                    partitions
+                        .entry(table.partition(row))
+                        .or_default()
+                        .push(statements.upsert(index, row, timestamp));
                 }
-                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-                    return;
-                };
-                let (session, statements, row, ticket, latency) = (
-                    Arc::clone(&session),
-                    Arc::clone(&statements),
-                    row.clone(),
-                    Arc::clone(&ticket),
-                    latency.clone(),
-                );
-                tasks.spawn(async move {
-                    upsert(&session, &statements, index, &row, timestamp).await;
-                    if ticket.fetch_sub(1, Ordering::Release) == 1 {
-                        latency.record(offered_at);
-                    }
-                    drop(permit);
-                });
+            }
+            for group in partitions.into_values() {
+                let mut group = group.into_iter().peekable();
+                while group.peek().is_some() {
+                    let upserts: Vec<Upsert> = group.by_ref().take(BATCH_ROWS).collect();
+                    let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                        return;
+                    };
+                    let (session, statements, ticket, latency) = (
+                        Arc::clone(&session),
+                        Arc::clone(&statements),
+                        Arc::clone(&ticket),
+                        latency.clone(),
+                    );
+                    tasks.spawn(async move {
+                        write(&session, &statements, index, &upserts).await;
+                        if ticket.fetch_sub(upserts.len(), Ordering::Release) == upserts.len() {
+                            latency.record(fired);
+                        }
+                        drop(permit);
+                    });
+                }
             }
             while tasks.try_join_next().is_some() {}
         }
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// The bound values of one upsert: the row's columns, its write timestamp and the TTL.
+type Upsert = Vec<Option<CqlValue>>;
+
+impl Statements {
+    /// The values of `row`'s upsert into table `index`, written at `timestamp`.
+    fn upsert(&self, index: usize, row: &ResultRow, timestamp: i64) -> Upsert {
+        let mut values = self.tables[index].values(row);
+        values.push(Some(CqlValue::BigInt(timestamp)));
+        if let Some(ttl) = self.ttl {
+            values.push(Some(CqlValue::Int(ttl)));
+        }
+        values
+    }
+}
+
+/// Writes upserts of one partition of table `index` (one statement, or an unlogged batch,
+/// which Cassandra applies to the partition as one mutation), retrying with backoff until
+/// Cassandra takes them.
+async fn write(session: &Session, statements: &Statements, index: usize, upserts: &[Upsert]) {
+    let prepared = &statements.prepared[index];
+    let batch = (upserts.len() > 1).then(|| {
+        let mut batch = ScyllaBatch::new(BatchType::Unlogged);
+        for _ in upserts {
+            batch.append_statement(prepared.clone());
+        }
+        batch.set_is_idempotent(true);
+        batch
+    });
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let written = match &batch {
+            Some(batch) => session.batch(batch, upserts).await.map(drop),
+            None => session
+                .execute_unpaged(prepared, &upserts[0])
+                .await
+                .map(drop),
+        };
+        match written {
+            Ok(()) => return,
+            Err(e) => {
+                statements
+                    .failures
+                    .report(&statements.tables[index].name, &e);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 /// Strictly increasing write timestamps (microseconds since the epoch) for the rows of one
@@ -385,38 +465,6 @@ impl WriteClock {
             .map_or(0, |d| d.as_micros() as i64);
         self.last = now.max(self.last + 1);
         self.last
-    }
-}
-
-/// Writes one row into one table at `timestamp`, retrying with backoff until Cassandra
-/// takes it.
-async fn upsert(
-    session: &Session,
-    statements: &Statements,
-    index: usize,
-    row: &ResultRow,
-    timestamp: i64,
-) {
-    let mut values = statements.tables[index].values(row);
-    values.push(Some(scylla::value::CqlValue::BigInt(timestamp)));
-    if let Some(ttl) = statements.ttl {
-        values.push(Some(scylla::value::CqlValue::Int(ttl)));
-    }
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match session
-            .execute_unpaged(&statements.prepared[index], &values)
-            .await
-        {
-            Ok(_) => return,
-            Err(e) => {
-                statements
-                    .failures
-                    .report(&statements.tables[index].name, &e);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
     }
 }
 

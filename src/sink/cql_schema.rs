@@ -164,7 +164,26 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
     tables
 }
 
+/// The partition a row lands in, in one table: rows with equal partitions can be written
+/// together as one single-partition batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Partition<'r> {
+    /// A table partitioned by the UTC day (days since 1970) of a window bound.
+    Day(u64),
+    /// A table partitioned by the output's key.
+    Key(&'r crate::aggregate::Key),
+}
+
 impl Table {
+    /// The partition `row` lands in.
+    pub fn partition<'r>(&self, row: &'r ResultRow) -> Partition<'r> {
+        match self.layout {
+            Layout::Ranked => Partition::Day(row.window.end / 86_400_000),
+            Layout::ByWindow => Partition::Day(row.window.start / 86_400_000),
+            Layout::ByKey => Partition::Key(&row.key),
+        }
+    }
+
     /// `CREATE TABLE IF NOT EXISTS` for this table in `keyspace`.
     pub fn create(&self, keyspace: &str) -> String {
         let columns: Vec<String> = self
@@ -327,5 +346,60 @@ mod tests {
         assert_eq!(values[2], Some(CqlValue::Text("7".into())));
         assert_eq!(values[4], Some(CqlValue::BigInt(3)));
         assert_eq!(values[5], None, "a missing aggregate is null");
+    }
+
+    #[test]
+    fn rows_share_a_partition_exactly_when_their_partition_key_columns_agree() {
+        let plan = crate::spec::load(std::path::Path::new("dataflows/evilnet.toml")).expect("plan");
+        let day = 86_400_000;
+        let rows: Vec<ResultRow> = [(0, "A"), (0, "B"), (day - 1, "A"), (day, "A"), (day, "B")]
+            .into_iter()
+            .flat_map(|(start, city)| {
+                (0..plan.outputs.len()).map(move |output| ResultRow {
+                    output: output as u16,
+                    window: crate::time::Window {
+                        start,
+                        end: start + 300_000,
+                    },
+                    rank: Some(1),
+                    key: crate::aggregate::Key(vec![Value::Str(city.into())].into()),
+                    values: vec![Value::Int(1); 3],
+                    is_final: true,
+                })
+            })
+            .collect();
+        let tables = tables(&plan);
+        assert!(tables.iter().any(|t| t.layout == Layout::ByKey));
+        for table in &tables {
+            let key_columns: Vec<usize> = table
+                .partition_key
+                .iter()
+                .map(|k| {
+                    table
+                        .columns
+                        .iter()
+                        .position(|(c, _)| c == k)
+                        .expect("column")
+                })
+                .collect();
+            let mine: Vec<&ResultRow> = rows
+                .iter()
+                .filter(|r| usize::from(r.output) == table.output)
+                .collect();
+            for a in &mine {
+                for b in &mine {
+                    let (va, vb) = (table.values(a), table.values(b));
+                    let same_columns = key_columns.iter().all(|&i| va[i] == vb[i]);
+                    assert_eq!(
+                        table.partition(a) == table.partition(b),
+                        same_columns,
+                        "{}: {:?} and {:?}",
+                        table.name,
+                        a.window,
+                        b.window
+                    );
+                }
+            }
+        }
     }
 }

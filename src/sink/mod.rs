@@ -18,6 +18,7 @@ pub use rows::RowFormat;
 use crate::aggregate::ResultRow;
 use crate::spec::Plan;
 use std::path::PathBuf;
+use std::time::Instant;
 
 /// A parsed sink URI.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,8 +100,14 @@ impl RowSink {
         }
     }
 
-    /// Takes rows without blocking.
-    pub fn offer(&self, rows: Vec<ResultRow>, format: &RowFormat) -> Result<Offer, String> {
+    /// Takes rows without blocking; `fired` is when their window fired, which the write
+    /// latency is measured from.
+    pub fn offer(
+        &self,
+        rows: Vec<ResultRow>,
+        fired: Instant,
+        format: &RowFormat,
+    ) -> Result<Offer, String> {
         match self {
             RowSink::Jsonl(file) => {
                 let mut text = String::new();
@@ -113,7 +120,7 @@ impl RowSink {
                     .map_err(|e| e.to_string())?;
                 Ok(Offer::Written)
             }
-            RowSink::Cassandra(cassandra) => Ok(match cassandra.try_offer(rows) {
+            RowSink::Cassandra(cassandra) => Ok(match cassandra.try_offer(rows, fired) {
                 Ok(ticket) => Offer::Accepted(ticket),
                 Err(rows) => Offer::Refused(rows),
             }),
