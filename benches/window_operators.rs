@@ -57,7 +57,7 @@ fn events(keys: u64) -> Vec<Event> {
                 time: t,
                 arrival: t,
                 final_at: 0, // only de-duplication reads it, and this plan has none
-                fields: vec![None, Some(Value::Str(campaign.into())), Some(user)],
+                fields: vec![None, Some(Value::Str(campaign.into())), Some(user)].into(),
                 elements: Vec::new(),
             }
         })

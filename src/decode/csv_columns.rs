@@ -1,5 +1,6 @@
 //! CSV rows: fields are columns, found by header name.
 
+use crate::event::Fields;
 use crate::value::Value;
 
 /// Column positions of a dataflow's fields in one CSV file.
@@ -37,7 +38,7 @@ impl CsvColumns {
     }
 
     /// The row's field values; empty cells are missing, everything else is text.
-    pub fn extract(&self, row: &csv::StringRecord) -> Vec<Option<Value>> {
+    pub fn extract(&self, row: &csv::StringRecord) -> Fields {
         self.positions
             .iter()
             .map(|p| {
@@ -65,8 +66,8 @@ mod tests {
         assert_eq!(columns.absent(&paths), vec!["Tolls"]);
         let row = csv::StringRecord::from(vec!["x", "$7.65", ""]);
         assert_eq!(
-            columns.extract(&row),
-            vec![Some(Value::Str("$7.65".into())), None, None]
+            columns.extract(&row)[..],
+            [Some(Value::Str("$7.65".into())), None, None]
         );
     }
 }

@@ -66,7 +66,9 @@ fn head_word(bytes: &[u8]) -> u64 {
 /// The last 8 bytes of `bytes` as one word (0 when it is shorter).
 #[inline]
 fn last_word(bytes: &[u8]) -> u64 {
-    bytes.last_chunk::<8>().map_or(0, |last| u64::from_le_bytes(*last))
+    bytes
+        .last_chunk::<8>()
+        .map_or(0, |last| u64::from_le_bytes(*last))
 }
 
 impl MemberName {

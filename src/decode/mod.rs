@@ -12,6 +12,7 @@ pub use csv_columns::CsvColumns;
 pub use json_path::{JsonError, JsonPaths};
 
 use crate::derive::Deriver;
+use crate::event::Fields;
 use crate::spec::{Condition, Plan};
 use crate::time::TimestampParser;
 use crate::value::Value;
@@ -92,7 +93,7 @@ pub enum Decoded {
         /// Event time in UTC milliseconds.
         time: u64,
         /// Field values in plan order.
-        fields: Vec<Option<Value>>,
+        fields: Fields,
         /// The elements of the plan's list-valued field (empty without one).
         elements: Vec<Value>,
     },
@@ -222,7 +223,7 @@ impl Decoder {
 
     /// Decodes one JSON line; `now_ms` is the wall clock, for the future-skew check.
     pub fn decode_json(&self, line: &str, now_ms: u64) -> Result<Decoded, DecodeError> {
-        let mut fields = Vec::with_capacity(self.names.len());
+        let mut fields = Fields::new();
         fields.resize_with(self.names.len(), || None);
         match &self.slots {
             None => self
@@ -245,7 +246,7 @@ impl Decoder {
 
     /// Finishes a record whose fields were extracted (from JSON or CSV): derived fields,
     /// filters, then timestamp, then checks of key and numeric fields.
-    fn finish(&self, mut fields: Vec<Option<Value>>, now_ms: u64) -> Result<Decoded, DecodeError> {
+    fn finish(&self, mut fields: Fields, now_ms: u64) -> Result<Decoded, DecodeError> {
         let mut elements = Vec::new();
         if !self.deriver.is_empty() {
             self.deriver.apply(&mut fields, &mut elements);
