@@ -172,7 +172,7 @@ impl JsonPaths {
             if walker.peek() != Some(b'{') {
                 return Err(walker.error("expected a JSON object"));
             }
-            walker.value(Some(0), 0)?;
+            walker.value(0, 0)?;
             walker.skip_ws();
             if walker.pos != walker.bytes.len() {
                 return Err(walker.error("unexpected text after the JSON object"));
@@ -249,16 +249,13 @@ impl<'d> Walker<'d, '_, '_> {
         }
     }
 
-    /// Walks one value; `node` is the path node it sits on, if any path passes through here.
-    fn value(&mut self, node: Option<usize>, depth: usize) -> Result<(), JsonError> {
+    /// Walks one value that sits on path node `node`.
+    fn value(&mut self, node: usize, depth: usize) -> Result<(), JsonError> {
         if depth > MAX_DEPTH {
             return Err(self.error("nesting too deep"));
         }
         self.skip_ws();
-        let slot = node.and_then(|n| self.paths.nodes[n].slot);
-        if node.is_none() {
-            return self.skip_value();
-        }
+        let slot = self.paths.nodes[node].slot;
         let value = match self.peek() {
             Some(b'{') => Value::Map(self.object(node, depth)?),
             Some(b'[') => Value::List(self.array(node, depth)?),
@@ -283,7 +280,20 @@ impl<'d> Walker<'d, '_, '_> {
         Ok(())
     }
 
-    fn object(&mut self, node: Option<usize>, depth: usize) -> Result<u32, JsonError> {
+    /// Walks a member's or element's value: skipped straight away when no path goes there
+    /// (most of them).
+    #[inline]
+    fn member_value(&mut self, node: Option<usize>, depth: usize) -> Result<(), JsonError> {
+        match node {
+            Some(node) => self.value(node, depth),
+            None => {
+                self.skip_ws();
+                self.skip_value()
+            }
+        }
+    }
+
+    fn object(&mut self, node: usize, depth: usize) -> Result<u32, JsonError> {
         self.pos += 1;
         self.skip_ws();
         if self.peek() == Some(b'}') {
@@ -293,47 +303,44 @@ impl<'d> Walker<'d, '_, '_> {
         let mut members = 0u32;
         // Which of the node's children were found, while there are few enough to track: once
         // all were, the rest of the object is skipped (unless the object itself is wanted).
-        let mut unfound = node
-            .map(|n| &self.paths.nodes[n])
-            .filter(|n| n.slot.is_none() && n.by_key.len() <= 64)
-            .map_or(0, |n| {
-                u64::MAX
-                    .checked_shr(64 - n.by_key.len() as u32)
-                    .unwrap_or(0)
-            });
+        let here = &self.paths.nodes[node];
+        let mut unfound = if here.slot.is_none() && here.by_key.len() <= 64 {
+            u64::MAX
+                .checked_shr(64 - here.by_key.len() as u32)
+                .unwrap_or(0)
+        } else {
+            0
+        };
         loop {
             self.expect(b'"', "expected a member name")?;
-            let child = match node {
-                Some(n) if !self.paths.nodes[n].by_key.is_empty() => {
-                    let start = self.pos;
-                    let end = self.string_end()?;
-                    self.pos = end + 1;
-                    let children = &self.paths.nodes[n].by_key;
-                    let found = if self.index.has_backslash(start, end) {
-                        let name = unescape(&self.doc[start..end]).map_err(|m| JsonError {
-                            offset: start,
-                            message: m,
-                        })?;
-                        children
-                            .iter()
-                            .position(|(k, _)| k.matches(name.as_bytes()))
-                    } else {
-                        children
-                            .iter()
-                            .position(|(k, _)| k.matches_in(self.bytes, start, end))
-                    };
-                    found.map(|at| {
-                        unfound &= !(1u64 << (at % 64));
-                        children[at].1
-                    })
-                }
-                _ => {
-                    self.skip_string()?;
-                    None
-                }
+            let children = &self.paths.nodes[node].by_key;
+            let child = if children.is_empty() {
+                self.skip_string()?;
+                None
+            } else {
+                let start = self.pos;
+                let end = self.string_end()?;
+                self.pos = end + 1;
+                let found = if self.index.has_backslash(start, end) {
+                    let name = unescape(&self.doc[start..end]).map_err(|m| JsonError {
+                        offset: start,
+                        message: m,
+                    })?;
+                    children
+                        .iter()
+                        .position(|(k, _)| k.matches(name.as_bytes()))
+                } else {
+                    children
+                        .iter()
+                        .position(|(k, _)| k.matches_in(self.bytes, start, end))
+                };
+                found.map(|at| {
+                    unfound &= !(1u64 << (at % 64));
+                    children[at].1
+                })
             };
             self.expect(b':', "expected `:` after a member name")?;
-            self.value(child, depth + 1)?;
+            self.member_value(child, depth + 1)?;
             members += 1;
             if unfound == 0 && child.is_some() {
                 return self.skip_rest(true).map(|()| members);
@@ -350,7 +357,7 @@ impl<'d> Walker<'d, '_, '_> {
         }
     }
 
-    fn array(&mut self, node: Option<usize>, depth: usize) -> Result<u32, JsonError> {
+    fn array(&mut self, node: usize, depth: usize) -> Result<u32, JsonError> {
         self.pos += 1;
         self.skip_ws();
         if self.peek() == Some(b']') {
@@ -359,19 +366,19 @@ impl<'d> Walker<'d, '_, '_> {
         }
         let mut index = 0usize;
         // Past the last wanted element the rest is skipped (unless the array itself is wanted).
-        let last_wanted = node
-            .map(|n| &self.paths.nodes[n])
-            .filter(|n| n.slot.is_none())
-            .and_then(|n| n.by_index.iter().map(|(i, _)| *i).max());
+        let here = &self.paths.nodes[node];
+        let last_wanted = here
+            .slot
+            .is_none()
+            .then(|| here.by_index.iter().map(|(i, _)| *i).max())
+            .flatten();
         loop {
-            let child = node.and_then(|n| {
-                self.paths.nodes[n]
-                    .by_index
-                    .iter()
-                    .find(|(i, _)| *i == index)
-                    .map(|(_, c)| *c)
-            });
-            self.value(child, depth + 1)?;
+            let child = self.paths.nodes[node]
+                .by_index
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map(|(_, c)| *c);
+            self.member_value(child, depth + 1)?;
             if last_wanted == Some(index) {
                 return self.skip_rest(false).map(|()| index as u32 + 1);
             }

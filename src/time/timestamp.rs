@@ -97,6 +97,11 @@ fn as_text(value: &Value) -> Result<&str, String> {
     }
 }
 
+thread_local! {
+    /// The `YYYY-MM-DD` of the last date this thread parsed (zero-padded), with its day number.
+    static LAST_DATE: std::cell::Cell<(u128, i64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
 /// Parses the common `YYYY-MM-DDTHH:MM:SS[.fff]Z` shape without allocation; anything else
 /// returns `None` and goes to the full parser.
 fn fast_rfc3339(text: &str) -> Option<i64> {
@@ -115,16 +120,28 @@ fn fast_rfc3339(text: &str) -> Option<i64> {
             c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
         })
     };
-    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
+    if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
+    // Timestamps in a stream mostly share their date with the one before.
+    let date = u128::from_le_bytes({
+        let mut date = [0u8; 16];
+        date[..10].copy_from_slice(&b[..10]);
+        date
+    });
+    let days = match LAST_DATE.get() {
+        (last, days) if last == date => days,
+        _ => {
+            let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+            if !(1..=12).contains(&month) || !(1..=days_in_month(year, month)).contains(&day) {
+                return None;
+            }
+            let days = days_from_civil(year, month, day);
+            LAST_DATE.set((date, days));
+            days
+        }
+    };
     let mut millis = 0;
     let mut pos = 19;
     if b[pos] == b'.' {
@@ -140,10 +157,6 @@ fn fast_rfc3339(text: &str) -> Option<i64> {
         pos += 1 + digits;
     }
     if pos + 1 != b.len() || b[pos] != b'Z' {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    if day > days_in_month(year, month) {
         return None;
     }
     Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
@@ -236,9 +249,20 @@ mod tests {
 
     proptest! {
         #[test]
-        fn fast_path_agrees_with_chrono(ms in 0i64..4_102_444_800_000) {
-            let text = DateTime::from_timestamp_millis(ms).expect("t").format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-            prop_assert_eq!(fast_rfc3339(&text), Some(ms));
+        fn fast_path_agrees_with_chrono(
+            ms in 0i64..4_102_444_800_000,
+            same_day in 0i64..86_400_000,
+            other_day in 0i64..4_102_444_800_000,
+        ) {
+            // A new date, the same date again (from the cache), then another date.
+            let day_start = ms - ms % 86_400_000;
+            for ms in [ms, day_start + same_day, other_day] {
+                let text = DateTime::from_timestamp_millis(ms).expect("t").format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+                prop_assert_eq!(fast_rfc3339(&text), Some(ms));
+            }
+            // A date that does not exist is refused even right after a valid one was cached.
+            prop_assert_eq!(fast_rfc3339("2023-02-28T10:00:00Z"), Some(1_677_578_400_000));
+            prop_assert_eq!(fast_rfc3339("2023-02-29T10:00:00Z"), None);
         }
     }
 }
