@@ -2,6 +2,7 @@
 //! worker), then merge and fire windows (exchanged by key, or by window for ranked outputs);
 //! per-record outputs turn each de-duplicated event into its rows at once.
 
+use super::large_batches::LargeBatches;
 use super::Shared;
 use crate::aggregate::{Deduplicator, Key, Partial, PreAggregator, ResultRow, WindowStore};
 use crate::event::Event;
@@ -10,7 +11,7 @@ use crate::value::Value;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::channels::pact::{Exchange, ExchangeCore, Pipeline};
 use timely::dataflow::operators::{Capability, Concat, Operator};
 use timely::dataflow::Stream;
 
@@ -103,7 +104,9 @@ fn deduplicate<'s>(
     shared: &Arc<Shared>,
 ) -> Stream<'s, u64, Vec<Event>> {
     let shared = Arc::clone(shared);
-    let by_id = Exchange::new(move |e: &Event| stable_hash(&e.fields[field]));
+    let by_id = ExchangeCore::<LargeBatches<Event>, _>::new_core(move |e: &Event| {
+        stable_hash(&e.fields[field])
+    });
     events.unary_frontier(by_id, "Deduplicate", move |_, _| {
         let per_record = shared.plan.outputs.iter().any(|o| o.records);
         let longest = shared
@@ -135,13 +138,12 @@ fn deduplicate<'s>(
                         .collect();
                     seen.first_sightings(&ids, &mut fresh);
                     drop(ids);
-                    for (event, &fresh) in batch.drain(..).zip(&fresh) {
-                        if fresh {
-                            session.give(event);
-                        } else {
-                            dropped += 1;
-                        }
-                    }
+                    // Kept in place: duplicates are rare, so hardly an event moves.
+                    let before = batch.len();
+                    let mut verdicts = fresh.iter();
+                    batch.retain(|_| verdicts.next().copied().unwrap_or(true));
+                    dropped += (before - batch.len()) as u64;
+                    session.give_container(batch);
                 }
             });
             shared

@@ -2,6 +2,7 @@
 //! and runs it on the requested workers and processes.
 
 mod aggregate_ops;
+mod large_batches;
 mod read;
 mod sink_lag;
 mod write;
