@@ -3,7 +3,8 @@
 //! The engine owns one tokio runtime per process with one writer task that owns the session.
 //! Timely workers hand rows over through a bounded channel and never block: a full channel
 //! is the backpressure signal, and the sink operator keeps the rows (and holds its
-//! capability, so the run cannot end) until they are accepted. The writer retries every
+//! capability, so the run cannot end) until they are accepted; meanwhile the sources hold
+//! off reading (see `engine/sink_lag.rs`). The writer retries every
 //! failed write with backoff, so Cassandra being down delays rows but loses none.
 //!
 //! The rows of one handover that land in the same partition of a table (the rows of one
