@@ -344,31 +344,10 @@ mod tests {
             let quotes = naive_quotes(bytes);
             let in_string = |i: usize| quotes.iter().filter(|&&q| q < i).count() % 2 == 1
                 && !quotes.contains(&i);
-            for open in (0..bytes.len()).filter(|&i| b"{[".contains(&bytes[i]) && !in_string(i)) {
-                let mut depth = 0i32;
-                let mut want = None;
-                for (i, &b) in bytes.iter().enumerate().skip(open) {
-                    if in_string(i) || quotes.contains(&i) {
-                        continue;
-                    }
-                    match b {
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => depth -= 1,
-                        _ => continue,
-                    }
-                    if depth == 0 {
-                        want = Some(i + 1);
-                        break;
-                    }
-                }
-                prop_assert_eq!(index.container_end(open), want, "open at {}", open);
-            }
-            // From inside a container, outside strings, its end is where one more closing
-            // than opening bracket has been seen.
             let outside = |i: usize| !in_string(i) && !quotes.contains(&i);
-            for from in (0..bytes.len()).filter(|&i| outside(i) && !b"{[]}".contains(&bytes[i])) {
-                let mut depth = 1i32;
-                let mut want = None;
+            // Just past the bracket, outside strings, that brings `depth` open brackets to
+            // none, scanning from `from`.
+            let naive_end = |from: usize, mut depth: i32| {
                 for (i, &b) in bytes.iter().enumerate().skip(from).filter(|&(i, _)| outside(i)) {
                     match b {
                         b'{' | b'[' => depth += 1,
@@ -376,11 +355,18 @@ mod tests {
                         _ => continue,
                     }
                     if depth == 0 {
-                        want = Some(i + 1);
-                        break;
+                        return Some(i + 1);
                     }
                 }
-                prop_assert_eq!(index.enclosing_end(from), want, "from {}", from);
+                None
+            };
+            for open in (0..bytes.len()).filter(|&i| b"{[".contains(&bytes[i]) && outside(i)) {
+                prop_assert_eq!(index.container_end(open), naive_end(open, 0), "open at {}", open);
+            }
+            // From inside a container its end is where one more closing than opening bracket
+            // has been seen.
+            for from in (0..bytes.len()).filter(|&i| outside(i) && !b"{[]}".contains(&bytes[i])) {
+                prop_assert_eq!(index.enclosing_end(from), naive_end(from, 1), "from {}", from);
             }
         }
     }
