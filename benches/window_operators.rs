@@ -145,7 +145,7 @@ fn decode(c: &mut Criterion) {
             |_| {
                 lines
                     .iter()
-                    .filter(|l| decoder.decode_json(l, u64::MAX / 2).is_ok())
+                    .filter(|l| decoder.decode_json(l.as_bytes(), u64::MAX / 2).is_ok())
                     .count()
             },
             BatchSize::SmallInput,

@@ -1,5 +1,6 @@
 //! A JSON document's structure as bit masks, one word per 64 bytes: where its unescaped
-//! quotes and its backslashes are, and which brackets lie outside strings.
+//! quotes and its backslashes are, and which brackets lie outside strings; and where its
+//! first non-ASCII byte's block starts, so that UTF-8 validation can skip the ASCII prefix.
 //!
 //! Built in one pass with 16-byte vector compares (SSE2, part of every x86_64; a byte loop
 //! elsewhere) and the carry tricks of simdjson's first stage, it lets the walker find a
@@ -23,6 +24,8 @@ struct Block {
 #[derive(Default)]
 pub(super) struct StructureIndex {
     blocks: Vec<Block>,
+    /// The first block holding a byte of 0x80 or above (`blocks.len()` when none does).
+    first_non_ascii: usize,
 }
 
 impl StructureIndex {
@@ -51,8 +54,12 @@ impl StructureIndex {
         self.blocks.reserve(bytes.len().div_ceil(64));
         let mut escape_carry = 0u64;
         let mut in_string_carry = 0u64;
+        let mut first_non_ascii = None;
         let mut chunks = bytes.chunks_exact(64);
         let mut push = |raw: RawMasks| {
+            if raw.non_ascii != 0 && first_non_ascii.is_none() {
+                first_non_ascii = Some(self.blocks.len());
+            }
             let escaped = escaped_bytes(raw.backslashes, &mut escape_carry);
             let quotes = raw.quotes & !escaped;
             // Bits from each opening quote up to (not including) its closing quote.
@@ -74,6 +81,15 @@ impl StructureIndex {
             padded[..tail.len()].copy_from_slice(tail);
             push(raw(&padded));
         }
+        self.first_non_ascii = first_non_ascii.unwrap_or(self.blocks.len());
+    }
+
+    /// Where the part of the document that may hold non-ASCII bytes starts: the start of
+    /// the first 64-byte block holding one (the document's length when it is all ASCII).
+    /// Everything before it is ASCII, so it ends on a character boundary.
+    #[inline]
+    pub fn non_ascii_from(&self, len: usize) -> usize {
+        (self.first_non_ascii * 64).min(len)
     }
 
     /// The position of the first unescaped quote at or after `from`.
@@ -159,6 +175,8 @@ struct RawMasks {
     backslashes: u64,
     opens: u64,
     closes: u64,
+    /// Bytes of 0x80 and above.
+    non_ascii: u64,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -172,6 +190,7 @@ fn raw_masks(block: &[u8; 64]) -> RawMasks {
         backslashes: 0,
         opens: 0,
         closes: 0,
+        non_ascii: 0,
     };
     // SAFETY: SSE2 is part of the x86_64 baseline, and every load reads 16 bytes inside
     // `block` (unaligned loads are allowed).
@@ -190,6 +209,7 @@ fn raw_masks(block: &[u8; 64]) -> RawMasks {
             masks.backslashes |= mask(_mm_cmpeq_epi8(bytes, backslash));
             masks.opens |= mask(_mm_cmpeq_epi8(folded, open));
             masks.closes |= mask(_mm_cmpeq_epi8(folded, close));
+            masks.non_ascii |= mask(bytes);
         }
     }
     masks
@@ -215,6 +235,7 @@ fn raw_masks_avx2(block: &[u8; 64]) -> RawMasks {
         backslashes: 0,
         opens: 0,
         closes: 0,
+        non_ascii: 0,
     };
     for half in 0..2 {
         // SAFETY: the load reads 32 bytes inside `block` (unaligned loads are allowed).
@@ -225,6 +246,7 @@ fn raw_masks_avx2(block: &[u8; 64]) -> RawMasks {
         masks.backslashes |= mask(_mm256_cmpeq_epi8(bytes, backslash));
         masks.opens |= mask(_mm256_cmpeq_epi8(folded, open));
         masks.closes |= mask(_mm256_cmpeq_epi8(folded, close));
+        masks.non_ascii |= mask(bytes);
     }
     masks
 }
@@ -237,6 +259,7 @@ fn raw_masks(block: &[u8; 64]) -> RawMasks {
         backslashes: 0,
         opens: 0,
         closes: 0,
+        non_ascii: 0,
     };
     for (i, &byte) in block.iter().enumerate() {
         let bit = 1u64 << i;
@@ -245,6 +268,7 @@ fn raw_masks(block: &[u8; 64]) -> RawMasks {
             b'\\' => masks.backslashes |= bit,
             b'{' | b'[' => masks.opens |= bit,
             b'}' | b']' => masks.closes |= bit,
+            0x80.. => masks.non_ascii |= bit,
             _ => {}
         }
     }

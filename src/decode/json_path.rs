@@ -157,12 +157,21 @@ impl JsonPaths {
     }
 
     /// Fills `out[slot]` for every path present in `doc`; absent paths leave `None`.
-    pub fn extract(&self, doc: &str, out: &mut [Option<Value>]) -> Result<(), JsonError> {
+    ///
+    /// `doc` must be UTF-8: it is validated from its first non-ASCII block on, which the
+    /// structure index finds while it is built, so an ASCII document costs no extra pass.
+    pub fn extract(&self, doc: &[u8], out: &mut [Option<Value>]) -> Result<(), DocumentError> {
         INDEX.with_borrow_mut(|index| {
-            index.build(doc.as_bytes());
+            index.build(doc);
+            let ascii = index.non_ascii_from(doc.len());
+            simdutf8::basic::from_utf8(&doc[ascii..]).map_err(|_| DocumentError::InvalidUtf8)?;
+            // SAFETY: `doc[..ascii]` is ASCII (the index found no byte of 0x80 or above
+            // there), so it is UTF-8 and ends on a character boundary; `doc[ascii..]` was
+            // validated just above. Together they are UTF-8.
+            let text = unsafe { std::str::from_utf8_unchecked(doc) };
             let mut walker = Walker {
-                bytes: doc.as_bytes(),
-                doc,
+                bytes: doc,
+                doc: text,
                 pos: 0,
                 index,
                 paths: self,
@@ -170,15 +179,30 @@ impl JsonPaths {
             };
             walker.skip_ws();
             if walker.peek() != Some(b'{') {
-                return Err(walker.error("expected a JSON object"));
+                return Err(walker.error("expected a JSON object").into());
             }
             walker.value(0, 0)?;
             walker.skip_ws();
             if walker.pos != walker.bytes.len() {
-                return Err(walker.error("unexpected text after the JSON object"));
+                return Err(walker.error("unexpected text after the JSON object").into());
             }
             Ok(())
         })
+    }
+}
+
+/// Why a document could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DocumentError {
+    /// The document is not UTF-8.
+    InvalidUtf8,
+    /// The document is not a well-formed JSON object.
+    Malformed(JsonError),
+}
+
+impl From<JsonError> for DocumentError {
+    fn from(error: JsonError) -> DocumentError {
+        DocumentError::Malformed(error)
     }
 }
 
@@ -578,7 +602,11 @@ mod tests {
     fn extract(paths: &[&str], doc: &str) -> Result<Vec<Option<Value>>, JsonError> {
         let compiled = JsonPaths::compile(paths.iter().copied()).expect("paths");
         let mut out = vec![None; paths.len()];
-        compiled.extract(doc, &mut out).map(|_| out)
+        match compiled.extract(doc.as_bytes(), &mut out) {
+            Ok(()) => Ok(out),
+            Err(DocumentError::Malformed(e)) => Err(e),
+            Err(DocumentError::InvalidUtf8) => panic!("a Rust string is UTF-8"),
+        }
     }
 
     #[test]
@@ -669,6 +697,37 @@ mod tests {
                     serde_json::Value::Object(o) => Value::Map(o.len() as u32),
                 });
                 prop_assert_eq!(got, want, "path {}", path);
+            }
+        }
+
+        /// A document is refused as not UTF-8 exactly when it is not, wherever its non-ASCII
+        /// bytes lie: in the first block, across block boundaries or after an ASCII prefix.
+        #[test]
+        fn refuses_exactly_the_documents_that_are_not_utf8(
+            ascii in 0usize..200,
+            tail in prop::collection::vec(prop_oneof![
+                3 => (0x20u8..0x7f).prop_filter("no quote or backslash", |b| *b != b'"' && *b != b'\\'),
+                2 => Just(0xC3u8),
+                2 => Just(0xA9u8),
+                1 => Just(0xE2u8),
+                1 => Just(0x82u8),
+                1 => Just(0xACu8),
+                1 => 0x80u8..=0xFF,
+            ], 0..150),
+        ) {
+            let mut doc = format!("{{\"a\":\"{}", "x".repeat(ascii)).into_bytes();
+            doc.extend_from_slice(&tail);
+            doc.extend_from_slice(b"\"}");
+            let paths = JsonPaths::compile(["a"]).expect("paths");
+            let mut out = [None];
+            let result = paths.extract(&doc, &mut out);
+            match std::str::from_utf8(&doc) {
+                Ok(text) => {
+                    prop_assert_eq!(result, Ok(()));
+                    let want = &text[6..text.len() - 2];
+                    prop_assert_eq!(out[0].clone(), Some(Value::Str(want.into())));
+                }
+                Err(_) => prop_assert_eq!(result, Err(DocumentError::InvalidUtf8)),
             }
         }
 

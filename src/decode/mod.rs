@@ -9,7 +9,7 @@ mod json_index;
 mod json_path;
 
 pub use csv_columns::CsvColumns;
-pub use json_path::{JsonError, JsonPaths};
+pub use json_path::{DocumentError, JsonError, JsonPaths};
 
 use crate::derive::Deriver;
 use crate::event::Fields;
@@ -50,6 +50,15 @@ pub enum DecodeError {
         /// What was wrong.
         detail: String,
     },
+}
+
+impl From<DocumentError> for DecodeError {
+    fn from(error: DocumentError) -> DecodeError {
+        match error {
+            DocumentError::InvalidUtf8 => DecodeError::InvalidUtf8,
+            DocumentError::Malformed(e) => DecodeError::MalformedJson(e),
+        }
+    }
 }
 
 impl DecodeError {
@@ -222,20 +231,17 @@ impl Decoder {
     }
 
     /// Decodes one JSON line; `now_ms` is the wall clock, for the future-skew check.
-    pub fn decode_json(&self, line: &str, now_ms: u64) -> Result<Decoded, DecodeError> {
+    pub fn decode_json(&self, line: &[u8], now_ms: u64) -> Result<Decoded, DecodeError> {
         let mut fields = Fields::new();
         fields.resize_with(self.names.len(), || None);
         match &self.slots {
             None => self
                 .json
-                .extract(line, &mut fields[..self.alternatives.len()])
-                .map_err(DecodeError::MalformedJson)?,
+                .extract(line, &mut fields[..self.alternatives.len()])?,
             Some(slots) => {
                 let mut found = Vec::with_capacity(self.distinct_paths);
                 found.resize_with(self.distinct_paths, || None);
-                self.json
-                    .extract(line, &mut found)
-                    .map_err(DecodeError::MalformedJson)?;
+                self.json.extract(line, &mut found)?;
                 for (field, slots) in fields.iter_mut().zip(slots) {
                     *field = slots.iter().find_map(|&s| found[s].take());
                 }

@@ -196,10 +196,7 @@ fn read_batch(
         let watermark_before = watermark.current();
         let mut done_at = 0;
         let decoded = match &raw {
-            RawRecord::Line(bytes) => match simdutf8::basic::from_utf8(bytes) {
-                Ok(text) => shared.decoder.decode_json(text, now_ms),
-                Err(_) => Err(DecodeError::InvalidUtf8),
-            },
+            RawRecord::Line(bytes) => shared.decoder.decode_json(bytes, now_ms),
             RawRecord::Row(row) => match csv {
                 Some(columns) => shared.decoder.decode_csv(columns, row, now_ms),
                 None => Err(DecodeError::MalformedCsv("row outside a CSV file".into())),

@@ -524,9 +524,8 @@ impl Producing {
         let seq = self.next_seq;
         self.next_seq += 1;
         let key = self.key_path.as_ref().and_then(|paths| {
-            let text = std::str::from_utf8(message).ok()?;
             let mut slot = [None];
-            paths.extract(text, &mut slot).ok()?;
+            paths.extract(message, &mut slot).ok()?;
             key_bytes(slot[0].take()?)
         });
         Record {
