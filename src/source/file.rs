@@ -1,11 +1,31 @@
 //! Reading one file partition: JSON lines or CSV rows, with their line numbers.
+//!
+//! A regular file of JSON lines is memory-mapped and its lines are handed on in place: no
+//! copy from the kernel's page cache into a read buffer, which costs as much as finding the
+//! lines. (So an input file must not be truncated while it is read, as with any mapped file;
+//! appending is harmless, but what is appended after the file was opened is not read.)
+//! Anything else that is not CSV (a pipe, a device) is read through a buffer.
 
 use super::{Partition, PartitionStatus, RawRecord, SourceError, WorkerSource};
 use crate::spec::Format;
+use memmap2::{Advice, Mmap, UncheckedAdvice};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 
+/// How much of a mapped file is read before its pages are handed back, so that the
+/// process's resident memory does not grow with the file; a multiple of every page size.
+const RELEASE_EVERY: usize = 8 << 20;
+
 enum Reader {
+    /// JSON lines of a regular file, read in place; `at` is where the next line starts, and
+    /// the pages before `released` were handed back.
+    Mapped {
+        map: Mmap,
+        at: usize,
+        released: usize,
+    },
+    /// JSON lines of anything else: a line whole in the read buffer is used in place, one
+    /// split across buffer refills is copied into `buffer`.
     Lines {
         input: BufReader<File>,
         buffer: Vec<u8>,
@@ -34,8 +54,21 @@ impl FileReader {
             source,
         };
         let file = File::open(&partition.path).map_err(io)?;
-        let size = file.metadata().map_err(io)?.len();
+        let metadata = file.metadata().map_err(io)?;
+        let size = metadata.len();
         let reader = match partition.format {
+            Format::Json if metadata.is_file() && size > 0 => {
+                // SAFETY: the map is only read, and the module's contract is that input
+                // files are not truncated while they are read (see the module doc).
+                let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+                // Only a hint: the lines are read front to back, once.
+                let _ = map.advise(Advice::Sequential);
+                Reader::Mapped {
+                    map,
+                    at: 0,
+                    released: 0,
+                }
+            }
             Format::Json => Reader::Lines {
                 input: BufReader::with_capacity(1 << 20, file),
                 buffer: Vec::new(),
@@ -69,7 +102,7 @@ impl FileReader {
     pub fn csv_header(&self) -> Option<&csv::StringRecord> {
         match &self.reader {
             Reader::Csv { header, .. } => Some(header),
-            Reader::Lines { .. } => None,
+            Reader::Mapped { .. } | Reader::Lines { .. } => None,
         }
     }
 
@@ -93,10 +126,37 @@ impl FileReader {
         let mut count = 0;
         while count < max && !self.done {
             match &mut self.reader {
+                Reader::Mapped { map, at, released } => {
+                    if *at - *released >= RELEASE_EVERY {
+                        let end = *at / RELEASE_EVERY * RELEASE_EVERY;
+                        // SAFETY: every line before `at` was handed on and is no longer
+                        // borrowed, so nothing refers to these pages; the mapping is shared
+                        // and read-only, so reading them again would only load them again.
+                        let _ = unsafe {
+                            map.unchecked_advise_range(
+                                UncheckedAdvice::DontNeed,
+                                *released,
+                                end - *released,
+                            )
+                        };
+                        *released = end;
+                    }
+                    let rest = &map[*at..];
+                    let n = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+                    if n == 0 {
+                        self.done = true;
+                        break;
+                    }
+                    let offset = self.bytes_read;
+                    *at += n;
+                    self.bytes_read += n as u64;
+                    self.line += 1;
+                    if !offer_line(&rest[..n], self.line, offset, &mut each) {
+                        continue;
+                    }
+                }
                 Reader::Lines { input, buffer } => {
                     let offset = self.bytes_read;
-                    // A whole line in the read buffer is used in place; one split across
-                    // buffer refills is copied.
                     let available = input.fill_buf()?;
                     let (n, in_place) = match memchr::memchr(b'\n', available) {
                         Some(i) => (i + 1, true),
@@ -111,23 +171,17 @@ impl FileReader {
                     }
                     self.bytes_read += n as u64;
                     self.line += 1;
-                    let mut line = if in_place {
+                    let line = if in_place {
                         &input.buffer()[..n]
                     } else {
                         &buffer[..]
                     };
-                    while let [rest @ .., b'\n' | b'\r'] = line {
-                        line = rest;
-                    }
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        if in_place {
-                            input.consume(n);
-                        }
-                        continue;
-                    }
-                    each(self.line, offset, RawRecord::Line(line));
+                    let offered = offer_line(line, self.line, offset, &mut each);
                     if in_place {
                         input.consume(n);
+                    }
+                    if !offered {
+                        continue;
                     }
                 }
                 Reader::Csv { input, row, .. } => {
@@ -162,6 +216,24 @@ impl FileReader {
         }
         Ok(count)
     }
+}
+
+/// Hands `line` (with its line ending) on as a record, unless it is blank; false when blank.
+#[inline]
+fn offer_line(
+    mut line: &[u8],
+    number: u64,
+    offset: u64,
+    each: &mut impl FnMut(u64, u64, RawRecord<'_>),
+) -> bool {
+    while let [rest @ .., b'\n' | b'\r'] = line {
+        line = rest;
+    }
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return false;
+    }
+    each(number, offset, RawRecord::Line(line));
+    true
 }
 
 /// The file partitions one worker reads, visited in turn.
@@ -240,5 +312,96 @@ impl WorkerSource for FileSet {
 
     fn wait_hint(&self) -> Option<std::time::Duration> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Every record of a reader as (line number, byte offset, bytes), read in small batches.
+    fn records(mut reader: FileReader) -> Vec<(u64, u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        while !reader.is_done() {
+            reader
+                .read_batch(7, |line, offset, raw| match raw {
+                    RawRecord::Line(bytes) => out.push((line, offset, bytes.to_vec())),
+                    _ => panic!("JSON lines give lines"),
+                })
+                .expect("read");
+        }
+        out
+    }
+
+    /// A mapped file and the same file read through a buffer give the same lines, numbers
+    /// and offsets: blank lines skipped, CR LF endings, a last line without an ending, and
+    /// more than one release of mapped pages.
+    #[test]
+    fn mapped_and_buffered_lines_agree() {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        let mut want_lines = 0;
+        let mut written = 0;
+        let mut n = 0u64;
+        while written < 2 * RELEASE_EVERY + 12_345 {
+            let line = match n % 5 {
+                0 => "\n".to_string(),
+                1 => format!(
+                    "{{\"n\":{n},\"pad\":\"{}\"}}\r\n",
+                    "x".repeat((n % 300) as usize)
+                ),
+                2 => "   \t \n".to_string(),
+                _ => format!("{{\"n\":{n}}}\n"),
+            };
+            want_lines += usize::from(n % 5 == 1 || n % 5 >= 3);
+            written += line.len();
+            file.write_all(line.as_bytes()).expect("write");
+            n += 1;
+        }
+        file.write_all(b"{\"last\":true}").expect("write");
+        want_lines += 1;
+        file.flush().expect("flush");
+        let partition = Partition {
+            index: 0,
+            path: file.path().to_path_buf(),
+            format: Format::Json,
+        };
+        let mapped = FileReader::open(&partition).expect("open");
+        assert!(matches!(mapped.reader, Reader::Mapped { .. }));
+        let mut buffered = FileReader::open(&partition).expect("open");
+        buffered.reader = Reader::Lines {
+            input: BufReader::with_capacity(4096, File::open(file.path()).expect("open")),
+            buffer: Vec::new(),
+        };
+        let (mapped, buffered) = (records(mapped), records(buffered));
+        assert_eq!(mapped.len(), want_lines);
+        assert_eq!(mapped, buffered);
+        let text = std::fs::read(file.path()).expect("read back");
+        let line_starts: Vec<usize> = std::iter::once(0)
+            .chain(memchr::memchr_iter(b'\n', &text).map(|i| i + 1))
+            .collect();
+        for (line, offset, bytes) in &mapped {
+            let at = *offset as usize;
+            assert_eq!(&text[at..at + bytes.len()], &bytes[..], "line {line}");
+            assert_eq!(line_starts[*line as usize - 1], at, "line {line}");
+        }
+        assert_eq!(
+            mapped.last().map(|r| &r.2[..]),
+            Some(&b"{\"last\":true}"[..])
+        );
+    }
+
+    /// An empty file is read through a buffer (nothing to map) and ends at once.
+    #[test]
+    fn empty_file_ends_at_once() {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let partition = Partition {
+            index: 0,
+            path: file.path().to_path_buf(),
+            format: Format::Json,
+        };
+        let reader = FileReader::open(&partition).expect("open");
+        assert!(matches!(reader.reader, Reader::Lines { .. }));
+        assert!(records(reader).is_empty());
     }
 }
