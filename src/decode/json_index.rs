@@ -60,7 +60,12 @@ impl StructureIndex {
             if raw.non_ascii != 0 && first_non_ascii.is_none() {
                 first_non_ascii = Some(self.blocks.len());
             }
-            let escaped = escaped_bytes(raw.backslashes, &mut escape_carry);
+            // Most blocks hold no backslash, and then escape nothing.
+            let escaped = if raw.backslashes == 0 && escape_carry == 0 {
+                0
+            } else {
+                escaped_bytes(raw.backslashes, &mut escape_carry)
+            };
             let quotes = raw.quotes & !escaped;
             // Bits from each opening quote up to (not including) its closing quote.
             let in_string = prefix_xor(quotes) ^ in_string_carry;
