@@ -246,6 +246,7 @@ struct Walker<'d, 'p, 'o> {
 }
 
 impl<'d> Walker<'d, '_, '_> {
+    #[cold]
     fn error(&self, message: &'static str) -> JsonError {
         JsonError {
             offset: self.pos,
@@ -306,7 +307,7 @@ impl<'d> Walker<'d, '_, '_> {
 
     /// Walks a member's or element's value: skipped straight away when no path goes there
     /// (most of them).
-    #[inline]
+    #[inline(always)]
     fn member_value(&mut self, node: Option<usize>, depth: usize) -> Result<(), JsonError> {
         match node {
             Some(node) => self.value(node, depth),
@@ -421,6 +422,7 @@ impl<'d> Walker<'d, '_, '_> {
 
     /// Skips the rest of the object (or array) being walked, once no path needs anything more
     /// from it: like [`Self::skip_value`], it checks only that brackets balance and strings end.
+    #[inline]
     fn skip_rest(&mut self, object: bool) -> Result<(), JsonError> {
         self.jump_past(self.index.enclosing_end(self.pos), object)
     }
@@ -454,6 +456,7 @@ impl<'d> Walker<'d, '_, '_> {
     /// Skips a value no path needs. Containers are skipped by counting their brackets outside
     /// strings, so their insides are checked for balance and terminated strings only, not for
     /// full JSON grammar: the price of not parsing what nobody reads.
+    #[inline]
     fn skip_value(&mut self) -> Result<(), JsonError> {
         match self.peek() {
             Some(open @ (b'{' | b'[')) => {
@@ -491,6 +494,7 @@ impl<'d> Walker<'d, '_, '_> {
     }
 
     /// Reads a string body; `pos` is just past the opening quote.
+    #[inline]
     fn string(&mut self) -> Result<Cow<'d, str>, JsonError> {
         let start = self.pos;
         let end = self.string_end()?;
