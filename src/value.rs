@@ -41,13 +41,23 @@ impl Value {
         if bytes.is_empty() || bytes.len() > 20 || (bytes[0] == b'0' && bytes.len() > 1) {
             return None;
         }
-        bytes.iter().try_fold(0u64, |n, &b| {
-            if b.is_ascii_digit() {
-                n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-            } else {
-                None
-            }
-        })
+        // Nineteen digits cannot overflow; a twentieth is added with checks.
+        let (head, last) = match bytes.split_at_checked(19) {
+            Some((head, last)) => (head, last.first()),
+            None => (bytes, None),
+        };
+        let mut chunks = head.chunks_exact(8);
+        let mut n = 0u64;
+        for chunk in &mut chunks {
+            n = n * 100_000_000 + eight_digits(chunk.try_into().expect("8 bytes"))?;
+        }
+        for &b in chunks.remainder() {
+            n = n * 10 + digit(b)?;
+        }
+        match last {
+            Some(&b) => n.checked_mul(10)?.checked_add(digit(b)?),
+            None => Some(n),
+        }
     }
 
     /// A short name of the value's type, for error messages.
@@ -254,6 +264,32 @@ impl Ord for Value {
     }
 }
 
+/// The value of one ASCII digit.
+#[inline]
+fn digit(byte: u8) -> Option<u64> {
+    let d = byte.wrapping_sub(b'0');
+    (d <= 9).then_some(u64::from(d))
+}
+
+/// The value of eight ASCII digits, read as one word and combined pairwise (first digit
+/// most significant); `None` unless all eight are digits.
+#[inline]
+fn eight_digits(bytes: &[u8; 8]) -> Option<u64> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let word = u64::from_le_bytes(*bytes);
+    // Every byte is 0x30..=0x39: its high nibble is 3, and adding 6 keeps it 3.
+    let high = 0xF0F0_F0F0_F0F0_F0F0;
+    if word & high != ZEROS || word.wrapping_add(0x0606_0606_0606_0606) & high != ZEROS {
+        return None;
+    }
+    // The first digit sits in the lowest byte; no step carries out of its lane.
+    let mut v = word - ZEROS;
+    v = (v * 10 + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    v = (v * 100 + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    v = (v * 10_000 + (v >> 32)) & 0xFFFF_FFFF;
+    Some(v)
+}
+
 impl Hash for Value {
     fn hash<H: Hasher>(&self, state: &mut H) {
         match self {
@@ -305,6 +341,20 @@ mod tests {
             let (x, y) = (Value::Str(a.as_str().into()), Value::Str(b.as_str().into()));
             proptest::prop_assert_eq!(x == y, a == b);
             proptest::prop_assert_eq!(x == y, x.cmp(&y) == Ordering::Equal);
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the text, the id is what the standard parser reads from canonical
+        /// decimal text, and nothing otherwise.
+        #[test]
+        fn decimal_ids_agree_with_the_standard_parser(
+            text in "[0-9]{1,21}|[0-9/:]{1,20}|[0-9]{0,12}[^0-9][0-9]{0,12}",
+        ) {
+            let canonical = !(text.starts_with('0') && text.len() > 1)
+                && text.bytes().all(|b| b.is_ascii_digit());
+            let want = text.parse::<u64>().ok().filter(|_| canonical);
+            proptest::prop_assert_eq!(Value::Str(text.as_str().into()).decimal_id(), want);
         }
     }
 
