@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: the evilnet dataflow over generated tweets, file -> JSONL.
-# Usage: scripts/bench-e2e.sh [TWEETS] [WORKERS] [FILES]   (defaults: 1000000 2 2)
-# Prints events/s and peak memory (maximum resident set size) for the run.
+# Usage: scripts/bench-e2e.sh [TWEETS] [WORKERS] [FILES] [RUNS]   (defaults: 1000000 2 2 1)
+# Prints events/s and peak memory (maximum resident set size) for each run, and with more
+# than one run their median and range (this machine's speed varies from run to run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tweets=${1:-1000000}
 workers=${2:-2}
 files=${3:-2}
+runs=${4:-1}
 work=${BENCH_DIR:-target/bench-e2e}
 mkdir -p "$work"
 cargo build --release --quiet
@@ -17,17 +19,30 @@ for ((i = 0; i < files; i++)); do
     --disorder-s 30 --very-late 0.001 --rate $((2000 / files)) > "$out"
 done
 bytes=$(cat "$work"/tweets-"$tweets"-in-"$files"-*.jsonl | wc -c)
-start=$(date +%s.%N)
-/usr/bin/time -f "%M" -o "$work/rss" ./target/release/tidemark run dataflows/evilnet.toml \
-  --source "file:$work/tweets-$tweets-in-$files-*.jsonl" --sink "jsonl:$work/out.jsonl" -w "$workers" --quiet \
-  2> "$work/stderr" || { cat "$work/stderr"; exit 1; }
-end=$(date +%s.%N)
-grep -A3 '^summary' "$work/stderr"
-read_count=$(sed -n 's/^summary: read \([0-9]*\),.*/\1/p' "$work/stderr")
-python3 - "$start" "$end" "$read_count" "$bytes" "$(cat "$work/rss")" "$workers" "$files" <<'PY'
-import sys
-start, end, tweets, size, rss, workers, files = sys.argv[1:]
-seconds = float(end) - float(start)
-print(f"evilnet e2e: {int(tweets):,} tweets ({int(size)/1e6:.0f} MB, {files} files) with -w {workers}: "
-      f"{seconds:.2f} s, {int(tweets)/seconds:,.0f} tweets/s, {int(size)/seconds/1e6:.0f} MB/s, peak RSS {int(rss)/1024:.0f} MiB")
+: > "$work/runs"
+for ((run = 1; run <= runs; run++)); do
+  start=$(date +%s.%N)
+  /usr/bin/time -f "%M" -o "$work/rss" ./target/release/tidemark run dataflows/evilnet.toml \
+    --source "file:$work/tweets-$tweets-in-$files-*.jsonl" --sink "jsonl:$work/out.jsonl" -w "$workers" --quiet \
+    2> "$work/stderr" || { cat "$work/stderr"; exit 1; }
+  end=$(date +%s.%N)
+  [ "$run" -eq 1 ] && grep -A3 '^summary' "$work/stderr"
+  read_count=$(sed -n 's/^summary: read \([0-9]*\),.*/\1/p' "$work/stderr")
+  echo "$start $end $read_count $(cat "$work/rss")" >> "$work/runs"
+done
+python3 - "$work/runs" "$bytes" "$workers" "$files" <<'PY'
+import statistics, sys
+path, size, workers, files = sys.argv[1:]
+runs = []
+for line in open(path):
+    start, end, tweets, rss = line.split()
+    runs.append((float(end) - float(start), int(tweets), int(rss)))
+for seconds, tweets, rss in runs:
+    print(f"evilnet e2e: {tweets:,} tweets ({int(size)/1e6:.0f} MB, {files} files) with -w {workers}: "
+          f"{seconds:.2f} s, {tweets/seconds:,.0f} tweets/s, {int(size)/seconds/1e6:.0f} MB/s, peak RSS {rss/1024:.0f} MiB")
+if len(runs) > 1:
+    rates = sorted(t / s for s, t, _ in runs)
+    print(f"median of {len(runs)} runs: {statistics.median(rates):,.0f} tweets/s "
+          f"[{rates[0]:,.0f} - {rates[-1]:,.0f}], {statistics.median(s for s, _, _ in runs):.2f} s, "
+          f"peak RSS up to {max(r for _, _, r in runs)/1024:.0f} MiB")
 PY
