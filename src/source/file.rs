@@ -320,6 +320,15 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// A JSON-lines partition of `file`.
+    fn json_partition(file: &tempfile::NamedTempFile) -> Partition {
+        Partition {
+            index: 0,
+            path: file.path().to_path_buf(),
+            format: Format::Json,
+        }
+    }
+
     /// Every record of a reader as (line number, byte offset, bytes), read in small batches.
     fn records(mut reader: FileReader) -> Vec<(u64, u64, Vec<u8>)> {
         let mut out = Vec::new();
@@ -361,11 +370,7 @@ mod tests {
         file.write_all(b"{\"last\":true}").expect("write");
         want_lines += 1;
         file.flush().expect("flush");
-        let partition = Partition {
-            index: 0,
-            path: file.path().to_path_buf(),
-            format: Format::Json,
-        };
+        let partition = json_partition(&file);
         let mapped = FileReader::open(&partition).expect("open");
         assert!(matches!(mapped.reader, Reader::Mapped { .. }));
         let mut buffered = FileReader::open(&partition).expect("open");
@@ -395,12 +400,7 @@ mod tests {
     #[test]
     fn empty_file_ends_at_once() {
         let file = tempfile::NamedTempFile::new().expect("temp file");
-        let partition = Partition {
-            index: 0,
-            path: file.path().to_path_buf(),
-            format: Format::Json,
-        };
-        let reader = FileReader::open(&partition).expect("open");
+        let reader = FileReader::open(&json_partition(&file)).expect("open");
         assert!(matches!(reader.reader, Reader::Lines { .. }));
         assert!(records(reader).is_empty());
     }
