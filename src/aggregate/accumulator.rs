@@ -124,6 +124,13 @@ impl Accumulator {
         }
     }
 
+    /// Puts the state in its settled form: a distinct set's listed values into its set.
+    pub fn settle(&mut self) {
+        if let Accumulator::Distinct(set) = self {
+            set.settle();
+        }
+    }
+
     /// Folds another state of the same function into this one.
     pub fn merge(&mut self, other: Accumulator) {
         match (self, other) {

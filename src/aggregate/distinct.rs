@@ -8,24 +8,33 @@ use serde::{Deserialize, Serialize};
 /// ids) is kept as that number: a quarter of the memory, and one multiply to hash instead
 /// of hashing the text. A value is one kind or the other by its own characters, so the two
 /// sets never hold the same value twice and their sizes add up to the count.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+///
+/// Numbers are first only listed (`staged`), not hashed: a pre-aggregated partial state
+/// collects a batch's ids that way and is merged into its window's set, which then hashes
+/// each id once instead of twice. The first merge, or [`DistinctSet::settle`], moves them
+/// into the set.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct DistinctSet {
     numbers: HashSet<u64, rustc_hash::FxBuildHasher>,
+    staged: Vec<u64>,
     other: HashSet<Value, rustc_hash::FxBuildHasher>,
 }
 
 impl DistinctSet {
-    /// Adds a value (hashed once, copied only when new).
+    /// Adds a value (numbers are listed; other values hashed once, copied only when new).
     #[inline]
     pub fn insert(&mut self, value: &Value) {
         match value.decimal_id() {
-            Some(number) => {
-                self.numbers.insert(number);
-            }
+            Some(number) => self.staged.push(number),
             None => {
                 self.other.get_or_insert_with(value, Value::clone);
             }
         }
+    }
+
+    /// Moves the listed numbers into the set.
+    pub fn settle(&mut self) {
+        self.numbers.extend(self.staged.drain(..));
     }
 
     /// Adds every value of `more`, folding the smaller set into the larger.
@@ -34,6 +43,8 @@ impl DistinctSet {
             std::mem::swap(&mut self.numbers, &mut more.numbers);
         }
         self.numbers.extend(more.numbers);
+        self.numbers.extend(more.staged);
+        self.settle();
         if self.other.len() < more.other.len() {
             std::mem::swap(&mut self.other, &mut more.other);
         }
@@ -42,12 +53,31 @@ impl DistinctSet {
 
     /// How many distinct values were seen.
     pub fn len(&self) -> usize {
-        self.numbers.len() + self.other.len()
+        let numbers = if self.staged.is_empty() {
+            self.numbers.len()
+        } else {
+            let mut all = self.numbers.clone();
+            all.extend(&self.staged);
+            all.len()
+        };
+        numbers + self.other.len()
     }
 
     /// Whether no value was seen.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.numbers.is_empty() && self.staged.is_empty() && self.other.is_empty()
+    }
+}
+
+/// Equal when they hold the same values, however many are still listed.
+impl PartialEq for DistinctSet {
+    fn eq(&self, other: &DistinctSet) -> bool {
+        let settled = |set: &DistinctSet| {
+            let mut numbers = set.numbers.clone();
+            numbers.extend(&set.staged);
+            numbers
+        };
+        self.other == other.other && settled(self) == settled(other)
     }
 }
 
@@ -78,6 +108,13 @@ mod tests {
             let expected: std::collections::HashSet<&Value> = values.iter().collect();
             let mut left = DistinctSet::default();
             values[..cut].iter().for_each(|v| left.insert(v));
+            let left_expected: std::collections::HashSet<&Value> = values[..cut].iter().collect();
+            // Unsettled (numbers only listed, repeats included) and settled alike.
+            prop_assert_eq!(left.len(), left_expected.len());
+            let mut settled = left.clone();
+            settled.settle();
+            prop_assert_eq!(settled.len(), left_expected.len());
+            prop_assert_eq!(&settled, &left);
             let mut right = DistinctSet::default();
             values[cut..].iter().for_each(|v| right.insert(v));
             right.merge(left);

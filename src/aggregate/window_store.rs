@@ -89,10 +89,12 @@ impl WindowStore {
                 cell.dirty = true;
             }
             None => {
+                let mut accumulators = partial.accumulators;
+                accumulators.iter_mut().for_each(Accumulator::settle);
                 window.keys.insert(
                     partial.key,
                     KeyCell {
-                        accumulators: partial.accumulators,
+                        accumulators,
                         dirty: true,
                     },
                 );
