@@ -3,6 +3,7 @@
 use crate::value::Value;
 use hashbrown::HashSet;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Every distinct value seen. Text that spells a number in canonical decimal (user and tweet
 /// ids) is kept as that number: a quarter of the memory, and one multiply to hash instead
@@ -51,16 +52,19 @@ impl DistinctSet {
         self.other.extend(more.other);
     }
 
+    /// Every number seen, listed ones included (a copy only while some are listed).
+    fn all_numbers(&self) -> Cow<'_, HashSet<u64, rustc_hash::FxBuildHasher>> {
+        if self.staged.is_empty() {
+            return Cow::Borrowed(&self.numbers);
+        }
+        let mut all = self.numbers.clone();
+        all.extend(&self.staged);
+        Cow::Owned(all)
+    }
+
     /// How many distinct values were seen.
     pub fn len(&self) -> usize {
-        let numbers = if self.staged.is_empty() {
-            self.numbers.len()
-        } else {
-            let mut all = self.numbers.clone();
-            all.extend(&self.staged);
-            all.len()
-        };
-        numbers + self.other.len()
+        self.all_numbers().len() + self.other.len()
     }
 
     /// Whether no value was seen.
@@ -72,12 +76,7 @@ impl DistinctSet {
 /// Equal when they hold the same values, however many are still listed.
 impl PartialEq for DistinctSet {
     fn eq(&self, other: &DistinctSet) -> bool {
-        let settled = |set: &DistinctSet| {
-            let mut numbers = set.numbers.clone();
-            numbers.extend(&set.staged);
-            numbers
-        };
-        self.other == other.other && settled(self) == settled(other)
+        self.other == other.other && self.all_numbers() == other.all_numbers()
     }
 }
 
