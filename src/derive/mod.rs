@@ -13,7 +13,7 @@ pub use hashtags::hashtags;
 pub use polarity::PolarityLexicon;
 
 use crate::spec::{Derivation, FieldSource, Plan};
-use crate::value::Value;
+use crate::value::{Composite, Value};
 use std::sync::Arc;
 
 /// Computes a plan's derived fields.
@@ -70,7 +70,7 @@ impl Deriver {
                 Derivation::Hashtags { field } => text(*field).map(|t| {
                     elements.clear();
                     elements.extend(hashtags(t).into_iter().map(|h| Value::Str(h.into())));
-                    Value::List(elements.len() as u32)
+                    Value::List(Composite::array(elements.iter()))
                 }),
                 Derivation::Polarity { field } => {
                     let lexicon = self.lexicon.as_ref().expect("loaded for polarity");

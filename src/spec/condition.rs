@@ -56,6 +56,7 @@ impl Condition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::Composite;
 
     fn check(test: Test, value: Option<Value>) -> bool {
         Condition { field: 0, test }.holds(&[value])
@@ -68,9 +69,27 @@ mod tests {
         assert!(!check(Test::Equals(Value::Str("poi".into())), city()));
         assert!(check(Test::NotEquals(Value::Str("poi".into())), city()));
         assert!(!check(Test::NotEquals(Value::Str("poi".into())), None));
-        assert!(check(Test::NonEmpty, Some(Value::List(1))));
-        assert!(!check(Test::NonEmpty, Some(Value::List(0))));
+        let list = |n: i64| Value::List(Composite::array(&vec![Value::Int(1); n as usize]));
+        assert!(check(Test::NonEmpty, Some(list(1))));
+        assert!(!check(Test::NonEmpty, Some(list(0))));
         assert!(!check(Test::NonEmpty, None));
+        // Falsy scalars are empty, whatever their type; every other scalar is not.
+        for empty in [
+            Value::Null,
+            Value::Bool(false),
+            Value::Int(0),
+            Value::Str("".into()),
+        ] {
+            assert!(!check(Test::NonEmpty, Some(empty.clone())), "{empty:?}");
+        }
+        for full in [
+            Value::Bool(true),
+            Value::Int(-1),
+            Value::Float(0.5),
+            Value::Str("0".into()),
+        ] {
+            assert!(check(Test::NonEmpty, Some(full.clone())), "{full:?}");
+        }
         assert!(!check(Test::Exists, Some(Value::Null)));
         assert!(check(
             Test::OneOf(vec![Value::Int(1), Value::Int(2)]),

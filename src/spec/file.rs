@@ -765,9 +765,9 @@ fn scalar_value(v: &toml::Value) -> Option<Value> {
     match v {
         toml::Value::String(s) => Some(Value::Str(s.as_str().into())),
         toml::Value::Integer(i) => Some(Value::Int(*i)),
-        toml::Value::Float(f) => Some(Value::Float(*f)),
+        toml::Value::Float(f) => crate::value::number::from_f64(*f),
         toml::Value::Boolean(b) => Some(Value::Bool(*b)),
-        _ => None,
+        toml::Value::Datetime(_) | toml::Value::Array(_) | toml::Value::Table(_) => None,
     }
 }
 

@@ -1,8 +1,12 @@
 //! Field values: the small shared type every step of the data path speaks.
 //!
 //! A value is what decoding found at a field path. Keys, distinct sets and conditions compare
-//! values, so `Value` has a total order and a hash that agree with equality (floats compare by
-//! their IEEE total order, with `-0.0` folded into `0.0`).
+//! values, so `Value` has a total order and a hash that agree with equality. Equal JSON values
+//! are equal however they are spelled: numbers by their exact decimal value ([`number`]),
+//! arrays and objects by their canonical text ([`Composite`]). Text and numbers are never
+//! equal (`"7"` and `7` are two values).
+
+pub mod number;
 
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
@@ -16,16 +20,61 @@ pub enum Value {
     Null,
     /// JSON `true` / `false`.
     Bool(bool),
-    /// An integer that fits in 64 bits.
+    /// A number whose value is an integer that fits in 64 bits (`7`, `7.0`, `1e15`).
     Int(i64),
-    /// Any other number.
+    /// Any other number that a float holds exactly as its shortest spelling (`1.5`, `1e20`).
+    /// Decoded JSON is never an integer of the 64-bit range here (derived values may be).
     Float(f64),
+    /// Any other number (`18446744073709551617`, `0.1000000000000000000001`), as its
+    /// canonical decimal text; never equal to an `Int` or a `Float`.
+    Decimal(Box<str>),
     /// Text (short strings, like ids and city names, are stored inline without allocating).
     Str(CompactString),
-    /// An array, kept only as its element count (enough for `non_empty`).
-    List(u32),
-    /// An object, kept only as its member count.
-    Map(u32),
+    /// An array.
+    List(Composite),
+    /// An object.
+    Map(Composite),
+}
+
+/// An array or an object as its canonical JSON text: members sorted by name (a repeated name
+/// keeps its last value), numbers in the canonical form of [`number`], strings escaped the one
+/// way [`write_json_string`] escapes them, no spaces. Two composites are equal exactly when
+/// they are the same JSON value.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Composite {
+    json: Box<str>,
+}
+
+impl Composite {
+    /// A composite from its canonical text.
+    pub fn new(json: String) -> Composite {
+        Composite {
+            json: json.into_boxed_str(),
+        }
+    }
+
+    /// An array of `elements`, in order.
+    pub fn array<'a>(elements: impl IntoIterator<Item = &'a Value>) -> Composite {
+        let mut json = String::from("[");
+        for (i, element) in elements.into_iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            element.write_json(&mut json);
+        }
+        json.push(']');
+        Composite::new(json)
+    }
+
+    /// Whether there are no elements or members (`[]` or `{}`).
+    pub fn is_empty(&self) -> bool {
+        self.json.len() == 2
+    }
+
+    /// The canonical JSON text.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
 }
 
 impl Value {
@@ -65,7 +114,7 @@ impl Value {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "boolean",
-            Value::Int(_) | Value::Float(_) => "number",
+            Value::Int(_) | Value::Float(_) | Value::Decimal(_) => "number",
             Value::Str(_) => "string",
             Value::List(_) => "array",
             Value::Map(_) => "object",
@@ -77,13 +126,18 @@ impl Value {
         !matches!(self, Value::List(_) | Value::Map(_))
     }
 
-    /// True for a non-empty string, array or object, and for any number or boolean.
+    /// What `non_empty` tests: true for a non-empty string, array or object, for `true` and
+    /// for any number but zero; false for `null`, `false`, `0` (in any spelling), `""`, `[]`
+    /// and `{}`.
     pub fn is_non_empty(&self) -> bool {
         match self {
             Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Decimal(_) => true,
             Value::Str(s) => !s.is_empty(),
-            Value::List(n) | Value::Map(n) => *n > 0,
-            Value::Bool(_) | Value::Int(_) | Value::Float(_) => true,
+            Value::List(c) | Value::Map(c) => !c.is_empty(),
         }
     }
 
@@ -93,8 +147,10 @@ impl Value {
         match self {
             Value::Int(i) => Some(Number::Int(*i)),
             Value::Float(f) if f.is_finite() => Some(Number::Float(*f)),
+            Value::Float(_) => None,
+            Value::Decimal(text) => Number::parse(text),
             Value::Str(s) => Number::parse(s.trim().trim_start_matches('$')),
-            _ => None,
+            Value::Null | Value::Bool(_) | Value::List(_) | Value::Map(_) => None,
         }
     }
 
@@ -102,10 +158,21 @@ impl Value {
         match self {
             Value::Null => 0,
             Value::Bool(_) => 1,
-            Value::Int(_) | Value::Float(_) => 2,
+            Value::Int(_) | Value::Float(_) | Value::Decimal(_) => 2,
             Value::Str(_) => 3,
             Value::List(_) => 4,
             Value::Map(_) => 5,
+        }
+    }
+
+    /// A number's place in the order of numbers: its nearest float, then its variant; values
+    /// of one variant with the same nearest float are then ordered by their payload.
+    fn number_key(&self) -> Option<(f64, u8)> {
+        match self {
+            Value::Int(i) => Some((*i as f64, 0)),
+            Value::Float(f) => Some((fold_zero(*f), 1)),
+            Value::Decimal(text) => Some((fold_zero(text.parse().unwrap_or(f64::NAN)), 2)),
+            _ => None,
         }
     }
 
@@ -116,13 +183,9 @@ impl Value {
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
             Value::Float(f) => write_float(*f, out),
+            Value::Decimal(text) => out.push_str(text),
             Value::Str(s) => write_json_string(s, out),
-            Value::List(n) => {
-                out.push_str(&format!("{{\"array_len\":{n}}}"));
-            }
-            Value::Map(n) => {
-                out.push_str(&format!("{{\"object_len\":{n}}}"));
-            }
+            Value::List(c) | Value::Map(c) => out.push_str(c.json()),
         }
     }
 }
@@ -250,16 +313,21 @@ impl Ord for Value {
         match (self, other) {
             (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
             (Value::Int(a), Value::Int(b)) => a.cmp(b),
-            (Value::Int(a), Value::Float(b)) => fold_zero(*a as f64)
-                .total_cmp(&fold_zero(*b))
-                .then(Ordering::Less),
-            (Value::Float(a), Value::Int(b)) => fold_zero(*a)
-                .total_cmp(&fold_zero(*b as f64))
-                .then(Ordering::Greater),
             (Value::Float(a), Value::Float(b)) => fold_zero(*a).total_cmp(&fold_zero(*b)),
             (Value::Str(a), Value::Str(b)) => a.cmp(b),
             (Value::List(a), Value::List(b)) | (Value::Map(a), Value::Map(b)) => a.cmp(b),
-            _ => self.rank().cmp(&other.rank()),
+            _ => match (self.number_key(), other.number_key()) {
+                // Integers of one nearest float keep their order, so ordering first by the
+                // nearest float and then by the payload is one total order.
+                (Some((x, kind_x)), Some((y, kind_y))) => x
+                    .total_cmp(&y)
+                    .then(kind_x.cmp(&kind_y))
+                    .then_with(|| match (self, other) {
+                        (Value::Decimal(a), Value::Decimal(b)) => a.cmp(b),
+                        _ => Ordering::Equal,
+                    }),
+                _ => self.rank().cmp(&other.rank()),
+            },
         }
     }
 }
@@ -303,17 +371,21 @@ impl Hash for Value {
                 state.write_u8(5);
                 state.write_u64(fold_zero(*f).to_bits());
             }
+            Value::Decimal(text) => {
+                state.write_u8(9);
+                state.write(text.as_bytes());
+            }
             Value::Str(s) => {
                 state.write_u8(6);
                 state.write(s.as_bytes());
             }
-            Value::List(n) => {
+            Value::List(c) => {
                 state.write_u8(7);
-                state.write_u32(*n);
+                state.write(c.json().as_bytes());
             }
-            Value::Map(n) => {
+            Value::Map(c) => {
                 state.write_u8(8);
-                state.write_u32(*n);
+                state.write(c.json().as_bytes());
             }
         }
     }
@@ -322,6 +394,12 @@ impl Hash for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_stay_small() {
+        // Field values travel in every event: a composite must not widen them.
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+    }
 
     #[test]
     fn numbers_from_text_strip_currency() {
