@@ -79,9 +79,9 @@ fn run(plan: &Plan, events: &[Event]) -> usize {
             store.absorb(partial);
         }
         let frontier = batch.last().map(|e| e.time.saturating_sub(1_000));
-        store.advance(frontier, &mut rows);
+        store.advance(frontier, &mut rows, &mut Vec::new());
     }
-    store.advance(None, &mut rows);
+    store.advance(None, &mut rows, &mut Vec::new());
     rows.len()
 }
 

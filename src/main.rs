@@ -20,7 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a dataflow over its sources until they end.
+    /// Run a dataflow over its sources: files until they end, a Kafka topic until stopped
+    /// (or, with `stop=end`, until the log end offsets seen at start).
     #[command(disable_help_flag = true)]
     Run(RunArgs),
     /// Print the CQL that creates a dataflow's Cassandra keyspace and tables.
@@ -45,11 +46,16 @@ enum Command {
 struct RunArgs {
     /// The dataflow file (dataflows/*.toml).
     dataflow: PathBuf,
-    /// Source URI replacing the dataflow's default (repeatable): file:PATH or file:GLOB.
-    #[arg(long = "source")]
+    /// Source URI replacing the dataflow's default (repeatable): file:PATH (JSON lines, or
+    /// CSV for *.csv; a FIFO or device is read through a buffer), file:- (standard input),
+    /// file:GLOB (one partition per file), or
+    /// kafka://HOST:PORT[,HOST:PORT]/TOPIC?start=earliest|latest|committed|RFC3339&group=NAME&stop=end
+    /// (runs until stopped, or with stop=end until the log end offsets seen at start).
+    #[arg(long = "source", value_name = "URI")]
     sources: Vec<String>,
-    /// Sink URI (repeatable): jsonl:PATH or jsonl:- (standard output, the default).
-    #[arg(long = "sink")]
+    /// Sink URI (repeatable): jsonl:PATH, jsonl:- (standard output, the default), or
+    /// cassandra://HOST:PORT[,HOST:PORT]/KEYSPACE?replication=N&ttl=SECONDS&consistency=LEVEL.
+    #[arg(long = "sink", value_name = "URI")]
     sinks: Vec<String>,
     /// Where malformed records go (jsonl:PATH); without it the first few are logged.
     #[arg(long)]
@@ -66,9 +72,13 @@ struct RunArgs {
     /// Index of this process.
     #[arg(short = 'p', long = "process", default_value_t = 0)]
     process: usize,
-    /// Hostfile: one host:port line per process.
+    /// Hostfile: one host:port line per process (the ports between processes are for a
+    /// trusted network only).
     #[arg(short = 'h', long = "hostfile")]
     hostfile: Option<PathBuf>,
+    /// Seconds to wait for the other processes to connect before giving up (exit 2).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    connect_timeout: u64,
     /// Hide the progress line.
     #[arg(long)]
     quiet: bool,
@@ -154,7 +164,10 @@ struct GenArgs {
 }
 
 fn main() -> ExitCode {
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TIDEMARK_LOG")
                 .unwrap_or_else(|_| "info".into()),
@@ -232,6 +245,7 @@ fn run(args: RunArgs) -> ExitCode {
             processes: args.processes,
             process: args.process,
             hostfile: args.hostfile,
+            connect_timeout: std::time::Duration::from_secs(args.connect_timeout),
         },
         progress: !args.quiet,
     };

@@ -25,8 +25,9 @@ pub struct Metrics {
     pub duplicates: AtomicU64,
     /// Result rows written.
     pub rows: AtomicU64,
-    /// Windows that became final.
-    pub windows_final: AtomicU64,
+    /// Windows that became final, as (output, start, end): a window whose keys several
+    /// workers hold is finished by each of them, and counted once.
+    windows_final: Mutex<hashbrown::HashSet<(u16, u64, u64)>>,
     dead_letters: Mutex<BTreeMap<&'static str, u64>>,
     late_by_output: Mutex<BTreeMap<String, u64>>,
     positions: Mutex<BTreeMap<usize, Position>>,
@@ -91,16 +92,36 @@ impl Metrics {
         )
     }
 
+    /// Notes windows that a worker finished, as (output, start, end).
+    pub fn windows_finished(&self, windows: &[(u16, u64, u64)]) {
+        if windows.is_empty() {
+            return;
+        }
+        self.windows_final
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(windows.iter().copied());
+    }
+
     /// A snapshot of the counters.
     pub fn summary(&self) -> Summary {
         Summary {
             read: self.read.load(Ordering::Relaxed),
-            kept: self.kept.load(Ordering::Relaxed),
+            // Duplicates pass the decoder as kept and are dropped after it: counted apart, so
+            // that read = kept + filtered + duplicates + late + dead letters.
+            kept: self
+                .kept
+                .load(Ordering::Relaxed)
+                .saturating_sub(self.duplicates.load(Ordering::Relaxed)),
             filtered: self.filtered.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
             late: self.late.load(Ordering::Relaxed),
             rows: self.rows.load(Ordering::Relaxed),
-            windows_final: self.windows_final.load(Ordering::Relaxed),
+            windows_final: self
+                .windows_final
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len() as u64,
             dead_letters: self
                 .dead_letters
                 .lock()
@@ -130,7 +151,7 @@ struct Position {
 pub struct Summary {
     /// Records read.
     pub read: u64,
-    /// Records kept.
+    /// Records kept (duplicates not included).
     pub kept: u64,
     /// Records filtered out.
     pub filtered: u64,
@@ -140,7 +161,7 @@ pub struct Summary {
     pub late: u64,
     /// Result rows written.
     pub rows: u64,
-    /// Windows emitted as final.
+    /// Windows emitted as final, each counted once however many workers held its keys.
     pub windows_final: u64,
     /// Dead letters by reason.
     pub dead_letters: BTreeMap<String, u64>,

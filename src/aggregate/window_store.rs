@@ -108,9 +108,13 @@ impl WindowStore {
     }
 
     /// Fires every window the frontier has passed; `None` means the input is complete.
-    /// Returns the number of windows that became final.
-    pub fn advance(&mut self, frontier: Option<u64>, rows: &mut Vec<ResultRow>) -> usize {
-        let mut finished = 0;
+    /// Windows that became final are added to `finished` as (output, start, end).
+    pub fn advance(
+        &mut self,
+        frontier: Option<u64>,
+        rows: &mut Vec<ResultRow>,
+        finished: &mut Vec<(u16, u64, u64)>,
+    ) {
         for (index, store) in self.outputs.iter_mut().enumerate() {
             let mut done = Vec::new();
             for (window, state) in store.windows.iter_mut() {
@@ -140,12 +144,11 @@ impl WindowStore {
                     done.push(*window);
                 }
             }
-            finished += done.len();
             for window in done {
                 store.windows.remove(&window);
+                finished.push((index as u16, window.start, window.end));
             }
         }
-        finished
     }
 }
 
@@ -266,7 +269,7 @@ mod tests {
 
     fn fire(store: &mut WindowStore, frontier: Option<u64>) -> Vec<(String, i64, bool)> {
         let mut rows = Vec::new();
-        store.advance(frontier, &mut rows);
+        store.advance(frontier, &mut rows, &mut Vec::new());
         let mut out: Vec<_> = rows
             .into_iter()
             .map(|r| {

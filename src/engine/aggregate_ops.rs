@@ -223,6 +223,7 @@ fn windows<'s>(
         let mut store = WindowStore::new(&shared.plan);
         let mut held: Option<Capability<u64>> = None;
         let mut rows = Vec::new();
+        let mut finished = Vec::new();
         move |(input, frontier), output| {
             input.for_each_stamp(|cap, batches| {
                 for batch in batches {
@@ -238,11 +239,9 @@ fn windows<'s>(
                 }
             });
             let now = frontier.frontier().first().copied();
-            let finished = store.advance(now, &mut rows);
-            shared
-                .metrics
-                .windows_final
-                .fetch_add(finished as u64, Ordering::Relaxed);
+            store.advance(now, &mut rows, &mut finished);
+            shared.metrics.windows_finished(&finished);
+            finished.clear();
             if let Some(cap) = held.as_mut() {
                 if !rows.is_empty() {
                     output.session(&*cap).give_container(&mut rows);

@@ -2,10 +2,13 @@
 //! and runs it on the requested workers and processes.
 
 mod aggregate_ops;
+mod cluster;
 mod large_batches;
 mod read;
 mod sink_lag;
 mod write;
+
+pub use cluster::Cluster;
 
 use crate::decode::Decoder;
 use crate::metrics::{Metrics, Progress, Summary};
@@ -17,30 +20,6 @@ use std::sync::{Arc, Mutex};
 use thiserror::Error;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::ProbeHandle;
-
-/// How many workers and processes to run, with timely's meaning of `-w -n -p -h`.
-#[derive(Clone, Debug)]
-pub struct Cluster {
-    /// Worker threads per process.
-    pub workers: usize,
-    /// Number of processes.
-    pub processes: usize,
-    /// This process's index.
-    pub process: usize,
-    /// File of `host:port` lines, one per process; default `localhost:2101+i`.
-    pub hostfile: Option<PathBuf>,
-}
-
-impl Default for Cluster {
-    fn default() -> Self {
-        Cluster {
-            workers: 1,
-            processes: 1,
-            process: 0,
-            hostfile: None,
-        }
-    }
-}
 
 /// Everything `tidemark run` needs.
 #[derive(Clone, Debug, Default)]
@@ -95,6 +74,27 @@ impl Shared {
             .unwrap_or_else(|p| p.into_inner())
             .push(message);
     }
+
+    /// Ends the process at once with exit code 1 after a failure the dataflow cannot go on
+    /// from (an input that can no longer be read). The frontier is never advanced past
+    /// what was read, so no window is marked final early: what was written stays, buffered
+    /// rows and rejected records are flushed, and the summary so far is printed.
+    pub fn abort(&self, message: String) -> ! {
+        tracing::error!("{message}");
+        for sink in &self.sinks {
+            if let Err(e) = sink.finish() {
+                tracing::error!("cannot write results: {e}");
+            }
+        }
+        for log in [&self.dead_letters, &self.late] {
+            if let Err(e) = log.flush() {
+                tracing::error!("cannot write rejected records: {e}");
+            }
+        }
+        eprintln!("{}", self.metrics.summary());
+        eprintln!("error: {message}");
+        std::process::exit(1)
+    }
 }
 
 /// Runs a dataflow until its sources end (bounded files, or Kafka with `stop=end`) or the
@@ -115,12 +115,7 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     let sources = Sources::resolve(&uris, plan.format, &format!("tidemark-{}", plan.name))
         .map_err(|e| setup(e.to_string()))?;
     let cluster = &options.cluster;
-    if cluster.workers == 0 || cluster.processes == 0 || cluster.process >= cluster.processes {
-        return Err(setup(format!(
-            "bad cluster: -w {} -n {} -p {} (need -w >= 1, -n >= 1, 0 <= -p < -n)",
-            cluster.workers, cluster.processes, cluster.process
-        )));
-    }
+    let config = cluster.timely_config().map_err(|e| setup(e.to_string()))?;
     let inputs = match &sources {
         Sources::Files(all) => all
             .iter()
@@ -173,21 +168,20 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
         sink_lag: sink_lag::SinkLag::new(cluster.workers * cluster.processes),
         failures: Mutex::new(Vec::new()),
     });
-    let config = timely_config(cluster)?;
     let progress = options
         .progress
         .then(|| Progress::start(Arc::clone(&metrics)));
     let worker_shared = Arc::clone(&shared);
+    let connecting = cluster.watch_connections();
     let guards = timely::execute(config, move |worker| {
         let shared = Arc::clone(&worker_shared);
         worker.dataflow::<u64, _, _>(|scope| {
             let opener = Arc::clone(&shared);
             let open = move |worker, peers| match opener.sources.open(worker, peers) {
                 Ok(input) => Some(input),
-                Err(e) => {
-                    opener.fail(e.to_string());
-                    None
-                }
+                // A partition this worker cannot open cannot be finished: ending it would
+                // mark its windows final early.
+                Err(e) => opener.abort(e.to_string()),
             };
             let written = ProbeHandle::new();
             let events = read::read_and_decode(scope, Arc::clone(&shared), open, written.clone());
@@ -196,6 +190,7 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
         });
     })
     .map_err(|e| RunError::Setup(format!("cannot start workers: {e}")))?;
+    drop(connecting);
     let joined = guards.join();
     drop(progress);
     for result in joined {
@@ -220,50 +215,4 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
         return Err(RunError::Failed(failures.join("; ")));
     }
     Ok(metrics.summary())
-}
-
-fn timely_config(cluster: &Cluster) -> Result<timely::Config, RunError> {
-    use timely::CommunicationConfig;
-    let communication = if cluster.processes > 1 {
-        let addresses = match &cluster.hostfile {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    RunError::Setup(format!("{}: cannot read hostfile: {e}", path.display()))
-                })?;
-                let hosts: Vec<String> = text
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(String::from)
-                    .collect();
-                if hosts.len() < cluster.processes {
-                    return Err(RunError::Setup(format!(
-                        "{}: {} host lines for -n {}",
-                        path.display(),
-                        hosts.len(),
-                        cluster.processes
-                    )));
-                }
-                hosts
-            }
-            None => (0..cluster.processes)
-                .map(|i| format!("localhost:{}", 2101 + i))
-                .collect(),
-        };
-        CommunicationConfig::Cluster {
-            threads: cluster.workers,
-            process: cluster.process,
-            addresses,
-            report: false,
-            zerocopy: false,
-        }
-    } else if cluster.workers > 1 {
-        CommunicationConfig::Process(cluster.workers)
-    } else {
-        CommunicationConfig::Thread
-    };
-    Ok(timely::Config {
-        communication,
-        worker: timely::WorkerConfig::default(),
-    })
 }

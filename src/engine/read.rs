@@ -283,10 +283,9 @@ fn read_batch(
     }
     let read = match result {
         Ok(n) => n,
-        Err(e) => {
-            shared.fail(format!("read failed: {e}"));
-            0
-        }
+        // A partition that cannot be read cannot be finished: nothing after the failure
+        // can be read, and ending the partition would mark its windows final early.
+        Err(e) => shared.abort(format!("read failed: {e}")),
     };
     for (log, entries) in [(&shared.dead_letters, &dead), (&shared.late, &late)] {
         if entries.is_empty() {

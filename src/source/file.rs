@@ -289,12 +289,12 @@ impl WorkerSource for FileSet {
             if reader.is_done() {
                 continue;
             }
-            total += reader
-                .read_batch(max, |line, offset, raw| each(slot, line, offset, raw))
-                .map_err(|source| SourceError::Io {
-                    path: label.clone(),
-                    source,
-                })?;
+            let read = reader.read_batch(max, |line, offset, raw| each(slot, line, offset, raw));
+            total += read.map_err(|source| SourceError::ReadFailed {
+                path: label.clone(),
+                offset: reader.bytes_read(),
+                source,
+            })?;
         }
         Ok(total)
     }

@@ -9,7 +9,7 @@ pub use file::{FileReader, FileSet};
 pub use kafka::{KafkaPartitions, KafkaUri, StartAt};
 
 use crate::spec::Format;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// A source that cannot be opened.
@@ -37,9 +37,15 @@ pub enum SourceError {
     /// Sources of different kinds in one run.
     #[error("sources must all be files or all one Kafka topic")]
     Mixed,
-    /// No file matches.
+    /// No such file.
     #[error("{0}: no such file")]
     Missing(String),
+    /// A glob pattern that matches no file.
+    #[error("{0}: no file matches this pattern")]
+    NoMatch(String),
+    /// A directory where a file was expected.
+    #[error("{0}: is a directory, not a file (use a glob such as DIR/*.jsonl)")]
+    Directory(String),
     /// The glob pattern is malformed.
     #[error("{pattern}: bad glob pattern: {message}")]
     BadGlob {
@@ -48,11 +54,21 @@ pub enum SourceError {
         /// What is wrong.
         message: String,
     },
-    /// A file exists but cannot be read.
+    /// A file exists but cannot be opened.
     #[error("{path}: {source}")]
     Io {
         /// The file.
         path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Reading a file failed part way.
+    #[error("{path}: cannot read at byte offset {offset}: {source}")]
+    ReadFailed {
+        /// The file.
+        path: String,
+        /// How many bytes were read before the failure.
+        offset: u64,
         /// The error.
         source: std::io::Error,
     },
@@ -219,12 +235,19 @@ impl Sources {
     }
 }
 
-/// Lists the partitions of a `file:` URI: one per file, globs sorted by path.
+/// Standard input as a `file:` path.
+const STDIN: &str = "/dev/stdin";
+
+/// Lists the partitions of a `file:` URI: one per file, globs sorted by path. `file:-` is
+/// standard input. A path that exists is read as itself even when it holds glob characters
+/// (`x[1].jsonl`); otherwise such a path is a pattern, which must match some file.
 pub fn partitions(uri: &str, format: Option<Format>) -> Result<Vec<Partition>, SourceError> {
     let pattern = uri
         .strip_prefix("file:")
         .ok_or_else(|| SourceError::BadUri(uri.to_string()))?;
-    let paths: Vec<PathBuf> = if pattern.contains(['*', '?', '[']) {
+    let pattern = if pattern == "-" { STDIN } else { pattern };
+    let literal = Path::new(pattern).exists();
+    let paths: Vec<PathBuf> = if !literal && pattern.contains(['*', '?', '[']) {
         let mut found: Vec<PathBuf> = glob::glob(pattern)
             .map_err(|e| SourceError::BadGlob {
                 pattern: pattern.to_string(),
@@ -233,19 +256,24 @@ pub fn partitions(uri: &str, format: Option<Format>) -> Result<Vec<Partition>, S
             .filter_map(Result::ok)
             .collect();
         found.sort();
+        if found.is_empty() {
+            return Err(SourceError::NoMatch(pattern.to_string()));
+        }
         found
     } else {
         vec![PathBuf::from(pattern)]
     };
-    if paths.is_empty() {
-        return Err(SourceError::Missing(pattern.to_string()));
-    }
     paths
         .into_iter()
         .enumerate()
         .map(|(index, path)| {
-            if !path.is_file() {
-                return Err(SourceError::Missing(path.display().to_string()));
+            // Regular files, FIFOs, character devices and standard input are all read.
+            match std::fs::metadata(&path) {
+                Err(_) => return Err(SourceError::Missing(path.display().to_string())),
+                Ok(meta) if meta.is_dir() => {
+                    return Err(SourceError::Directory(path.display().to_string()))
+                }
+                Ok(_) => {}
             }
             let format = format.unwrap_or_else(|| format_of(&path));
             Ok(Partition {
@@ -289,5 +317,31 @@ mod tests {
             partitions("kafka://x/y", None),
             Err(SourceError::BadUri(_))
         ));
+        assert!(matches!(
+            partitions(&format!("file:{}/*.nothing", dir.path().display()), None),
+            Err(SourceError::NoMatch(_))
+        ));
+        assert!(matches!(
+            partitions(&format!("file:{}", dir.path().display()), None),
+            Err(SourceError::Directory(_))
+        ));
+    }
+
+    #[test]
+    fn an_existing_path_is_itself_even_with_glob_characters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in ["x[1].jsonl", "x1.jsonl"] {
+            std::fs::write(dir.path().join(name), "").expect("write");
+        }
+        let literal = format!("file:{}/x[1].jsonl", dir.path().display());
+        let found = partitions(&literal, None).expect("found");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path.file_name().expect("name"), "x[1].jsonl");
+        // Without the literal file, the same text is a pattern.
+        std::fs::remove_file(dir.path().join("x[1].jsonl")).expect("remove");
+        let found = partitions(&literal, None).expect("found");
+        assert_eq!(found[0].path.file_name().expect("name"), "x1.jsonl");
+        let stdin = partitions("file:-", None).expect("standard input");
+        assert_eq!(stdin[0].path, Path::new(STDIN));
     }
 }

@@ -116,16 +116,10 @@ struct OutputTable {
     aggregates: Vec<AggregateTable>,
     rank: Option<RankTable>,
     records: Option<Vec<String>>,
+    /// One condition table, or a list of them that must all hold; read in validation, so
+    /// that a mistake inside names its key.
     #[serde(rename = "where")]
-    condition: Option<Conditions>,
-}
-
-/// One condition, or a list that must all hold.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Conditions {
-    One(ConditionTable),
-    All(Vec<ConditionTable>),
+    condition: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -160,12 +154,32 @@ struct RankTable {
 
 /// Reads and validates a dataflow file.
 pub fn load(path: &Path) -> Result<Plan, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SpecError {
-        file: path.to_path_buf(),
-        key: "file".into(),
-        message: format!("cannot read the dataflow file: {e}"),
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let reason = e.to_string();
+        // "No such file or directory (os error 2)": the reason is for people.
+        let reason = match reason.find(" (os error") {
+            Some(at) => reason[..at].to_string(),
+            None => reason,
+        };
+        SpecError {
+            file: path.to_path_buf(),
+            key: "cannot read".into(),
+            message: reason,
+        }
     })?;
     parse(path, &text)
+}
+
+/// Checks a strftime pattern: every `%` must start a known specifier.
+fn check_strftime(pattern: &str) -> Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    if StrftimeItems::new(pattern).any(|item| matches!(item, Item::Error)) {
+        return Err(format!(
+            "`{pattern}` is not a valid strftime pattern (unknown or incomplete `%` \
+             specifier; see https://docs.rs/chrono/latest/chrono/format/strftime/)"
+        ));
+    }
+    Ok(())
 }
 
 /// Validates dataflow text as if it were read from `path`.
@@ -333,10 +347,13 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
                 "rfc3339" => TimeFormat::Rfc3339,
                 "epoch_seconds" => TimeFormat::EpochSeconds,
                 "epoch_millis" => TimeFormat::EpochMillis,
-                pattern if pattern.contains('%') => TimeFormat::Pattern {
-                    pattern: pattern.to_string(),
-                    zone,
-                },
+                pattern if pattern.contains('%') => {
+                    check_strftime(pattern).map_err(|e| (self.fail)("time.format", e))?;
+                    TimeFormat::Pattern {
+                        pattern: pattern.to_string(),
+                        zone,
+                    }
+                }
                 other => {
                     return Err((self.fail)(
                         "time.format",
@@ -442,6 +459,20 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
                     ),
                 ))
             }
+        })
+    }
+
+    /// Reads one condition table (`{ field = ..., equals = ... }`) at `key`.
+    fn condition_table(&self, key: &str, value: &toml::Value) -> Result<ConditionTable, SpecError> {
+        ConditionTable::deserialize(value.clone()).map_err(|e| {
+            (self.fail)(
+                key,
+                format!(
+                    "{}; a condition is {{ field = NAME, and one of equals, not_equals, \
+                     one_of = [...], non_empty = true, exists = true }}, or a list of them",
+                    e.to_string().trim_end()
+                ),
+            )
         })
     }
 
@@ -615,12 +646,18 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
         };
         let filters = match &t.condition {
             None => Vec::new(),
-            Some(Conditions::One(c)) => vec![self.condition(&at("where"), c, fields)?],
-            Some(Conditions::All(list)) => list
+            Some(toml::Value::Array(list)) => list
                 .iter()
                 .enumerate()
-                .map(|(i, c)| self.condition(&at(&format!("where[{i}]")), c, fields))
+                .map(|(i, c)| {
+                    let key = at(&format!("where[{i}]"));
+                    self.condition(&key, &self.condition_table(&key, c)?, fields)
+                })
                 .collect::<Result<_, _>>()?,
+            Some(one) => {
+                let key = at("where");
+                vec![self.condition(&key, &self.condition_table(&key, one)?, fields)?]
+            }
         };
         Ok(OutputPlan {
             name: t.name.clone(),
