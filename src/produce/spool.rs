@@ -138,6 +138,11 @@ pub struct Spool {
     _lock: File,
 }
 
+/// Makes the directory's entries (a new or renamed file) durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
 fn segment_name(first_seq: u64) -> String {
     format!("spool-{first_seq:020}.log")
 }
@@ -206,12 +211,19 @@ impl Spool {
     }
 
     /// Saves a checkpoint after handing every append to the operating system, so it never
-    /// claims more than the segments hold. Replaces the old one atomically.
+    /// claims more than the segments hold. Replaces the old one atomically and durably: the
+    /// new file is fsynced before it is renamed into place and the directory after, so a
+    /// machine crash leaves the old checkpoint or the new one, never an empty file.
     pub fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> std::io::Result<()> {
         self.flush()?;
         let tmp = self.dir.join("checkpoint.tmp");
-        std::fs::write(&tmp, checkpoint.to_text())?;
+        {
+            let mut file = File::create(&tmp)?;
+            file.write_all(checkpoint.to_text().as_bytes())?;
+            file.sync_all()?;
+        }
         std::fs::rename(tmp, self.dir.join("checkpoint"))?;
+        sync_dir(&self.dir)?;
         if self.last_sync.elapsed() >= SYNC_EVERY {
             self.sync()?;
         }
@@ -274,6 +286,14 @@ impl Spool {
             old.flush()?;
             old.get_ref().sync_data()?;
         }
+        // A segment left empty by a producer killed just after creating it starts where
+        // this one does: it is reopened, never registered twice (a second entry for one file
+        // would let `release` delete the file while it still holds records).
+        if let Some(last) = self.segments.back().filter(|s| s.first_seq == first_seq) {
+            let file = OpenOptions::new().append(true).open(&last.path)?;
+            self.writer = Some(BufWriter::with_capacity(1 << 20, file));
+            return Ok(());
+        }
         let path = self.dir.join(segment_name(first_seq));
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         self.writer = Some(BufWriter::with_capacity(1 << 20, file));
@@ -282,6 +302,7 @@ impl Spool {
             first_seq,
             bytes: 0,
         });
+        sync_dir(&self.dir)?;
         Ok(())
     }
 
@@ -533,6 +554,35 @@ mod tests {
         assert!(damage.is_empty());
         let all: Vec<Record> = first.into_iter().chain(second).collect();
         assert_eq!(all, (0..150).map(record).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_empty_segment_left_by_a_kill_is_reopened_not_registered_twice() {
+        let dir = tempfile::tempdir().expect("dir");
+        for name in ["spool-3.log".to_string(), segment_name(3)] {
+            let _ = std::fs::remove_dir_all(dir.path());
+            {
+                let mut spool = Spool::open(dir.path()).expect("open");
+                for seq in 0..3 {
+                    spool.append(&record(seq)).expect("append");
+                }
+                spool.flush().expect("flush");
+            }
+            // Killed just after creating the next segment.
+            std::fs::write(dir.path().join(&name), b"").expect("empty segment");
+            {
+                let mut spool = Spool::open(dir.path()).expect("reopen");
+                spool.append(&record(3)).expect("append");
+                spool.release(3, false).expect("release");
+                spool.append(&record(4)).expect("append");
+                spool.flush().expect("flush");
+            }
+            let mut spool = Spool::open(dir.path()).expect("reopen");
+            spool.rewind(3);
+            let (read, damage) = read_all(&mut spool);
+            assert!(damage.is_empty(), "{name}: {damage:?}");
+            assert_eq!(read, (3..5).map(record).collect::<Vec<_>>(), "{name}");
+        }
     }
 
     #[test]
