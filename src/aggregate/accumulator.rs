@@ -131,30 +131,61 @@ impl Accumulator {
         }
     }
 
-    /// Folds another state of the same function into this one.
+    /// Folds another state of the same function into this one. The states of one
+    /// aggregate always share its function; a state of another is a bug, and panics.
     pub fn merge(&mut self, other: Accumulator) {
-        match (self, other) {
-            (Accumulator::Count(a), Accumulator::Count(b)) => *a += b,
-            (Accumulator::Sum { total, n }, Accumulator::Sum { total: t2, n: n2 })
-            | (Accumulator::Avg { total, n }, Accumulator::Avg { total: t2, n: n2 }) => {
-                *total += t2;
-                *n += n2;
-            }
-            (Accumulator::Min(a), Accumulator::Min(Some(b)))
-                if a.is_none_or(|cur| number_order(b, cur).is_lt()) =>
-            {
-                *a = Some(b);
-            }
-            (Accumulator::Max(a), Accumulator::Max(Some(b)))
-                if a.is_none_or(|cur| number_order(b, cur).is_gt()) =>
-            {
-                *a = Some(b);
-            }
-            (Accumulator::Last(a), Accumulator::Last(Some(b))) if is_later(b, *a) => {
-                *a = Some(b);
-            }
-            (Accumulator::Distinct(a), Accumulator::Distinct(b)) => a.merge(b),
-            _ => {}
+        let mismatch = |other: &Accumulator| -> ! {
+            panic!("merged accumulators of different functions: {other:?}")
+        };
+        match self {
+            Accumulator::Count(a) => match other {
+                Accumulator::Count(b) => *a += b,
+                other => mismatch(&other),
+            },
+            Accumulator::Sum { total, n } => match other {
+                Accumulator::Sum { total: t2, n: n2 } => {
+                    *total += t2;
+                    *n += n2;
+                }
+                other => mismatch(&other),
+            },
+            Accumulator::Avg { total, n } => match other {
+                Accumulator::Avg { total: t2, n: n2 } => {
+                    *total += t2;
+                    *n += n2;
+                }
+                other => mismatch(&other),
+            },
+            Accumulator::Min(a) => match other {
+                Accumulator::Min(b) => {
+                    if let Some(b) = b.filter(|&b| a.is_none_or(|cur| number_order(b, cur).is_lt()))
+                    {
+                        *a = Some(b);
+                    }
+                }
+                other => mismatch(&other),
+            },
+            Accumulator::Max(a) => match other {
+                Accumulator::Max(b) => {
+                    if let Some(b) = b.filter(|&b| a.is_none_or(|cur| number_order(b, cur).is_gt()))
+                    {
+                        *a = Some(b);
+                    }
+                }
+                other => mismatch(&other),
+            },
+            Accumulator::Last(a) => match other {
+                Accumulator::Last(b) => {
+                    if let Some(b) = b.filter(|&b| is_later(b, *a)) {
+                        *a = Some(b);
+                    }
+                }
+                other => mismatch(&other),
+            },
+            Accumulator::Distinct(a) => match other {
+                Accumulator::Distinct(b) => a.merge(b),
+                other => mismatch(&other),
+            },
         }
     }
 

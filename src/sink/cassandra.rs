@@ -25,7 +25,7 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::frame::types::Consistency;
 use scylla::statement::batch::{Batch as ScyllaBatch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
-use scylla::value::CqlValue;
+use scylla::value::{CqlValue, MaybeUnset};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -403,15 +403,26 @@ async fn write_rows(
 }
 
 /// The bound values of one upsert: the row's columns, its write timestamp and the TTL.
-type Upsert = Vec<Option<CqlValue>>;
+type Upsert = Vec<MaybeUnset<Option<CqlValue>>>;
 
 impl Statements {
-    /// The values of `row`'s upsert into table `index`, written at `timestamp`.
+    /// The values of `row`'s upsert into table `index`, written at `timestamp`. A missing
+    /// value is left unset where the table allows it (no tombstone per empty cell; see
+    /// [`Table::keeps_missing_unset`]) and written as null elsewhere.
     fn upsert(&self, index: usize, row: &ResultRow, timestamp: i64) -> Upsert {
-        let mut values = self.tables[index].values(row);
-        values.push(Some(CqlValue::BigInt(timestamp)));
+        let table = &self.tables[index];
+        let unset = table.keeps_missing_unset();
+        let mut values: Upsert = table
+            .values(row)
+            .into_iter()
+            .map(|value| match value {
+                None if unset => MaybeUnset::Unset,
+                value => MaybeUnset::Set(value),
+            })
+            .collect();
+        values.push(MaybeUnset::Set(Some(CqlValue::BigInt(timestamp))));
         if let Some(ttl) = self.ttl {
-            values.push(Some(CqlValue::Int(ttl)));
+            values.push(MaybeUnset::Set(Some(CqlValue::Int(ttl))));
         }
         values
     }

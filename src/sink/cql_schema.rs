@@ -18,8 +18,8 @@
 //! overwrites and never adds.
 
 use crate::aggregate::ResultRow;
-use crate::spec::{AggregateFunction, Derivation, FieldSource, Plan};
-use crate::value::Value;
+use crate::spec::{Derivation, FieldSource, Plan, ResultType};
+use crate::value::{Number, Value};
 use scylla::value::{CqlDate, CqlTimestamp, CqlValue};
 
 /// One table: its name, columns (name, CQL type) in insert order, and primary key.
@@ -33,8 +33,56 @@ pub struct Table {
     partition_key: Vec<String>,
     clustering: Vec<(String, &'static str)>,
     layout: Layout,
-    /// CQL type of each key column, in key order.
-    key_types: Vec<&'static str>,
+    /// Type of each key column, in key order.
+    key_types: Vec<KeyType>,
+    /// Type of each aggregate column, in aggregate order.
+    aggregate_types: Vec<ResultType>,
+}
+
+/// How a key value is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyType {
+    /// As text: strings as they are, numbers and booleans in JSON form.
+    Text,
+    /// As a number (numeric derived fields of per-record outputs).
+    Double,
+}
+
+impl KeyType {
+    fn cql(self) -> &'static str {
+        match self {
+            KeyType::Text => "text",
+            KeyType::Double => "double",
+        }
+    }
+
+    fn bind(self, value: &Value) -> Option<CqlValue> {
+        match self {
+            KeyType::Text => Some(CqlValue::Text(key_text(value))),
+            KeyType::Double => value.as_number().map(|n| CqlValue::Double(n.as_f64())),
+        }
+    }
+}
+
+/// The CQL column type of an aggregate's result.
+fn result_cql(result: ResultType) -> &'static str {
+    match result {
+        ResultType::Integer => "bigint",
+        ResultType::Real => "double",
+    }
+}
+
+/// Binds an aggregate's result to its column: whatever number the value holds (a `min` of
+/// whole numbers is an integer) is bound as the column's type. `None` for no value.
+fn bind_result(result: ResultType, value: &Value) -> Option<CqlValue> {
+    let number = value.as_number()?;
+    match result {
+        ResultType::Integer => Some(CqlValue::BigInt(match number {
+            Number::Int(i) => i,
+            Number::Float(f) => f as i64,
+        })),
+        ResultType::Real => Some(CqlValue::Double(number.as_f64())),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -66,30 +114,37 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
             .iter()
             .map(|&i| plan.fields[i].name.clone())
             .collect();
+        let aggregate_types: Vec<ResultType> = output
+            .aggregates
+            .iter()
+            .map(|a| a.function.result_type())
+            .collect();
         let aggregates: Vec<(String, &'static str)> = output
             .aggregates
             .iter()
-            .map(|a| {
-                let kind = match a.function {
-                    AggregateFunction::Count | AggregateFunction::Distinct => "bigint",
-                    _ => "double",
-                };
-                (a.name.clone(), kind)
-            })
+            .zip(&aggregate_types)
+            .map(|(a, &result)| (a.name.clone(), result_cql(result)))
             .collect();
         // Per-record outputs store numeric derived fields (polarity, counts) as numbers.
-        let key_types: Vec<&'static str> =
+        let key_types: Vec<KeyType> =
             output
                 .key
                 .iter()
                 .map(|&i| match &plan.fields[i].source {
                     FieldSource::Derived(
                         Derivation::Polarity { .. } | Derivation::CountOf { .. },
-                    ) if output.records => "double",
-                    _ => "text",
+                    ) if output.records => KeyType::Double,
+                    FieldSource::Derived(
+                        Derivation::Polarity { .. }
+                        | Derivation::CountOf { .. }
+                        | Derivation::GridCell { .. }
+                        | Derivation::Hashtags { .. }
+                        | Derivation::Sign { .. },
+                    )
+                    | FieldSource::Paths(_) => KeyType::Text,
                 })
                 .collect();
-        let key_columns = keys.iter().cloned().zip(key_types.iter().copied());
+        let key_columns = keys.iter().cloned().zip(key_types.iter().map(|k| k.cql()));
         let time = |name: &str| (name.to_string(), "timestamp");
         let finished = ("final".to_string(), "boolean");
         if output.rank.is_some() {
@@ -110,6 +165,7 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
                 clustering: vec![("window_end".into(), "DESC"), ("rank".into(), "ASC")],
                 layout: Layout::Ranked,
                 key_types: key_types.clone(),
+                aggregate_types: aggregate_types.clone(),
             });
             continue;
         }
@@ -133,6 +189,7 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
                 },
                 layout: Layout::ByKey,
                 key_types: key_types.clone(),
+                aggregate_types: aggregate_types.clone(),
             });
         }
         let mut columns = vec![("day".to_string(), "date"), time("window_start")];
@@ -159,6 +216,7 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
             clustering,
             layout: Layout::ByWindow,
             key_types,
+            aggregate_types,
         });
     }
     tables
@@ -210,6 +268,18 @@ impl Table {
         )
     }
 
+    /// Whether a missing value may be left unset rather than written as null (a null cell is
+    /// a tombstone, and reads of a partition full of them fail). True where a row stands
+    /// for one (window, key): an aggregate that has a value never loses it, so an unset
+    /// cell never hides an older value. A ranked row's rank may pass to another key,
+    /// whose missing values must overwrite the old key's.
+    pub fn keeps_missing_unset(&self) -> bool {
+        match self.layout {
+            Layout::ByKey | Layout::ByWindow => true,
+            Layout::Ranked => false,
+        }
+    }
+
     /// The upsert for one row. Its write timestamp is bound (`USING TIMESTAMP ?`) so that
     /// later versions of a row win however their writes are reordered by retries; `ttl`
     /// adds `AND TTL ?` after it.
@@ -238,11 +308,12 @@ impl Table {
             .0
             .iter()
             .zip(&self.key_types)
-            .map(|(k, &kind)| match kind {
-                "double" => k.as_number().map(|n| CqlValue::Double(n.as_f64())),
-                _ => Some(CqlValue::Text(key_text(k))),
-            });
-        let aggregates = row.values.iter().map(aggregate_value);
+            .map(|(k, kind)| kind.bind(k));
+        let aggregates = row
+            .values
+            .iter()
+            .zip(&self.aggregate_types)
+            .map(|(v, &result)| bind_result(result, v));
         let finished = Some(CqlValue::Boolean(row.is_final));
         let mut values = Vec::with_capacity(self.columns.len());
         match self.layout {
@@ -285,14 +356,6 @@ fn key_text(value: &Value) -> String {
     }
 }
 
-fn aggregate_value(value: &Value) -> Option<CqlValue> {
-    match value {
-        Value::Int(i) => Some(CqlValue::BigInt(*i)),
-        Value::Float(f) => Some(CqlValue::Double(*f)),
-        _ => None,
-    }
-}
-
 /// The CQL that creates a plan's keyspace and tables (what `tidemark schema` prints).
 pub fn schema_cql(plan: &Plan, keyspace: &str, replication: u32) -> String {
     let mut cql = format!(
@@ -328,7 +391,8 @@ mod tests {
             partition_key: vec![],
             clustering: vec![],
             layout: Layout::ByWindow,
-            key_types: vec!["text"],
+            key_types: vec![KeyType::Text],
+            aggregate_types: vec![ResultType::Integer, ResultType::Real],
         };
         let row = ResultRow {
             output: 0,
@@ -346,6 +410,23 @@ mod tests {
         assert_eq!(values[2], Some(CqlValue::Text("7".into())));
         assert_eq!(values[4], Some(CqlValue::BigInt(3)));
         assert_eq!(values[5], None, "a missing aggregate is null");
+    }
+
+    #[test]
+    fn a_whole_number_bound_to_a_real_column_is_a_double() {
+        // min, max and last of a field are Real: a whole-number value must bind as a double.
+        for value in [Value::Int(100), Value::Float(100.5)] {
+            let bound = bind_result(ResultType::Real, &value);
+            assert!(
+                matches!(bound, Some(CqlValue::Double(_))),
+                "{value:?}: {bound:?}"
+            );
+        }
+        assert_eq!(
+            bind_result(ResultType::Integer, &Value::Int(3)),
+            Some(CqlValue::BigInt(3))
+        );
+        assert_eq!(bind_result(ResultType::Real, &Value::Null), None);
     }
 
     #[test]

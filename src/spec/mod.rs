@@ -220,7 +220,26 @@ pub enum AggregateFunction {
     Distinct,
 }
 
+/// The type of an aggregate's result. It alone decides the aggregate's Cassandra column and
+/// how a result is bound to it, so the two cannot disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResultType {
+    /// A whole number (a count).
+    Integer,
+    /// Any number: a sum or mean, or the minimum, maximum or last of a field, which may hold
+    /// whole numbers in some records and fractions in others.
+    Real,
+}
+
 impl AggregateFunction {
+    /// The type of the function's result.
+    pub fn result_type(self) -> ResultType {
+        match self {
+            Self::Count | Self::Distinct => ResultType::Integer,
+            Self::Sum | Self::Avg | Self::Min | Self::Max | Self::Last => ResultType::Real,
+        }
+    }
+
     /// Whether the function needs a numeric input field.
     pub fn is_numeric(self) -> bool {
         matches!(
