@@ -62,6 +62,11 @@ fn committed(group: &str, topic: &str, partitions: i32) -> Vec<i64> {
 
 /// Every final row of the evilnet tables of a keyspace, as text.
 fn final_rows(keyspace: &str) -> BTreeSet<String> {
+    final_rows_of(keyspace, &["top_cities", "least_retweeted_cities"])
+}
+
+/// Every final row of `city_stats` and of the `ranked` tables of a keyspace, as text.
+fn final_rows_of(keyspace: &str, ranked: &[&str]) -> BTreeSet<String> {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let session = SessionBuilder::new().known_node(cassandra()).build().await.expect("connect");
@@ -75,7 +80,7 @@ fn final_rows(keyspace: &str) -> BTreeSet<String> {
             assert!(is_final, "after a finished run every row is final");
             rows.insert(format!("city_stats {city} {} {tweets} {retweets} {users}", start.0));
         }
-        for table in ["top_cities", "least_retweeted_cities"] {
+        for &table in ranked {
             let column = if table == "top_cities" { "tweets" } else { "retweets" };
             let ranked = session
                 .query_unpaged(format!("SELECT window_end, rank, city, {column}, final FROM {keyspace}.{table}"), ())
@@ -196,4 +201,100 @@ fn kill_9_and_restart_write_exactly_what_an_uninterrupted_run_writes() {
         "{} rows differ, e.g. {differ:?}",
         whole.symmetric_difference(&killed).count()
     );
+}
+
+/// Runs one CQL statement.
+fn cql(statement: &str) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let session = SessionBuilder::new()
+            .known_node(cassandra())
+            .build()
+            .await
+            .expect("connect");
+        session.query_unpaged(statement, ()).await.expect(statement);
+    });
+}
+
+/// The final rows of the evilnet tables left intact by the test below.
+fn city_stats_and_top_cities(keyspace: &str) -> BTreeSet<String> {
+    final_rows_of(keyspace, &["top_cities"])
+}
+
+#[test]
+fn a_write_refused_for_good_ends_the_run_and_commits_nothing_unwritten() {
+    let name = topic("refused", 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lines = gen_tweet_lines(
+        &dir.path().join("tweets.jsonl"),
+        &["--count", "20000", "--seed", "5", "--rate", "1", "--disorder-s", "60"],
+    );
+    // Records are committed two hours (window and lateness) after them: the first 3.3
+    // hours give committed positions, the rest new windows to write.
+    let (first, rest) = lines.split_at(12_000);
+    produce(&name, first, |_| 0);
+    let run = std::process::id();
+    let (ks_whole, ks_failed) = (format!("refused_a_{run}"), format!("refused_b_{run}"));
+    let source =
+        |group: &str, query: &str| format!("kafka://{}/{name}?group={group}{query}", broker());
+    let sink = |keyspace: &str| format!("cassandra://{}/{keyspace}", cassandra());
+    let group = format!("refused-{run}");
+    let log = dir.path().join("engine.log");
+    let mut engine = KillOnDrop(
+        tidemark()
+            .current_dir(root())
+            .args(["run", "dataflows/evilnet.toml", "--quiet"])
+            .args(["--source", &source(&group, ""), "--sink", &sink(&ks_failed)])
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("spawn engine"),
+    );
+    let stderr = || std::fs::read_to_string(&log).expect("log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while committed(&group, &name, 1)[0] <= 0 {
+        assert!(Instant::now() < deadline, "nothing committed: {}", stderr());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The table changes under the running engine: its upserts can never succeed again.
+    cql(&format!("ALTER TABLE {ks_failed}.least_retweeted_cities DROP retweets"));
+    produce(&name, rest, |_| 0);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Some(status) = engine.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running: {}", stderr());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let stderr = stderr();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Cassandra refused a write for good: table least_retweeted_cities, key ["),
+        "{stderr}"
+    );
+    assert!(stderr.contains("retweets"), "the error names the column: {stderr}");
+    let committed_at = committed(&group, &name, 1)[0];
+    assert!(committed_at < 20_000, "{committed_at}");
+
+    // Mended and restarted from what was committed, the run ends as an uninterrupted one.
+    cql(&format!("ALTER TABLE {ks_failed}.least_retweeted_cities ADD retweets bigint"));
+    run_ok(&[
+        "dataflows/evilnet.toml",
+        "--source",
+        &source(&group, "&stop=end"),
+        "--sink",
+        &sink(&ks_failed),
+    ]);
+    run_ok(&[
+        "dataflows/evilnet.toml",
+        "--source",
+        &source(&format!("refused-whole-{run}"), "&stop=end"),
+        "--sink",
+        &sink(&ks_whole),
+    ]);
+    let whole = city_stats_and_top_cities(&ks_whole);
+    let failed = city_stats_and_top_cities(&ks_failed);
+    assert!(whole.len() > 50, "{} rows", whole.len());
+    let differ: Vec<_> = whole.symmetric_difference(&failed).take(6).collect();
+    assert!(differ.is_empty(), "rows differ, e.g. {differ:?}");
 }

@@ -81,7 +81,8 @@ impl Shared {
     /// rows and rejected records are flushed, and the summary so far is printed.
     pub fn abort(&self, message: String) -> ! {
         tracing::error!("{message}");
-        for sink in &self.sinks {
+        // A sink that failed for good may never finish its other writes: it is left as it is.
+        for sink in self.sinks.iter().filter(|sink| sink.failure().is_none()) {
             if let Err(e) = sink.finish() {
                 tracing::error!("cannot write results: {e}");
             }

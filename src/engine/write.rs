@@ -59,6 +59,11 @@ pub fn write_rows<'s>(
                     }
                     unwritten.push((cap, Unwritten::Refused(last, arrived), fired));
                 });
+                // A sink that failed for good ends the run: the rows it did not write keep
+                // their capabilities until the process ends, so no source commits past them.
+                if let Some(failure) = shared.sinks.iter().find_map(|sink| sink.failure()) {
+                    shared.abort(failure);
+                }
                 let mut still = Vec::new();
                 for (cap, entry, fired) in unwritten.drain(..) {
                     match entry {
@@ -71,7 +76,7 @@ pub fn write_rows<'s>(
                                 Ok(Offer::Refused(rows)) => {
                                     still.push((cap, Unwritten::Refused(index, rows), fired))
                                 }
-                                Err(e) => shared.fail(format!("cannot write results: {e}")),
+                                Err(e) => shared.abort(format!("cannot write results: {e}")),
                             }
                         }
                         Unwritten::Accepted(ticket) if ticket.load(Ordering::Acquire) > 0 => {

@@ -22,13 +22,14 @@ use crate::spec::Plan;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::ExecutionError;
 use scylla::frame::types::Consistency;
 use scylla::statement::batch::{Batch as ScyllaBatch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlValue, MaybeUnset};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 
@@ -114,6 +115,9 @@ struct Statements {
     prepared: Vec<PreparedStatement>,
     ttl: Option<i32>,
     failures: FailureLog,
+    /// The first write that failed for good (see [`super::retry`]): its rows are never
+    /// counted as written, and the run ends with it.
+    fatal: Arc<OnceLock<String>>,
 }
 
 /// Logs failed writes at most once per interval, with how many failed since, so an outage
@@ -215,6 +219,7 @@ fn log_latency(span: &str, histogram: &hdrhistogram::Histogram<u64>) {
 pub struct CassandraSink {
     runtime: tokio::runtime::Runtime,
     tables_per_output: Vec<usize>,
+    fatal: Arc<OnceLock<String>>,
     sender: Mutex<Option<mpsc::Sender<Batch>>>,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     latency: WriteLatency,
@@ -236,6 +241,7 @@ impl CassandraSink {
             .collect();
         let (sender, receiver) = mpsc::channel(CHANNEL_BATCHES);
         let latency = WriteLatency::new();
+        let fatal = Arc::clone(&statements.fatal);
         let writer = runtime.spawn(write_rows(
             Arc::new(session),
             Arc::new(statements),
@@ -245,6 +251,7 @@ impl CassandraSink {
         Ok(CassandraSink {
             runtime,
             tables_per_output,
+            fatal,
             sender: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(writer)),
             latency,
@@ -275,6 +282,11 @@ impl CassandraSink {
             },
             None => Err(rows),
         }
+    }
+
+    /// The write that failed for good, if one did: the run cannot go on.
+    pub fn failure(&self) -> Option<String> {
+        self.fatal.get().cloned()
     }
 
     /// Waits until every accepted row is written, then logs the write latency.
@@ -348,6 +360,7 @@ async fn prepare(uri: &CassandraUri, plan: &Plan) -> Result<(Session, Statements
             prepared,
             ttl: uri.ttl,
             failures: FailureLog::default(),
+            fatal: Arc::default(),
         },
     ))
 }
@@ -364,33 +377,48 @@ async fn write_rows(
     while let Some((rows, ticket, fired)) = receiver.recv().await {
         let timestamps: Vec<i64> = rows.iter().map(|_| clock.next()).collect();
         for (index, table) in statements.tables.iter().enumerate() {
-            // The rows of each partition of this table, in arrival order.
-            let mut partitions: HashMap<Partition<'_>, Vec<Upsert>> = HashMap::new();
+            // The rows of each partition of this table, in arrival order, with the first
+            // row's key and window (named if the write fails for good).
+            let mut partitions: HashMap<Partition<'_>, (Vec<Upsert>, &ResultRow)> = HashMap::new();
             for (row, &timestamp) in rows.iter().zip(&timestamps) {
                 if table.output == usize::from(row.output) {
                     partitions
                         .entry(table.partition(row))
-                        .or_default()
+                        .or_insert_with(|| (Vec::new(), row))
+                        .0
                         .push(statements.upsert(index, row, timestamp));
                 }
             }
-            for group in partitions.into_values() {
+            for (group, first) in partitions.into_values() {
+                let what = describe(&table.name, first);
                 let mut group = group.into_iter().peekable();
                 while group.peek().is_some() {
                     let upserts: Vec<Upsert> = group.by_ref().take(BATCH_ROWS).collect();
                     let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                         return;
                     };
-                    let (session, statements, ticket, latency) = (
+                    let (session, statements, ticket, latency, what) = (
                         Arc::clone(&session),
                         Arc::clone(&statements),
                         Arc::clone(&ticket),
                         latency.clone(),
+                        what.clone(),
                     );
                     tasks.spawn(async move {
-                        write(&session, &statements, index, &upserts).await;
-                        if ticket.fetch_sub(upserts.len(), Ordering::Release) == upserts.len() {
-                            latency.record(fired);
+                        match write(&session, &statements, index, &upserts).await {
+                            Ok(()) => {
+                                let left = ticket.fetch_sub(upserts.len(), Ordering::Release);
+                                if left == upserts.len() {
+                                    latency.record(fired);
+                                }
+                            }
+                            // The ticket is never counted down: these rows stay unwritten,
+                            // so nothing after them is committed.
+                            Err(error) => {
+                                let _ = statements.fatal.set(format!(
+                                    "Cassandra refused a write for good: {what}: {error}"
+                                ));
+                            }
                         }
                         drop(permit);
                     });
@@ -428,10 +456,31 @@ impl Statements {
     }
 }
 
+/// Names a row for an error: its table, key and window.
+fn describe(table: &str, row: &ResultRow) -> String {
+    let mut key = String::new();
+    for (i, value) in row.key.0.iter().enumerate() {
+        if i > 0 {
+            key.push_str(", ");
+        }
+        value.write_json(&mut key);
+    }
+    format!(
+        "table {table}, key [{key}], window {} .. {}",
+        crate::time::format_rfc3339_millis(row.window.start),
+        crate::time::format_rfc3339_millis(row.window.end)
+    )
+}
+
 /// Writes upserts of one partition of table `index` (one statement, or an unlogged batch,
-/// which Cassandra applies to the partition as one mutation), retrying with backoff until
-/// Cassandra takes them.
-async fn write(session: &Session, statements: &Statements, index: usize, upserts: &[Upsert]) {
+/// which Cassandra applies to the partition as one mutation), retrying with backoff while
+/// the error is one a retry can mend; an error that would repeat for ever is returned.
+async fn write(
+    session: &Session,
+    statements: &Statements,
+    index: usize,
+    upserts: &[Upsert],
+) -> Result<(), ExecutionError> {
     let prepared = &statements.prepared[index];
     let batch = (upserts.len() > 1).then(|| {
         let mut batch = ScyllaBatch::new(BatchType::Unlogged);
@@ -451,7 +500,8 @@ async fn write(session: &Session, statements: &Statements, index: usize, upserts
                 .map(drop),
         };
         match written {
-            Ok(()) => return,
+            Ok(()) => return Ok(()),
+            Err(e) if !super::retry::is_retryable(&e) => return Err(e),
             Err(e) => {
                 statements
                     .failures

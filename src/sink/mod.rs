@@ -7,6 +7,7 @@ mod cassandra;
 mod cql_schema;
 mod jsonl;
 mod rejects;
+mod retry;
 mod rows;
 
 pub use cassandra::{CassandraSink, CassandraUri, Ticket};
@@ -124,6 +125,14 @@ impl RowSink {
                 Ok(ticket) => Offer::Accepted(ticket),
                 Err(rows) => Offer::Refused(rows),
             }),
+        }
+    }
+
+    /// A write that failed for good, after which the run cannot go on.
+    pub fn failure(&self) -> Option<String> {
+        match self {
+            RowSink::Jsonl(_) => None,
+            RowSink::Cassandra(cassandra) => cassandra.failure(),
         }
     }
 
