@@ -227,7 +227,16 @@ fn a_write_refused_for_good_ends_the_run_and_commits_nothing_unwritten() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lines = gen_tweet_lines(
         &dir.path().join("tweets.jsonl"),
-        &["--count", "20000", "--seed", "5", "--rate", "1", "--disorder-s", "60"],
+        &[
+            "--count",
+            "20000",
+            "--seed",
+            "5",
+            "--rate",
+            "1",
+            "--disorder-s",
+            "60",
+        ],
     );
     // Records are committed two hours (window and lateness) after them: the first 3.3
     // hours give committed positions, the rest new windows to write.
@@ -256,7 +265,9 @@ fn a_write_refused_for_good_ends_the_run_and_commits_nothing_unwritten() {
         std::thread::sleep(Duration::from_millis(200));
     }
     // The table changes under the running engine: its upserts can never succeed again.
-    cql(&format!("ALTER TABLE {ks_failed}.least_retweeted_cities DROP retweets"));
+    cql(&format!(
+        "ALTER TABLE {ks_failed}.least_retweeted_cities DROP retweets"
+    ));
     produce(&name, rest, |_| 0);
     let deadline = Instant::now() + Duration::from_secs(90);
     let status = loop {
@@ -272,12 +283,17 @@ fn a_write_refused_for_good_ends_the_run_and_commits_nothing_unwritten() {
         stderr.contains("Cassandra refused a write for good: table least_retweeted_cities, key ["),
         "{stderr}"
     );
-    assert!(stderr.contains("retweets"), "the error names the column: {stderr}");
+    assert!(
+        stderr.contains("retweets"),
+        "the error names the column: {stderr}"
+    );
     let committed_at = committed(&group, &name, 1)[0];
     assert!(committed_at < 20_000, "{committed_at}");
 
     // Mended and restarted from what was committed, the run ends as an uninterrupted one.
-    cql(&format!("ALTER TABLE {ks_failed}.least_retweeted_cities ADD retweets bigint"));
+    cql(&format!(
+        "ALTER TABLE {ks_failed}.least_retweeted_cities ADD retweets bigint"
+    ));
     run_ok(&[
         "dataflows/evilnet.toml",
         "--source",
@@ -296,5 +312,108 @@ fn a_write_refused_for_good_ends_the_run_and_commits_nothing_unwritten() {
     let failed = city_stats_and_top_cities(&ks_failed);
     assert!(whole.len() > 50, "{} rows", whole.len());
     let differ: Vec<_> = whole.symmetric_difference(&failed).take(6).collect();
+    assert!(differ.is_empty(), "rows differ, e.g. {differ:?}");
+}
+
+/// Sends SIGTERM to a child process.
+fn terminate(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_a_restart_writes_what_an_uninterrupted_run_writes() {
+    let name = topic("sigterm", 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lines = gen_tweet_lines(
+        &dir.path().join("tweets.jsonl"),
+        &[
+            "--count",
+            "20000",
+            "--seed",
+            "9",
+            "--rate",
+            "1",
+            "--disorder-s",
+            "120",
+        ],
+    );
+    let (first, rest) = lines.split_at(12_000);
+    produce(&name, first, |i| (i % 2) as i32);
+    let run = std::process::id();
+    let (ks_whole, ks_stopped) = (format!("sigterm_a_{run}"), format!("sigterm_b_{run}"));
+    let source =
+        |group: &str, query: &str| format!("kafka://{}/{name}?group={group}{query}", broker());
+    let sink = |keyspace: &str| format!("cassandra://{}/{keyspace}", cassandra());
+    let group = format!("sigterm-{run}");
+    let log = dir.path().join("engine.log");
+    let mut engine = KillOnDrop(
+        tidemark()
+            .current_dir(root())
+            .args(["run", "dataflows/evilnet.toml", "--quiet", "-w", "2"])
+            .args([
+                "--source",
+                &source(&group, ""),
+                "--sink",
+                &sink(&ks_stopped),
+            ])
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("spawn engine"),
+    );
+    let stderr = || std::fs::read_to_string(&log).expect("log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while committed(&group, &name, 2).iter().any(|&o| o <= 0) {
+        assert!(Instant::now() < deadline, "nothing committed: {}", stderr());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    terminate(&engine.0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = engine.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after SIGTERM: {}",
+            stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = stderr();
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(text.contains("summary: read "), "{text}");
+    let resumed_at: i64 = committed(&group, &name, 2).iter().sum();
+    assert!(
+        resumed_at < 12_000,
+        "windows were open at the stop ({resumed_at} committed)"
+    );
+
+    produce(&name, rest, |i| (i % 2) as i32);
+    run_ok(&[
+        "dataflows/evilnet.toml",
+        "-w",
+        "2",
+        "--source",
+        &source(&group, "&stop=end"),
+        "--sink",
+        &sink(&ks_stopped),
+    ]);
+    run_ok(&[
+        "dataflows/evilnet.toml",
+        "-w",
+        "2",
+        "--source",
+        &source(&format!("sigterm-whole-{run}"), "&stop=end"),
+        "--sink",
+        &sink(&ks_whole),
+    ]);
+    let whole = final_rows(&ks_whole);
+    let stopped = final_rows(&ks_stopped);
+    assert!(whole.len() > 100, "{} rows", whole.len());
+    let differ: Vec<_> = whole.symmetric_difference(&stopped).take(6).collect();
     assert!(differ.is_empty(), "rows differ, e.g. {differ:?}");
 }

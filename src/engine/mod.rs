@@ -6,6 +6,7 @@ mod cluster;
 mod large_batches;
 mod read;
 mod sink_lag;
+mod stop;
 mod write;
 
 pub use cluster::Cluster;
@@ -63,6 +64,7 @@ pub(crate) struct Shared {
     pub metrics: Arc<Metrics>,
     pub sink_lag: sink_lag::SinkLag,
     pub failures: Mutex<Vec<String>>,
+    pub stop: stop::Stop,
 }
 
 impl Shared {
@@ -73,6 +75,24 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(message);
+    }
+
+    /// Ends a run stopped by a signal once every worker has settled: what was written is
+    /// flushed, the summary printed, and the process exits with code 0.
+    pub fn finish_stopped(&self) -> ! {
+        for sink in &self.sinks {
+            if let Err(e) = sink.finish() {
+                self.abort(format!("cannot write results: {e}"));
+            }
+        }
+        for log in [&self.dead_letters, &self.late] {
+            if let Err(e) = log.flush() {
+                self.abort(format!("cannot write rejected records: {e}"));
+            }
+        }
+        tracing::info!("stopped by a signal: every row that fired is written, positions committed");
+        eprintln!("{}", self.metrics.summary());
+        std::process::exit(0)
     }
 
     /// Ends the process at once with exit code 1 after a failure the dataflow cannot go on
@@ -168,6 +188,8 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
         metrics: Arc::clone(&metrics),
         sink_lag: sink_lag::SinkLag::new(cluster.workers * cluster.processes),
         failures: Mutex::new(Vec::new()),
+        stop: stop::Stop::listen(cluster.workers)
+            .map_err(|e| setup(format!("cannot listen for SIGTERM and Ctrl-C: {e}")))?,
     });
     let progress = options
         .progress
@@ -185,7 +207,17 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
                 Err(e) => opener.abort(e.to_string()),
             };
             let written = ProbeHandle::new();
-            let events = read::read_and_decode(scope, Arc::clone(&shared), open, written.clone());
+            let read = ProbeHandle::new();
+            let events = read::read_and_decode(
+                scope,
+                Arc::clone(&shared),
+                open,
+                read::Probes {
+                    read: read.clone(),
+                    written: written.clone(),
+                },
+            )
+            .probe_with(&read);
             let rows = aggregate_ops::aggregate(events, &shared);
             write::write_rows(rows, Arc::clone(&shared)).probe_with(&written);
         });

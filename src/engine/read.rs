@@ -25,6 +25,9 @@ const SINK_BEHIND: Duration = Duration::from_millis(10);
 /// How long a source waits before looking again whether the sinks caught up.
 const SINK_WAIT: Duration = Duration::from_millis(1);
 
+/// How often a stopping source looks whether everything that fired is written.
+const STOP_WAIT: Duration = Duration::from_millis(20);
+
 /// Decoding state of one partition.
 struct Slot {
     csv: Option<CsvColumns>,
@@ -48,13 +51,26 @@ struct Tally {
 /// A rejected record before it is written: (slot, line, offset, raw text, reason, output).
 type Rejection = (usize, u64, u64, String, String, Option<usize>);
 
+/// The frontiers a source watches: of what all sources have read (the events stream), and
+/// of what the sinks have written.
+pub struct Probes {
+    /// The frontier of the events stream.
+    pub read: ProbeHandle<u64>,
+    /// The frontier after the sinks: what is written.
+    pub written: ProbeHandle<u64>,
+}
+
 /// Builds the source operator for this worker over the partitions `open` gives it.
 pub fn read_and_decode<'s>(
     scope: Scope<'s, u64>,
     shared: Arc<Shared>,
     open: impl FnOnce(usize, usize) -> Option<Box<dyn WorkerSource>> + 'static,
-    durable: ProbeHandle<u64>,
+    probes: Probes,
 ) -> Stream<'s, u64, Vec<Event>> {
+    let Probes {
+        read: read_probe,
+        written: durable,
+    } = probes;
     let worker = scope.index();
     let peers = scope.peers();
     source(scope, "ReadDecode", move |capability, info| {
@@ -89,8 +105,27 @@ pub fn read_and_decode<'s>(
         move |output| {
             let (Some(cap), Some(reader)) = (capability.as_mut(), input.as_mut()) else {
                 capability = None;
+                if shared.stop.settle(worker) {
+                    shared.finish_stopped();
+                }
                 return;
             };
+            if shared.stop.requested() {
+                // Stopping: read nothing more and hold the frontier where it is (no window
+                // becomes final early) until what fired is written, then commit and settle.
+                let written = durable.with_frontier(|f| f.iter().next().copied());
+                let read = read_probe.with_frontier(|f| f.iter().next().copied());
+                if written == read {
+                    let watermarks: Vec<Option<u64>> =
+                        slots.iter().map(|s| s.watermark.current()).collect();
+                    reader.commit_now(written, &watermarks);
+                    if shared.stop.settle(worker) {
+                        shared.finish_stopped();
+                    }
+                }
+                activator.activate_after(STOP_WAIT);
+                return;
+            }
             if shared.sink_lag.behind(SINK_BEHIND) {
                 // Rows that fired a while ago are still being written: leave the cores to the
                 // writes until they are, and read on after (backpressure).
@@ -125,6 +160,9 @@ pub fn read_and_decode<'s>(
                         .set_position(worker, None, 0, reader.lag_unit());
                     capability = None;
                     input = None;
+                    if shared.stop.settle(worker) {
+                        shared.finish_stopped();
+                    }
                     return;
                 }
                 Frontier::At(low) if low > *cap.time() => cap.downgrade(&low),

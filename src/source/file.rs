@@ -4,7 +4,9 @@
 //! copy from the kernel's page cache into a read buffer, which costs as much as finding the
 //! lines. (So an input file must not be truncated while it is read, as with any mapped file;
 //! appending is harmless, but what is appended after the file was opened is not read.)
-//! Anything else that is not CSV (a pipe, a device) is read through a buffer.
+//! Anything else that is not CSV (a pipe, a device, standard input) is read through a
+//! buffer, without blocking: when it has nothing to give yet, the worker goes on with the
+//! rest of the dataflow (windows still fire, a stop is still heard) and looks again soon.
 
 use super::{Partition, PartitionStatus, RawRecord, SourceError, WorkerSource};
 use crate::spec::Format;
@@ -24,11 +26,11 @@ enum Reader {
         at: usize,
         released: usize,
     },
-    /// JSON lines of anything else: a line whole in the read buffer is used in place, one
-    /// split across buffer refills is copied into `buffer`.
+    /// JSON lines of anything else, read without blocking: a line whole in the read buffer
+    /// is used in place; the start of one split across reads is kept in `partial`.
     Lines {
         input: BufReader<File>,
-        buffer: Vec<u8>,
+        partial: Vec<u8>,
     },
     Csv {
         input: csv::Reader<File>,
@@ -44,6 +46,26 @@ pub struct FileReader {
     line: u64,
     bytes_read: u64,
     done: bool,
+    waiting: bool,
+}
+
+/// Makes reads from `file` return `WouldBlock` instead of waiting for data. (Set after the
+/// open, which for a FIFO waits for a writer: a FIFO opened without blocking reads as ended
+/// until one comes.)
+fn set_nonblocking(file: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: `fd` is an open descriptor owned by `file` for the duration of both calls;
+    // F_GETFL and F_SETFL only read and set its status flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 impl FileReader {
@@ -69,10 +91,13 @@ impl FileReader {
                     released: 0,
                 }
             }
-            Format::Json => Reader::Lines {
-                input: BufReader::with_capacity(1 << 20, file),
-                buffer: Vec::new(),
-            },
+            Format::Json => {
+                set_nonblocking(&file).map_err(io)?;
+                Reader::Lines {
+                    input: BufReader::with_capacity(1 << 20, file),
+                    partial: Vec::new(),
+                }
+            }
             Format::Csv => {
                 let mut input = csv::ReaderBuilder::new()
                     .has_headers(true)
@@ -95,6 +120,7 @@ impl FileReader {
             line,
             bytes_read: 0,
             done: false,
+            waiting: false,
         })
     }
 
@@ -109,6 +135,11 @@ impl FileReader {
     /// Whether the end of the file was reached.
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// Whether the last read found no data ready yet (a pipe or device still open).
+    pub fn is_waiting(&self) -> bool {
+        self.waiting
     }
 
     /// Bytes consumed so far.
@@ -155,31 +186,55 @@ impl FileReader {
                         continue;
                     }
                 }
-                Reader::Lines { input, buffer } => {
-                    let offset = self.bytes_read;
-                    let available = input.fill_buf()?;
-                    let (n, in_place) = match memchr::memchr(b'\n', available) {
-                        Some(i) => (i + 1, true),
-                        None => {
-                            buffer.clear();
-                            (input.read_until(b'\n', buffer)?, false)
+                Reader::Lines { input, partial } => {
+                    let available = match input.fill_buf() {
+                        Ok(available) => available,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            self.waiting = true;
+                            break;
                         }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
                     };
-                    if n == 0 {
+                    self.waiting = false;
+                    if available.is_empty() {
+                        // The end: a last line without a line ending is still a line.
                         self.done = true;
+                        if partial.is_empty() {
+                            break;
+                        }
+                        let offset = self.bytes_read - partial.len() as u64;
+                        self.line += 1;
+                        let offered = offer_line(partial, self.line, offset, &mut each);
+                        partial.clear();
+                        if !offered {
+                            break;
+                        }
+                        count += 1;
                         break;
                     }
+                    let Some(end) = memchr::memchr(b'\n', available) else {
+                        partial.extend_from_slice(available);
+                        let n = available.len();
+                        input.consume(n);
+                        self.bytes_read += n as u64;
+                        continue;
+                    };
+                    let n = end + 1;
+                    let offset = self.bytes_read - partial.len() as u64;
                     self.bytes_read += n as u64;
                     self.line += 1;
-                    let line = if in_place {
-                        &input.buffer()[..n]
-                    } else {
-                        &buffer[..]
-                    };
-                    let offered = offer_line(line, self.line, offset, &mut each);
-                    if in_place {
+                    let offered = if partial.is_empty() {
+                        let offered = offer_line(&available[..n], self.line, offset, &mut each);
                         input.consume(n);
-                    }
+                        offered
+                    } else {
+                        partial.extend_from_slice(&available[..n]);
+                        input.consume(n);
+                        let offered = offer_line(partial, self.line, offset, &mut each);
+                        partial.clear();
+                        offered
+                    };
                     if !offered {
                         continue;
                     }
@@ -311,7 +366,10 @@ impl WorkerSource for FileSet {
     }
 
     fn wait_hint(&self) -> Option<std::time::Duration> {
-        None
+        self.files
+            .iter()
+            .any(|f| f.2.is_waiting())
+            .then_some(std::time::Duration::from_millis(5))
     }
 }
 
@@ -376,7 +434,7 @@ mod tests {
         let mut buffered = FileReader::open(&partition).expect("open");
         buffered.reader = Reader::Lines {
             input: BufReader::with_capacity(4096, File::open(file.path()).expect("open")),
-            buffer: Vec::new(),
+            partial: Vec::new(),
         };
         let (mapped, buffered) = (records(mapped), records(buffered));
         assert_eq!(mapped.len(), want_lines);

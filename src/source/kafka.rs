@@ -563,6 +563,18 @@ impl WorkerSource for KafkaPartitions {
         if self.committed_at.elapsed() < COMMIT_EVERY {
             return;
         }
+        self.commit(durable, watermarks, CommitMode::Async);
+    }
+
+    fn commit_now(&mut self, durable: Option<u64>, watermarks: &[Option<u64>]) {
+        self.commit(durable, watermarks, CommitMode::Sync);
+    }
+}
+
+impl KafkaPartitions {
+    /// Commits each partition's position: the first record not yet done (all of whose
+    /// windows are written), or the log position when every record read is done.
+    fn commit(&mut self, durable: Option<u64>, watermarks: &[Option<u64>], mode: CommitMode) {
         self.committed_at = Instant::now();
         let mut positions = TopicPartitionList::new();
         for (index, slot) in self.slots.iter_mut().enumerate() {
@@ -590,7 +602,7 @@ impl WorkerSource for KafkaPartitions {
             }
         }
         if positions.count() > 0 {
-            if let Err(e) = self.consumer.commit(&positions, CommitMode::Async) {
+            if let Err(e) = self.consumer.commit(&positions, mode) {
                 tracing::warn!("kafka: cannot commit positions of {}: {e}", self.topic);
             }
         }

@@ -134,6 +134,8 @@ pub trait WorkerSource {
     /// Everything results depend on below `durable` (`None`: everything) is written; sources
     /// that can, record how far they may resume from.
     fn commit_durable(&mut self, _durable: Option<u64>, _watermarks: &[Option<u64>]) {}
+    /// Like [`Self::commit_durable`], at once and waiting for the commit (before a stop).
+    fn commit_now(&mut self, _durable: Option<u64>, _watermarks: &[Option<u64>]) {}
 }
 
 /// What a partition resumes from after a restart.

@@ -1,0 +1,58 @@
+//! A graceful stop on SIGTERM or Ctrl-C.
+//!
+//! The first signal asks every source to stop reading. A source holds its frontier where it
+//! is (dropping it would mark every open window final), waits until every row that has fired
+//! is written (the frontier after the sinks has caught up with the frontier of what was
+//! read), commits its position, and reports itself settled. Once every worker of the process
+//! has settled, the process flushes its outputs, prints its summary and exits with code 0.
+//! A second signal ends the process at once.
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Exit code of a process ended by a second signal (128 + SIGTERM, as a shell reports it).
+const FORCED_EXIT: i32 = 143;
+
+/// Whether a stop was asked for, and which workers have settled since.
+pub struct Stop {
+    requested: Arc<AtomicBool>,
+    workers: usize,
+    settled: Mutex<HashSet<usize>>,
+}
+
+impl Stop {
+    /// Listens for SIGTERM and SIGINT, for a process of `workers` workers.
+    pub fn listen(workers: usize) -> std::io::Result<Stop> {
+        let requested = Arc::new(AtomicBool::new(false));
+        for signal in [SIGTERM, SIGINT] {
+            // Registered first, so it sees the flag as the earlier signal left it.
+            signal_hook::flag::register_conditional_shutdown(
+                signal,
+                FORCED_EXIT,
+                Arc::clone(&requested),
+            )?;
+            signal_hook::flag::register(signal, Arc::clone(&requested))?;
+        }
+        Ok(Stop {
+            requested,
+            workers,
+            settled: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Whether a stop was asked for.
+    pub fn requested(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
+    }
+
+    /// Notes that `worker` reads no more (its input ended, or it stopped and everything it
+    /// read is written); true when this makes every worker of the process settled while a
+    /// stop is asked for.
+    pub fn settle(&self, worker: usize) -> bool {
+        let mut settled = self.settled.lock().unwrap_or_else(|p| p.into_inner());
+        let newly = settled.insert(worker);
+        newly && settled.len() == self.workers && self.requested()
+    }
+}
