@@ -417,3 +417,89 @@ fn sigterm_stops_cleanly_and_a_restart_writes_what_an_uninterrupted_run_writes()
     let differ: Vec<_> = whole.symmetric_difference(&stopped).take(6).collect();
     assert!(differ.is_empty(), "rows differ, e.g. {differ:?}");
 }
+
+#[test]
+fn a_jsonl_sink_keeps_its_rows_across_a_kill_and_a_restart_from_committed() {
+    let name = topic("jsonl-once", 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lines = gen_tweet_lines(
+        &dir.path().join("tweets.jsonl"),
+        &[
+            "--count",
+            "20000",
+            "--seed",
+            "13",
+            "--rate",
+            "1",
+            "--disorder-s",
+            "120",
+        ],
+    );
+    let (first, rest) = lines.split_at(12_000);
+    produce(&name, first, |i| (i % 2) as i32);
+    let run = std::process::id();
+    let source =
+        |group: &str, query: &str| format!("kafka://{}/{name}?group={group}{query}", broker());
+    let (killed, whole) = (
+        dir.path().join("killed.jsonl"),
+        dir.path().join("whole.jsonl"),
+    );
+    let group = format!("jsonl-once-{run}");
+    let mut engine = KillOnDrop(
+        tidemark()
+            .current_dir(root())
+            .args(["run", "dataflows/evilnet.toml", "--quiet", "-w", "2"])
+            .args(["--source", &source(&group, "")])
+            .arg("--sink")
+            .arg(format!("jsonl:{}", killed.display()))
+            .spawn()
+            .expect("spawn engine"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while committed(&group, &name, 2).iter().any(|&o| o <= 0) {
+        assert!(
+            Instant::now() < deadline,
+            "the engine committed no positions"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    engine.0.kill().expect("SIGKILL");
+    let _ = engine.0.wait();
+    let before: BTreeSet<String> = common::final_lines(&common::read_jsonl(&killed))
+        .into_iter()
+        .collect();
+    assert!(!before.is_empty(), "windows were final before the kill");
+
+    produce(&name, rest, |i| (i % 2) as i32);
+    let sink = |path: &std::path::Path| format!("jsonl:{}", path.display());
+    run_ok(&[
+        "dataflows/evilnet.toml",
+        "-w",
+        "2",
+        "--source",
+        &source(&group, "&stop=end"),
+        "--sink",
+        &sink(&killed),
+    ]);
+    run_ok(&[
+        "dataflows/evilnet.toml",
+        "-w",
+        "2",
+        "--source",
+        &source(&format!("jsonl-whole-{run}"), "&stop=end"),
+        "--sink",
+        &sink(&whole),
+    ]);
+    let after: BTreeSet<String> = common::final_lines(&common::read_jsonl(&killed))
+        .into_iter()
+        .collect();
+    let want: BTreeSet<String> = common::final_lines(&common::read_jsonl(&whole))
+        .into_iter()
+        .collect();
+    assert!(
+        before.is_subset(&after),
+        "the restart kept the rows written before the kill"
+    );
+    let differ: Vec<_> = want.symmetric_difference(&after).take(6).collect();
+    assert!(differ.is_empty(), "rows differ, e.g. {differ:?}");
+}

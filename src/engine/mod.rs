@@ -13,8 +13,8 @@ pub use cluster::Cluster;
 
 use crate::decode::Decoder;
 use crate::metrics::{Metrics, Progress, Summary};
-use crate::sink::{JsonlFile, RejectLog, RowFormat, RowSink, SinkUri};
-use crate::source::Sources;
+use crate::sink::{FileMode, JsonlFile, RejectLog, RowFormat, RowSink, SinkUri};
+use crate::source::{Sources, StartAt};
 use crate::spec::{self, Plan};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -155,9 +155,15 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
         }
         Ok(sink)
     };
+    // A run that resumes from committed positions keeps what its files hold: the rows of
+    // windows final before the restart are there and are not written again.
+    let mode = match &sources {
+        Sources::Kafka(kafka) if kafka.start == StartAt::Committed => FileMode::Append,
+        Sources::Kafka(_) | Sources::Files(_) => FileMode::Truncate,
+    };
     let open_log = |uri: &str| -> Result<JsonlFile, RunError> {
         parse(uri)?
-            .open_jsonl(cluster.process, cluster.processes)
+            .open_jsonl(cluster.process, cluster.processes, mode)
             .map_err(|e| setup(format!("{uri}: {e}")))
     };
     let sink_uris = if options.sinks.is_empty() {
@@ -168,8 +174,14 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     let sinks = sink_uris
         .iter()
         .map(|uri| {
-            RowSink::open(&parse(uri)?, &plan, cluster.process, cluster.processes)
-                .map_err(|e| setup(format!("{uri}: {e}")))
+            RowSink::open(
+                &parse(uri)?,
+                &plan,
+                cluster.process,
+                cluster.processes,
+                mode,
+            )
+            .map_err(|e| setup(format!("{uri}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let dead_letters = options.dead_letter.as_deref().map(open_log).transpose()?;

@@ -5,18 +5,34 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
+/// How a JSON-lines file is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileMode {
+    /// Replace what is there: the run starts afresh (files, or Kafka from a given start).
+    Truncate,
+    /// Keep what is there and add to it: the run resumes from committed positions, so the
+    /// file already holds the rows of windows that were final before the restart.
+    Append,
+}
+
 /// A line-oriented writer that many workers append whole batches of lines to.
 pub struct JsonlFile {
     out: Mutex<BufWriter<Box<dyn Write + Send>>>,
 }
 
 impl JsonlFile {
-    /// Creates (truncates) a file, making its folder if needed.
-    pub fn create(path: &Path) -> std::io::Result<JsonlFile> {
+    /// Opens a file (truncating or appending), making its folder if needed.
+    pub fn create(path: &Path, mode: FileMode) -> std::io::Result<JsonlFile> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        let file = File::create(path)?;
+        let file = match mode {
+            FileMode::Truncate => File::create(path)?,
+            FileMode::Append => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
+        };
         Ok(JsonlFile {
             out: Mutex::new(BufWriter::with_capacity(1 << 20, Box::new(file))),
         })

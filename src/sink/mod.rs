@@ -12,7 +12,7 @@ mod rows;
 
 pub use cassandra::{CassandraSink, CassandraUri, Ticket};
 pub use cql_schema::schema_cql;
-pub use jsonl::JsonlFile;
+pub use jsonl::{FileMode, JsonlFile};
 pub use rejects::{RejectLog, Rejected};
 pub use rows::RowFormat;
 
@@ -48,7 +48,12 @@ impl SinkUri {
 
     /// Opens a JSONL sink for process `process` of `processes`: with more than one process
     /// each writes `PATH.<process>`, and the union of the files is the output.
-    pub fn open_jsonl(&self, process: usize, processes: usize) -> std::io::Result<JsonlFile> {
+    pub fn open_jsonl(
+        &self,
+        process: usize,
+        processes: usize,
+        mode: FileMode,
+    ) -> std::io::Result<JsonlFile> {
         match self {
             SinkUri::Cassandra(_) => Err(std::io::Error::other(
                 "only result rows can go to Cassandra",
@@ -57,9 +62,9 @@ impl SinkUri {
             SinkUri::Jsonl(Some(path)) if processes > 1 => {
                 let mut name = path.clone().into_os_string();
                 name.push(format!(".{process}"));
-                JsonlFile::create(&PathBuf::from(name))
+                JsonlFile::create(&PathBuf::from(name), mode)
             }
-            SinkUri::Jsonl(Some(path)) => JsonlFile::create(path),
+            SinkUri::Jsonl(Some(path)) => JsonlFile::create(path, mode),
         }
     }
 }
@@ -83,16 +88,18 @@ pub enum RowSink {
 }
 
 impl RowSink {
-    /// Opens a result sink for process `process` of `processes`.
+    /// Opens a result sink for process `process` of `processes`; a JSONL file is opened
+    /// in `mode`.
     pub fn open(
         uri: &SinkUri,
         plan: &Plan,
         process: usize,
         processes: usize,
+        mode: FileMode,
     ) -> Result<RowSink, String> {
         match uri {
             SinkUri::Jsonl(_) => uri
-                .open_jsonl(process, processes)
+                .open_jsonl(process, processes, mode)
                 .map(RowSink::Jsonl)
                 .map_err(|e| e.to_string()),
             SinkUri::Cassandra(cassandra) => {
