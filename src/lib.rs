@@ -13,6 +13,7 @@ pub mod event;
 pub mod gen;
 pub mod metrics;
 pub mod produce;
+pub mod signals;
 pub mod sink;
 pub mod source;
 pub mod spec;

@@ -203,3 +203,39 @@ fn a_producer_killed_during_an_outage_resumes_from_its_spool() {
     finished(second);
     assert_complete(&name);
 }
+
+#[test]
+fn sigterm_stops_the_producer_cleanly_and_a_restart_completes_the_topic() {
+    let _turn = BROKER.lock().unwrap_or_else(|p| p.into_inner());
+    let name = topic("produce-sigterm", 2);
+    let dir = tempfile::tempdir().expect("dir");
+    let spool = dir.path().join("spool");
+    let child = producer(&name, &spool);
+    std::thread::sleep(Duration::from_secs(2));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("producer");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stopped producer: {stderr}");
+    let summary = stderr
+        .lines()
+        .find(|l| l.starts_with("produced:"))
+        .unwrap_or_else(|| panic!("no summary in:\n{stderr}"));
+    let read: usize = summary
+        .split("read ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no read count in {summary}"));
+    assert!(read > 0 && read < COUNT, "stopped mid-stream: {summary}");
+    assert!(
+        spool.join("checkpoint").exists(),
+        "the checkpoint is written"
+    );
+    // The same spool and sources carry on where the stopped run ended.
+    finished(producer(&name, &spool));
+    assert_complete(&name);
+}

@@ -7,17 +7,13 @@
 //! has settled, the process flushes its outputs, prints its summary and exits with code 0.
 //! A second signal ends the process at once.
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use crate::signals::StopSignal;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-
-/// Exit code of a process ended by a second signal (128 + SIGTERM, as a shell reports it).
-const FORCED_EXIT: i32 = 143;
+use std::sync::Mutex;
 
 /// Whether a stop was asked for, and which workers have settled since.
 pub struct Stop {
-    requested: Arc<AtomicBool>,
+    signal: StopSignal,
     workers: usize,
     settled: Mutex<HashSet<usize>>,
 }
@@ -25,18 +21,8 @@ pub struct Stop {
 impl Stop {
     /// Listens for SIGTERM and SIGINT, for a process of `workers` workers.
     pub fn listen(workers: usize) -> std::io::Result<Stop> {
-        let requested = Arc::new(AtomicBool::new(false));
-        for signal in [SIGTERM, SIGINT] {
-            // Registered first, so it sees the flag as the earlier signal left it.
-            signal_hook::flag::register_conditional_shutdown(
-                signal,
-                FORCED_EXIT,
-                Arc::clone(&requested),
-            )?;
-            signal_hook::flag::register(signal, Arc::clone(&requested))?;
-        }
         Ok(Stop {
-            requested,
+            signal: StopSignal::listen()?,
             workers,
             settled: Mutex::new(HashSet::new()),
         })
@@ -44,7 +30,7 @@ impl Stop {
 
     /// Whether a stop was asked for.
     pub fn requested(&self) -> bool {
-        self.requested.load(Ordering::Relaxed)
+        self.signal.requested()
     }
 
     /// Notes that `worker` reads no more (its input ended, or it stopped and everything it

@@ -137,6 +137,9 @@ impl Mode {
 const DRAIN_IN_FLIGHT: usize = 100_000;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
+/// How long a stopping producer waits for the acknowledgements of what is in flight.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
 /// Produces every source message into the topic, then waits for every acknowledgement.
 pub fn run(options: &ProduceOptions) -> Result<ProduceSummary, ProduceError> {
     let setup = ProduceError::Setup;
@@ -190,7 +193,10 @@ pub fn run(options: &ProduceOptions) -> Result<ProduceSummary, ProduceError> {
         ack_timeout,
     );
     let probe = probe::Probe::start(Arc::clone(&producing.producer), to.topic.clone());
+    let stop = crate::signals::StopSignal::listen()
+        .map_err(|e| ProduceError::Setup(format!("cannot listen for SIGTERM and Ctrl-C: {e}")))?;
     producing.run(
+        &stop,
         input::Inputs::new(uris),
         pace::Pacer::new(options.rate),
         replay,
@@ -349,6 +355,7 @@ impl Producing {
 
     fn run(
         &mut self,
+        stop: &crate::signals::StopSignal,
         mut inputs: input::Inputs,
         mut pacer: pace::Pacer,
         mut replay: Option<replay::Replay>,
@@ -387,7 +394,36 @@ impl Producing {
         let mut deliveries = Vec::new();
         let mut last_checkpoint = Instant::now();
         let mut failed_at = 0;
+        // When a stop was asked for: read no more, wait a while for what is in flight.
+        let mut stopping_since: Option<Instant> = None;
         loop {
+            if stopping_since.is_none() && stop.requested() {
+                tracing::info!("stopping: reading no more, waiting for acknowledgements");
+                stopping_since = Some(Instant::now());
+            }
+            if let Some(since) = stopping_since {
+                let settled = pending.is_none() && self.awaiting == 0;
+                if settled || since.elapsed() >= STOP_WAIT {
+                    // What is unacknowledged now is sent again by the next run with this
+                    // spool (counted as possible duplicates); the spool and its checkpoint
+                    // are made durable first.
+                    self.save_checkpoint()?;
+                    if let Some(spool) = &mut self.spool {
+                        spool.sync().map_err(|e| {
+                            ProduceError::Failed(format!("cannot sync the spool: {e}"))
+                        })?;
+                    }
+                    if show_progress {
+                        self.progress.show(
+                            &self.summary,
+                            self.spool.as_ref(),
+                            self.mode.broker(),
+                            true,
+                        );
+                    }
+                    return Ok(self.summary.clone());
+                }
+            }
             self.producer.poll(Duration::ZERO);
             self.producer.context().take(&mut deliveries);
             let failed = self.apply(&mut deliveries);
@@ -419,11 +455,15 @@ impl Producing {
                 _ => {}
             }
 
-            // The source: straight to Kafka, or behind the spool.
+            // The source: straight to Kafka, or behind the spool. A pending record taken from
+            // the source before a stop is still sent or spooled.
             let mut idle = true;
             if !source_done && self.mode != Mode::Flushing {
                 for _ in 0..1024 {
                     if pending.is_none() {
+                        if stopping_since.is_some() {
+                            break;
+                        }
                         if !pacer.wait().is_zero() {
                             break;
                         }

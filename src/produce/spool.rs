@@ -314,7 +314,8 @@ impl Spool {
         }
     }
 
-    fn sync(&mut self) -> std::io::Result<()> {
+    /// Makes every append durable (fsync of the open segment).
+    pub fn sync(&mut self) -> std::io::Result<()> {
         self.last_sync = Instant::now();
         match &mut self.writer {
             Some(writer) => {
