@@ -232,6 +232,7 @@ mod tests {
                 max_out_of_orderness_ms: 0,
                 allowed_lateness_ms: lateness,
                 max_future_skew_ms: 60_000,
+                idle_timeout_ms: None,
             },
             filters: vec![],
             dedup: None,

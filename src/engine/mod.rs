@@ -65,6 +65,44 @@ pub(crate) struct Shared {
     pub sink_lag: sink_lag::SinkLag,
     pub failures: Mutex<Vec<String>>,
     pub stop: stop::Stop,
+    pub source_frontiers: SourceFrontiers,
+}
+
+/// Where each source operator of the process holds its frontier, so a worker whose
+/// partitions are all idle or empty can follow the others instead of holding them back.
+#[derive(Default)]
+pub(crate) struct SourceFrontiers {
+    by_worker: Mutex<std::collections::BTreeMap<usize, u64>>,
+}
+
+impl SourceFrontiers {
+    /// Notes where `worker`'s source holds the frontier.
+    pub fn publish(&self, worker: usize, time: u64) {
+        self.by_worker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(worker, time);
+    }
+
+    /// Notes that `worker`'s source has ended and holds nothing.
+    pub fn withdraw(&self, worker: usize) {
+        self.by_worker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&worker);
+    }
+
+    /// The lowest frontier the other sources of the process hold: following it, a source
+    /// holds nothing back that they do not.
+    pub fn lowest_other(&self, worker: usize) -> Option<u64> {
+        self.by_worker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(w, _)| **w != worker)
+            .map(|(_, t)| *t)
+            .min()
+    }
 }
 
 impl Shared {
@@ -202,6 +240,7 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
         failures: Mutex::new(Vec::new()),
         stop: stop::Stop::listen(cluster.workers)
             .map_err(|e| setup(format!("cannot listen for SIGTERM and Ctrl-C: {e}")))?,
+        source_frontiers: SourceFrontiers::default(),
     });
     let progress = options
         .progress

@@ -35,6 +35,9 @@ struct Slot {
     /// Windows final before this frontier were written before a restart; re-read records
     /// must not touch them.
     settled: u64,
+    /// The frontier the source holds: no record arrives behind it, even in a partition
+    /// that held nothing back while idle or empty (see [`PartitionWatermark::raise_to`]).
+    floor: u64,
 }
 
 /// Per-batch tallies, added to the shared metrics once per batch.
@@ -96,10 +99,12 @@ pub fn read_and_decode<'s>(
                     csv,
                     watermark: PartitionWatermark::resumed(ooo, input.resume(slot).watermark),
                     settled: input.resume(slot).settled,
+                    floor: 0,
                 });
             }
         }
         let assigners = WindowAssigner::for_outputs(&shared.plan);
+        let idle_timeout = shared.plan.time.idle_timeout_ms.map(Duration::from_millis);
         let mut capability = Some(capability);
         let mut tracked = Vec::new();
         move |output| {
@@ -134,6 +139,9 @@ pub fn read_and_decode<'s>(
             }
             let mut events = Vec::with_capacity(BATCH);
             let mut tally = Tally::default();
+            for slot in &mut slots {
+                slot.floor = *cap.time();
+            }
             let read = read_batch(
                 &shared,
                 reader.as_mut(),
@@ -153,21 +161,32 @@ pub fn read_and_decode<'s>(
             let watermarks: Vec<Option<u64>> =
                 slots.iter().map(|s| s.watermark.current()).collect();
             reader.commit_durable(written, &watermarks);
-            match frontier(reader.as_ref(), &slots) {
+            match frontier(reader.as_ref(), &slots, idle_timeout) {
                 Frontier::Closed => {
                     shared
                         .metrics
                         .set_position(worker, None, 0, reader.lag_unit());
                     capability = None;
                     input = None;
+                    shared.source_frontiers.withdraw(worker);
                     if shared.stop.settle(worker) {
                         shared.finish_stopped();
                     }
                     return;
                 }
                 Frontier::At(low) if low > *cap.time() => cap.downgrade(&low),
-                _ => {}
+                Frontier::At(_) | Frontier::Hold => {}
+                // Every partition here is idle or empty: follow the other sources of the
+                // process instead of holding them back.
+                Frontier::Free => {
+                    if let Some(other) = shared.source_frontiers.lowest_other(worker) {
+                        if other > *cap.time() {
+                            cap.downgrade(&other);
+                        }
+                    }
+                }
             }
+            shared.source_frontiers.publish(worker, *cap.time());
             shared
                 .metrics
                 .set_position(worker, Some(*cap.time()), reader.lag(), reader.lag_unit());
@@ -180,15 +199,21 @@ pub fn read_and_decode<'s>(
 }
 
 enum Frontier {
+    /// Every partition has ended.
     Closed,
+    /// A partition with data has no watermark yet: stay where the frontier is.
     Hold,
+    /// The lowest watermark of the partitions that hold the frontier.
     At(u64),
+    /// Open partitions, none of which holds the frontier (all idle or empty).
+    Free,
 }
 
-/// The minimum watermark over partitions that hold the frontier: ended partitions and
-/// partitions that never had data hold nothing; a partition with data but no watermark yet
-/// holds the frontier where it is.
-fn frontier(reader: &dyn WorkerSource, slots: &[Slot]) -> Frontier {
+/// The minimum watermark over partitions that hold the frontier: ended partitions,
+/// partitions that never had data and partitions idle at the end of their log for the idle
+/// timeout hold nothing; a partition with data but no watermark yet holds the frontier
+/// where it is.
+fn frontier(reader: &dyn WorkerSource, slots: &[Slot], idle_timeout: Option<Duration>) -> Frontier {
     let mut low: Option<u64> = None;
     let mut open = false;
     for (slot, state) in slots.iter().enumerate() {
@@ -197,6 +222,12 @@ fn frontier(reader: &dyn WorkerSource, slots: &[Slot]) -> Frontier {
             continue;
         }
         open = true;
+        let idle = idle_timeout
+            .zip(reader.at_end_since(slot))
+            .is_some_and(|(timeout, since)| since.elapsed() >= timeout);
+        if idle {
+            continue;
+        }
         match state.watermark.current() {
             Some(w) => low = Some(low.map_or(w, |l| l.min(w))),
             None if status == PartitionStatus::Empty => {}
@@ -206,7 +237,7 @@ fn frontier(reader: &dyn WorkerSource, slots: &[Slot]) -> Frontier {
     match (open, low) {
         (false, _) => Frontier::Closed,
         (true, Some(w)) => Frontier::At(w),
-        (true, None) => Frontier::Hold,
+        (true, None) => Frontier::Free,
     }
 }
 
@@ -230,7 +261,9 @@ fn read_batch(
             csv,
             watermark,
             settled,
+            floor,
         } = &mut slots[slot];
+        watermark.raise_to(*floor);
         let watermark_before = watermark.current();
         let mut done_at = 0;
         let decoded = match &raw {

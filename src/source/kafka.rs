@@ -185,6 +185,8 @@ struct KafkaSlot {
     log_end: i64,
     stop_at: Option<i64>,
     had_data: bool,
+    /// Since when the partition has been at its log end (checked against the broker).
+    at_end_since: Option<Instant>,
     /// Read records whose results may not all be written yet, in offset order.
     pending: VecDeque<Tracked>,
     committed: i64,
@@ -201,6 +203,7 @@ impl KafkaSlot {
         self.next = offset + 1;
         self.log_end = self.log_end.max(self.next);
         self.had_data = true;
+        self.at_end_since = None;
         true
     }
 }
@@ -388,6 +391,7 @@ impl KafkaPartitions {
                 log_end: high,
                 stop_at: uri.stop_at_end.then_some(high),
                 had_data: false,
+                at_end_since: None,
                 pending: VecDeque::new(),
                 committed: start,
                 resume,
@@ -435,7 +439,14 @@ impl KafkaPartitions {
                 slot.partition,
                 Duration::from_secs(1),
             ) {
-                Ok((_, high)) => slot.log_end = high,
+                Ok((_, high)) => {
+                    slot.log_end = high;
+                    if slot.next >= high {
+                        slot.at_end_since.get_or_insert_with(Instant::now);
+                    } else {
+                        slot.at_end_since = None;
+                    }
+                }
                 Err(e) => tracing::warn!("{}: cannot fetch log end offset: {e}", slot.label),
             }
         }
@@ -466,6 +477,11 @@ impl WorkerSource for KafkaPartitions {
             _ if !s.had_data && s.next >= s.log_end => PartitionStatus::Empty,
             _ => PartitionStatus::Reading,
         }
+    }
+
+    fn at_end_since(&self, slot: usize) -> Option<Instant> {
+        let s = &self.slots[slot];
+        s.at_end_since.filter(|_| s.had_data && s.next >= s.log_end)
     }
 
     fn read_batch(

@@ -110,6 +110,12 @@ pub trait WorkerSource {
     fn csv_header(&self, slot: usize) -> Option<&csv::StringRecord>;
     /// Where the partition stands.
     fn status(&self, slot: usize) -> PartitionStatus;
+    /// Since when a partition that had records has been at the end of its log (known to
+    /// be, from the broker's offsets); `None` while it has records to read, or for sources
+    /// that end instead (files).
+    fn at_end_since(&self, _slot: usize) -> Option<std::time::Instant> {
+        None
+    }
     /// Reads up to `max` records per partition, calling `each(slot, line, offset, record)`;
     /// `line` is the line number for files and the offset for logs. Returns the count read.
     fn read_batch(

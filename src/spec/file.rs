@@ -86,6 +86,7 @@ struct TimeTable {
     max_out_of_orderness: String,
     allowed_lateness: String,
     max_future_skew: Option<String>,
+    idle_timeout: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +152,10 @@ struct RankTable {
     bottom: Option<usize>,
     by: String,
 }
+
+/// How long a partition may sit at its log end before it stops holding the frontier, unless
+/// the dataflow says otherwise.
+const DEFAULT_IDLE_TIMEOUT_MS: u64 = 30_000;
 
 /// Reads and validates a dataflow file.
 pub fn load(path: &Path) -> Result<Plan, SpecError> {
@@ -381,6 +386,16 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             max_future_skew_ms: match &t.max_future_skew {
                 Some(text) => self.duration("time.max_future_skew", text)?,
                 None => 60_000,
+            },
+            idle_timeout_ms: match t.idle_timeout.as_deref() {
+                None => Some(DEFAULT_IDLE_TIMEOUT_MS),
+                Some("off") => None,
+                Some(text) => Some(parse_millis(text).map_err(|m| {
+                    (self.fail)(
+                        "time.idle_timeout",
+                        format!("{m}; or \"off\" never to idle"),
+                    )
+                })?),
             },
         })
     }

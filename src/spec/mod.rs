@@ -131,6 +131,9 @@ pub struct TimeSpec {
     /// How far ahead of the wall clock an event time may be before the record is a dead
     /// letter (one bad clock must not drag the watermark into the future). Default 1 minute.
     pub max_future_skew_ms: u64,
+    /// How long a partition that had records may sit at the end of its log before it stops
+    /// holding the frontier back (`None`: never). Default 30 seconds.
+    pub idle_timeout_ms: Option<u64>,
 }
 
 /// Timestamp encodings.

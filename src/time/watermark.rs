@@ -30,6 +30,15 @@ impl PartitionWatermark {
         self.current
     }
 
+    /// Raises the watermark to `floor` (the frontier the source holds) once it has one or
+    /// `floor` is past the start: a partition that held nothing back while it was idle or
+    /// empty judges its next records against the frontier, not against its own past.
+    pub fn raise_to(&mut self, floor: u64) {
+        if floor > 0 {
+            self.current = Some(self.current.map_or(floor, |w| w.max(floor)));
+        }
+    }
+
     /// Records an event and returns its arrival time on the frontier: its own event time, or
     /// the watermark if the event is already behind it.
     ///
