@@ -96,74 +96,173 @@ fn final_rows_of(keyspace: &str, ranked: &[&str]) -> BTreeSet<String> {
     })
 }
 
+/// A topic holding the first 12 000 of 20 000 generated tweets, one a second with some
+/// disorder (5.5 hours). A record is done once its last window (1 h, sliding) is final (1 h
+/// lateness): two hours after it, so a run over the first 3.3 hours commits positions with
+/// windows still open after them. The rest is produced after an interruption.
+struct Scenario {
+    name: String,
+    partitions: i32,
+    rest: Vec<String>,
+    dir: tempfile::TempDir,
+    run: u32,
+}
+
+impl Scenario {
+    fn new(prefix: &str, partitions: i32, gen: &[&str]) -> Scenario {
+        let name = topic(prefix, partitions);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut args = vec!["--count", "20000", "--rate", "1"];
+        args.extend_from_slice(gen);
+        let lines = gen_tweet_lines(&dir.path().join("tweets.jsonl"), &args);
+        let (first, rest) = lines.split_at(12_000);
+        produce(&name, first, |i| i as i32 % partitions);
+        Scenario {
+            name,
+            partitions,
+            rest: rest.to_vec(),
+            dir,
+            run: std::process::id(),
+        }
+    }
+
+    fn source(&self, group: &str, query: &str) -> String {
+        format!("kafka://{}/{}?group={group}{query}", broker(), self.name)
+    }
+
+    /// Starts an unbounded run under `group` into `sinks`, its standard error in a file.
+    fn spawn(&self, group: &str, sinks: &[String], workers: &str) -> Engine {
+        let log = self.dir.path().join(format!("{group}.log"));
+        let mut command = tidemark();
+        command
+            .current_dir(root())
+            .args(["run", "dataflows/evilnet.toml", "--quiet", "-w", workers])
+            .args(["--source", &self.source(group, "")]);
+        for sink in sinks {
+            command.args(["--sink", sink]);
+        }
+        let child = command
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("spawn engine");
+        Engine {
+            child: KillOnDrop(child),
+            log,
+        }
+    }
+
+    /// Offsets `group` has committed, summed over the partitions.
+    fn committed(&self, group: &str) -> i64 {
+        committed(group, &self.name, self.partitions).iter().sum()
+    }
+
+    /// Waits until `group` has committed a position on every partition.
+    fn wait_committed(&self, group: &str, engine: &Engine) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while committed(group, &self.name, self.partitions)
+            .iter()
+            .any(|&o| o <= 0)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "nothing committed: {}",
+                engine.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn produce_rest(&self) {
+        produce(&self.name, &self.rest, |i| i as i32 % self.partitions);
+    }
+
+    /// Runs `group` to the end of the topic into `sink`.
+    fn run_to_end(&self, group: &str, sink: &str, workers: &str) -> std::process::Output {
+        run_ok(&[
+            "dataflows/evilnet.toml",
+            "-w",
+            workers,
+            "--source",
+            &self.source(group, "&stop=end"),
+            "--sink",
+            sink,
+        ])
+    }
+
+    /// A name unique to this test run.
+    fn unique(&self, name: &str) -> String {
+        format!("{name}_{}", self.run)
+    }
+}
+
+/// A running engine and the file its standard error goes to.
+struct Engine {
+    child: KillOnDrop,
+    log: std::path::PathBuf,
+}
+
+impl Engine {
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).expect("log")
+    }
+
+    /// Waits for the engine to end by itself.
+    fn wait(&mut self, what: &str) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(status) = self.child.0.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{what}: {}", self.stderr());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Asserts two sets of final rows are equal, showing a few differences.
+fn assert_same(whole: &BTreeSet<String>, other: &BTreeSet<String>, at_least: usize) {
+    assert!(whole.len() > at_least, "{} rows", whole.len());
+    let differ: Vec<_> = whole.symmetric_difference(other).take(6).collect();
+    assert!(
+        differ.is_empty(),
+        "{} rows differ, e.g. {differ:?}",
+        whole.symmetric_difference(other).count()
+    );
+}
+
+fn cassandra_sink(keyspace: &str) -> String {
+    format!("cassandra://{}/{keyspace}", cassandra())
+}
+
 #[test]
 fn kill_9_and_restart_write_exactly_what_an_uninterrupted_run_writes() {
-    let name = topic("once", 2);
-    let dir = tempfile::tempdir().expect("tempdir");
-    // Five and a half hours of out-of-order tweets with a few very late ones. A record is
-    // done once its last window (1 h, sliding) is final (1 h lateness): two hours after it,
-    // so the first 3.3 hours give committed positions with open windows after them.
-    let lines = gen_tweet_lines(
-        &dir.path().join("tweets.jsonl"),
+    let scenario = Scenario::new(
+        "once",
+        2,
         &[
-            "--count",
-            "20000",
             "--seed",
             "21",
-            "--rate",
-            "1",
             "--disorder-s",
             "120",
             "--very-late",
             "0.002",
         ],
     );
-    let (first, rest) = lines.split_at(12_000);
-    produce(&name, first, |i| (i % 2) as i32);
-
-    let run = std::process::id();
-    let (ks_once, ks_killed) = (format!("once_a_{run}"), format!("once_b_{run}"));
-    let source =
-        |group: &str, query: &str| format!("kafka://{}/{name}?group={group}{query}", broker());
-    let sink = |keyspace: &str| format!("cassandra://{}/{keyspace}", cassandra());
-
-    // The interrupted run: unbounded, killed once it has committed positions past the start.
-    let group = format!("once-killed-{run}");
-    let mut engine = KillOnDrop(
-        tidemark()
-            .current_dir(root())
-            .args(["run", "dataflows/evilnet.toml", "--quiet", "-w", "2"])
-            .args(["--source", &source(&group, ""), "--sink", &sink(&ks_killed)])
-            .spawn()
-            .expect("spawn engine"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while committed(&group, &name, 2).iter().any(|&o| o <= 0) {
-        assert!(
-            Instant::now() < deadline,
-            "the engine committed no positions"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let (ks_once, ks_killed) = (scenario.unique("once_a"), scenario.unique("once_b"));
+    let group = scenario.unique("once-killed");
+    let mut engine = scenario.spawn(&group, &[cassandra_sink(&ks_killed)], "2");
+    scenario.wait_committed(&group, &engine);
     std::thread::sleep(Duration::from_millis(500));
-    engine.0.kill().expect("SIGKILL");
-    let _ = engine.0.wait();
-    let resumed_at: i64 = committed(&group, &name, 2).iter().sum();
+    engine.child.0.kill().expect("SIGKILL");
+    let _ = engine.child.0.wait();
+    let resumed_at = scenario.committed(&group);
     assert!(
         resumed_at < 12_000,
         "some records were still in open windows at the kill ({resumed_at} committed)"
     );
 
-    produce(&name, rest, |i| (i % 2) as i32);
-    let restarted = run_ok(&[
-        "dataflows/evilnet.toml",
-        "-w",
-        "2",
-        "--source",
-        &source(&group, "&stop=end"),
-        "--sink",
-        &sink(&ks_killed),
-    ]);
+    scenario.produce_rest();
+    let restarted = scenario.run_to_end(&group, &cassandra_sink(&ks_killed), "2");
     let stderr = String::from_utf8_lossy(&restarted.stderr);
     let read: i64 = stderr
         .lines()
@@ -180,27 +279,12 @@ fn kill_9_and_restart_write_exactly_what_an_uninterrupted_run_writes() {
         20_000 - resumed_at,
         "the restart resumes from the committed offsets"
     );
-
-    // The uninterrupted run over the same topic.
-    run_ok(&[
-        "dataflows/evilnet.toml",
-        "-w",
+    scenario.run_to_end(
+        &scenario.unique("once-whole"),
+        &cassandra_sink(&ks_once),
         "2",
-        "--source",
-        &source(&format!("once-whole-{run}"), "&stop=end"),
-        "--sink",
-        &sink(&ks_once),
-    ]);
-
-    let whole = final_rows(&ks_once);
-    let killed = final_rows(&ks_killed);
-    assert!(whole.len() > 100, "{} rows", whole.len());
-    let differ: Vec<_> = whole.symmetric_difference(&killed).take(6).collect();
-    assert!(
-        differ.is_empty(),
-        "{} rows differ, e.g. {differ:?}",
-        whole.symmetric_difference(&killed).count()
     );
+    assert_same(&final_rows(&ks_once), &final_rows(&ks_killed), 100);
 }
 
 /// Runs one CQL statement.
@@ -216,68 +300,20 @@ fn cql(statement: &str) {
     });
 }
 
-/// The final rows of the evilnet tables left intact by the test below.
-fn city_stats_and_top_cities(keyspace: &str) -> BTreeSet<String> {
-    final_rows_of(keyspace, &["top_cities"])
-}
-
 #[test]
 fn a_write_refused_for_good_ends_the_run_and_commits_nothing_unwritten() {
-    let name = topic("refused", 1);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lines = gen_tweet_lines(
-        &dir.path().join("tweets.jsonl"),
-        &[
-            "--count",
-            "20000",
-            "--seed",
-            "5",
-            "--rate",
-            "1",
-            "--disorder-s",
-            "60",
-        ],
-    );
-    // Records are committed two hours (window and lateness) after them: the first 3.3
-    // hours give committed positions, the rest new windows to write.
-    let (first, rest) = lines.split_at(12_000);
-    produce(&name, first, |_| 0);
-    let run = std::process::id();
-    let (ks_whole, ks_failed) = (format!("refused_a_{run}"), format!("refused_b_{run}"));
-    let source =
-        |group: &str, query: &str| format!("kafka://{}/{name}?group={group}{query}", broker());
-    let sink = |keyspace: &str| format!("cassandra://{}/{keyspace}", cassandra());
-    let group = format!("refused-{run}");
-    let log = dir.path().join("engine.log");
-    let mut engine = KillOnDrop(
-        tidemark()
-            .current_dir(root())
-            .args(["run", "dataflows/evilnet.toml", "--quiet"])
-            .args(["--source", &source(&group, ""), "--sink", &sink(&ks_failed)])
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("spawn engine"),
-    );
-    let stderr = || std::fs::read_to_string(&log).expect("log");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while committed(&group, &name, 1)[0] <= 0 {
-        assert!(Instant::now() < deadline, "nothing committed: {}", stderr());
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let scenario = Scenario::new("refused", 1, &["--seed", "5", "--disorder-s", "60"]);
+    let (ks_whole, ks_failed) = (scenario.unique("refused_a"), scenario.unique("refused_b"));
+    let group = scenario.unique("refused");
+    let mut engine = scenario.spawn(&group, &[cassandra_sink(&ks_failed)], "1");
+    scenario.wait_committed(&group, &engine);
     // The table changes under the running engine: its upserts can never succeed again.
     cql(&format!(
         "ALTER TABLE {ks_failed}.least_retweeted_cities DROP retweets"
     ));
-    produce(&name, rest, |_| 0);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let status = loop {
-        if let Some(status) = engine.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "still running: {}", stderr());
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let stderr = stderr();
+    scenario.produce_rest();
+    let status = engine.wait("still running after a permanent write error");
+    let stderr = engine.stderr();
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("Cassandra refused a write for good: table least_retweeted_cities, key ["),
@@ -287,219 +323,81 @@ fn a_write_refused_for_good_ends_the_run_and_commits_nothing_unwritten() {
         stderr.contains("retweets"),
         "the error names the column: {stderr}"
     );
-    let committed_at = committed(&group, &name, 1)[0];
-    assert!(committed_at < 20_000, "{committed_at}");
+    assert!(scenario.committed(&group) < 20_000);
 
     // Mended and restarted from what was committed, the run ends as an uninterrupted one.
     cql(&format!(
         "ALTER TABLE {ks_failed}.least_retweeted_cities ADD retweets bigint"
     ));
-    run_ok(&[
-        "dataflows/evilnet.toml",
-        "--source",
-        &source(&group, "&stop=end"),
-        "--sink",
-        &sink(&ks_failed),
-    ]);
-    run_ok(&[
-        "dataflows/evilnet.toml",
-        "--source",
-        &source(&format!("refused-whole-{run}"), "&stop=end"),
-        "--sink",
-        &sink(&ks_whole),
-    ]);
-    let whole = city_stats_and_top_cities(&ks_whole);
-    let failed = city_stats_and_top_cities(&ks_failed);
-    assert!(whole.len() > 50, "{} rows", whole.len());
-    let differ: Vec<_> = whole.symmetric_difference(&failed).take(6).collect();
-    assert!(differ.is_empty(), "rows differ, e.g. {differ:?}");
-}
-
-/// Sends SIGTERM to a child process.
-fn terminate(child: &std::process::Child) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    scenario.run_to_end(&group, &cassandra_sink(&ks_failed), "1");
+    scenario.run_to_end(
+        &scenario.unique("refused-whole"),
+        &cassandra_sink(&ks_whole),
+        "1",
+    );
+    // The table that was changed lost its column's values; the others are compared.
+    let intact = |keyspace: &str| final_rows_of(keyspace, &["top_cities"]);
+    assert_same(&intact(&ks_whole), &intact(&ks_failed), 50);
 }
 
 #[test]
 fn sigterm_stops_cleanly_and_a_restart_writes_what_an_uninterrupted_run_writes() {
-    let name = topic("sigterm", 2);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lines = gen_tweet_lines(
-        &dir.path().join("tweets.jsonl"),
-        &[
-            "--count",
-            "20000",
-            "--seed",
-            "9",
-            "--rate",
-            "1",
-            "--disorder-s",
-            "120",
-        ],
-    );
-    let (first, rest) = lines.split_at(12_000);
-    produce(&name, first, |i| (i % 2) as i32);
-    let run = std::process::id();
-    let (ks_whole, ks_stopped) = (format!("sigterm_a_{run}"), format!("sigterm_b_{run}"));
-    let source =
-        |group: &str, query: &str| format!("kafka://{}/{name}?group={group}{query}", broker());
-    let sink = |keyspace: &str| format!("cassandra://{}/{keyspace}", cassandra());
-    let group = format!("sigterm-{run}");
-    let log = dir.path().join("engine.log");
-    let mut engine = KillOnDrop(
-        tidemark()
-            .current_dir(root())
-            .args(["run", "dataflows/evilnet.toml", "--quiet", "-w", "2"])
-            .args([
-                "--source",
-                &source(&group, ""),
-                "--sink",
-                &sink(&ks_stopped),
-            ])
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("spawn engine"),
-    );
-    let stderr = || std::fs::read_to_string(&log).expect("log");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while committed(&group, &name, 2).iter().any(|&o| o <= 0) {
-        assert!(Instant::now() < deadline, "nothing committed: {}", stderr());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    terminate(&engine.0);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = engine.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running after SIGTERM: {}",
-            stderr()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let text = stderr();
-    assert_eq!(status.code(), Some(0), "{text}");
-    assert!(text.contains("summary: read "), "{text}");
-    let resumed_at: i64 = committed(&group, &name, 2).iter().sum();
+    let scenario = Scenario::new("sigterm", 2, &["--seed", "9", "--disorder-s", "120"]);
+    let (ks_whole, ks_stopped) = (scenario.unique("sigterm_a"), scenario.unique("sigterm_b"));
+    let group = scenario.unique("sigterm");
+    let mut engine = scenario.spawn(&group, &[cassandra_sink(&ks_stopped)], "2");
+    scenario.wait_committed(&group, &engine);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &engine.child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let status = engine.wait("still running after SIGTERM");
+    let stderr = engine.stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("summary: read "), "{stderr}");
+    let resumed_at = scenario.committed(&group);
     assert!(
         resumed_at < 12_000,
         "windows were open at the stop ({resumed_at} committed)"
     );
 
-    produce(&name, rest, |i| (i % 2) as i32);
-    run_ok(&[
-        "dataflows/evilnet.toml",
-        "-w",
+    scenario.produce_rest();
+    scenario.run_to_end(&group, &cassandra_sink(&ks_stopped), "2");
+    scenario.run_to_end(
+        &scenario.unique("sigterm-whole"),
+        &cassandra_sink(&ks_whole),
         "2",
-        "--source",
-        &source(&group, "&stop=end"),
-        "--sink",
-        &sink(&ks_stopped),
-    ]);
-    run_ok(&[
-        "dataflows/evilnet.toml",
-        "-w",
-        "2",
-        "--source",
-        &source(&format!("sigterm-whole-{run}"), "&stop=end"),
-        "--sink",
-        &sink(&ks_whole),
-    ]);
-    let whole = final_rows(&ks_whole);
-    let stopped = final_rows(&ks_stopped);
-    assert!(whole.len() > 100, "{} rows", whole.len());
-    let differ: Vec<_> = whole.symmetric_difference(&stopped).take(6).collect();
-    assert!(differ.is_empty(), "rows differ, e.g. {differ:?}");
+    );
+    assert_same(&final_rows(&ks_whole), &final_rows(&ks_stopped), 100);
 }
 
 #[test]
 fn a_jsonl_sink_keeps_its_rows_across_a_kill_and_a_restart_from_committed() {
-    let name = topic("jsonl-once", 2);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lines = gen_tweet_lines(
-        &dir.path().join("tweets.jsonl"),
-        &[
-            "--count",
-            "20000",
-            "--seed",
-            "13",
-            "--rate",
-            "1",
-            "--disorder-s",
-            "120",
-        ],
-    );
-    let (first, rest) = lines.split_at(12_000);
-    produce(&name, first, |i| (i % 2) as i32);
-    let run = std::process::id();
-    let source =
-        |group: &str, query: &str| format!("kafka://{}/{name}?group={group}{query}", broker());
-    let (killed, whole) = (
-        dir.path().join("killed.jsonl"),
-        dir.path().join("whole.jsonl"),
-    );
-    let group = format!("jsonl-once-{run}");
-    let mut engine = KillOnDrop(
-        tidemark()
-            .current_dir(root())
-            .args(["run", "dataflows/evilnet.toml", "--quiet", "-w", "2"])
-            .args(["--source", &source(&group, "")])
-            .arg("--sink")
-            .arg(format!("jsonl:{}", killed.display()))
-            .spawn()
-            .expect("spawn engine"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while committed(&group, &name, 2).iter().any(|&o| o <= 0) {
-        assert!(
-            Instant::now() < deadline,
-            "the engine committed no positions"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    engine.0.kill().expect("SIGKILL");
-    let _ = engine.0.wait();
-    let before: BTreeSet<String> = common::final_lines(&common::read_jsonl(&killed))
-        .into_iter()
-        .collect();
+    let scenario = Scenario::new("jsonl-once", 2, &["--seed", "13", "--disorder-s", "120"]);
+    let killed = scenario.dir.path().join("killed.jsonl");
+    let whole = scenario.dir.path().join("whole.jsonl");
+    let jsonl = |path: &std::path::Path| format!("jsonl:{}", path.display());
+    let finals = |path: &std::path::Path| -> BTreeSet<String> {
+        common::final_lines(&common::read_jsonl(path))
+            .into_iter()
+            .collect()
+    };
+    let group = scenario.unique("jsonl-once");
+    let mut engine = scenario.spawn(&group, &[jsonl(&killed)], "2");
+    scenario.wait_committed(&group, &engine);
+    engine.child.0.kill().expect("SIGKILL");
+    let _ = engine.child.0.wait();
+    let before = finals(&killed);
     assert!(!before.is_empty(), "windows were final before the kill");
 
-    produce(&name, rest, |i| (i % 2) as i32);
-    let sink = |path: &std::path::Path| format!("jsonl:{}", path.display());
-    run_ok(&[
-        "dataflows/evilnet.toml",
-        "-w",
-        "2",
-        "--source",
-        &source(&group, "&stop=end"),
-        "--sink",
-        &sink(&killed),
-    ]);
-    run_ok(&[
-        "dataflows/evilnet.toml",
-        "-w",
-        "2",
-        "--source",
-        &source(&format!("jsonl-whole-{run}"), "&stop=end"),
-        "--sink",
-        &sink(&whole),
-    ]);
-    let after: BTreeSet<String> = common::final_lines(&common::read_jsonl(&killed))
-        .into_iter()
-        .collect();
-    let want: BTreeSet<String> = common::final_lines(&common::read_jsonl(&whole))
-        .into_iter()
-        .collect();
+    scenario.produce_rest();
+    scenario.run_to_end(&group, &jsonl(&killed), "2");
+    scenario.run_to_end(&scenario.unique("jsonl-whole"), &jsonl(&whole), "2");
+    let after = finals(&killed);
     assert!(
         before.is_subset(&after),
         "the restart kept the rows written before the kill"
     );
-    let differ: Vec<_> = want.symmetric_difference(&after).take(6).collect();
-    assert!(differ.is_empty(), "rows differ, e.g. {differ:?}");
+    assert_same(&finals(&whole), &after, 100);
 }
