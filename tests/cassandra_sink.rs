@@ -1,6 +1,6 @@
 //! The Cassandra sink on a real Apache Cassandra 5 node (`scripts/services.sh up`, or
 //! `TIDEMARK_CASSANDRA=host:port` for a node of your own): rows land as idempotent upserts in
-//! tables that answer the dashboard queries of the README without ALLOW FILTERING.
+//! tables that answer the dashboard queries of docs/operations.md without ALLOW FILTERING.
 
 mod common;
 
