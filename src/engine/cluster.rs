@@ -50,8 +50,8 @@ pub enum ClusterError {
     },
     /// More workers than this machine's memory holds.
     #[error(
-        "-w {workers} with {total} workers in all needs about {need_mib} MiB for the channels \
-         between workers (they grow with workers x all workers), more than half of the \
+        "-w {workers} with {total} workers in all needs about {need_mib} MiB (each worker \
+         thread, and channels that grow with workers x all workers), more than half of the \
          {available_mib} MiB this machine has available; use fewer workers per process"
     )]
     TooManyWorkers {
@@ -108,9 +108,11 @@ pub enum ClusterError {
     },
 }
 
-/// Estimated bytes of channel state per pair of (local worker, any worker), measured on
-/// the evilnet dataflow (a release build holds about 3 KiB per pair; twice that for safety).
-const BYTES_PER_WORKER_PAIR: u64 = 6 * 1024;
+/// Estimated memory of one worker thread (its stack, allocator arenas and dataflow), and of
+/// the channels between each pair of (local worker, any worker): the evilnet dataflow in a
+/// release build measured 214 MB at `-w 100`, 600 MB at `-w 200` and 1.2 GB at `-w 400`.
+const BYTES_PER_WORKER: u64 = 3 << 20;
+const BYTES_PER_WORKER_PAIR: u64 = 3 << 10;
 
 impl Cluster {
     /// Checks the settings and makes timely's configuration.
@@ -148,9 +150,14 @@ impl Cluster {
     /// Refuses a worker count whose channels would not fit in the memory available.
     fn check_memory(&self) -> Result<(), ClusterError> {
         let total = self.workers.saturating_mul(self.processes);
-        let need = (self.workers as u64)
-            .saturating_mul(total as u64)
-            .saturating_mul(BYTES_PER_WORKER_PAIR);
+        let workers = self.workers as u64;
+        let need = workers
+            .saturating_mul(BYTES_PER_WORKER)
+            .saturating_add(
+                workers
+                    .saturating_mul(total as u64)
+                    .saturating_mul(BYTES_PER_WORKER_PAIR),
+            );
         let Some(available) = available_memory() else {
             return Ok(());
         };
