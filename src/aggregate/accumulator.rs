@@ -189,23 +189,20 @@ impl Accumulator {
         }
     }
 
-    /// The aggregate's current value (`null` when no value was seen).
+    /// The aggregate's current value (`null` when no value was seen), of the function's
+    /// [`ResultType`](crate::spec::ResultType): counts are integers; sums, means, minima,
+    /// maxima and last values are floats whatever the spelling of the numbers they came
+    /// from (`7` and `7.0` give the same row).
     pub fn value(&self) -> Value {
         match self {
             Accumulator::Count(c) => Value::Int(*c as i64),
             Accumulator::Sum { n: 0, .. } | Accumulator::Avg { n: 0, .. } => Value::Null,
             Accumulator::Sum { total, .. } => Value::Float(*total as f64 / SCALE as f64),
             Accumulator::Avg { total, n } => Value::Float(*total as f64 / SCALE as f64 / *n as f64),
-            Accumulator::Last(last) => match last {
-                Some((_, Number::Int(i))) => Value::Int(*i),
-                Some((_, Number::Float(f))) => Value::Float(*f),
-                None => Value::Null,
-            },
-            Accumulator::Min(m) | Accumulator::Max(m) => match m {
-                Some(Number::Int(i)) => Value::Int(*i),
-                Some(Number::Float(f)) => Value::Float(*f),
-                None => Value::Null,
-            },
+            Accumulator::Last(last) => last.map_or(Value::Null, |(_, n)| Value::Float(n.as_f64())),
+            Accumulator::Min(m) | Accumulator::Max(m) => {
+                m.map_or(Value::Null, |n| Value::Float(n.as_f64()))
+            }
             Accumulator::Distinct(set) => Value::Int(set.len() as i64),
         }
     }
@@ -253,10 +250,14 @@ mod tests {
             fold(AggregateFunction::Min, &values).value(),
             Value::Float(1.5)
         );
-        assert_eq!(fold(AggregateFunction::Max, &values).value(), Value::Int(3));
+        // Real results are floats, whatever the spelling of the largest input.
+        assert_eq!(
+            fold(AggregateFunction::Max, &values).value(),
+            Value::Float(3.0)
+        );
         assert_eq!(
             fold(AggregateFunction::Last, &values).value(),
-            Value::Int(3),
+            Value::Float(3.0),
             "the value with the latest event time"
         );
         let mut tie = Accumulator::new(AggregateFunction::Last);

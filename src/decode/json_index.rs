@@ -1,6 +1,7 @@
 //! A JSON document's structure as bit masks, one word per 64 bytes: where its unescaped
-//! quotes and its backslashes are, and which brackets lie outside strings; and where its
-//! first non-ASCII byte's block starts, so that UTF-8 validation can skip the ASCII prefix.
+//! quotes, its backslashes and its control bytes (below 0x20) are, and which brackets lie
+//! outside strings; and where its first non-ASCII byte's block starts, so that UTF-8
+//! validation can skip the ASCII prefix.
 //!
 //! Built in one pass with 16-byte vector compares (SSE2, part of every x86_64; a byte loop
 //! elsewhere) and the carry tricks of simdjson's first stage, it lets the walker find a
@@ -14,6 +15,8 @@ struct Block {
     quotes: u64,
     /// Backslashes, escaped or not.
     backslashes: u64,
+    /// Bytes below 0x20 (control characters, which JSON allows in strings only escaped).
+    controls: u64,
     /// `{` and `[` outside strings.
     opens: u64,
     /// `}` and `]` outside strings.
@@ -73,6 +76,7 @@ impl StructureIndex {
             self.blocks.push(Block {
                 quotes,
                 backslashes: raw.backslashes,
+                controls: raw.controls,
                 opens: raw.opens & !in_string,
                 closes: raw.closes & !in_string,
             });
@@ -112,15 +116,27 @@ impl StructureIndex {
     /// Whether a backslash lies in `from..to`.
     #[inline]
     pub fn has_backslash(&self, from: usize, to: usize) -> bool {
-        (from / 64..to.div_ceil(64)).any(|block| {
-            let mut bits = self.blocks[block].backslashes;
+        self.first_in(from, to, |b| b.backslashes).is_some()
+    }
+
+    /// The first control byte (below 0x20) in `from..to`.
+    #[inline]
+    pub fn first_control(&self, from: usize, to: usize) -> Option<usize> {
+        self.first_in(from, to, |b| b.controls)
+    }
+
+    /// The first position in `from..to` whose bit is set in the mask `of` picks.
+    #[inline]
+    fn first_in(&self, from: usize, to: usize, of: impl Fn(&Block) -> u64) -> Option<usize> {
+        (from / 64..to.div_ceil(64)).find_map(|block| {
+            let mut bits = of(&self.blocks[block]);
             if block == from / 64 {
                 bits &= !0u64 << (from % 64);
             }
             if block == to / 64 {
                 bits &= (1u64 << (to % 64)) - 1;
             }
-            bits != 0
+            (bits != 0).then(|| block * 64 + bits.trailing_zeros() as usize)
         })
     }
 
@@ -178,6 +194,7 @@ impl StructureIndex {
 struct RawMasks {
     quotes: u64,
     backslashes: u64,
+    controls: u64,
     opens: u64,
     closes: u64,
     /// Bytes of 0x80 and above.
@@ -188,11 +205,13 @@ struct RawMasks {
 #[inline]
 fn raw_masks(block: &[u8; 64]) -> RawMasks {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
     };
     let mut masks = RawMasks {
         quotes: 0,
         backslashes: 0,
+        controls: 0,
         opens: 0,
         closes: 0,
         non_ascii: 0,
@@ -206,12 +225,15 @@ fn raw_masks(block: &[u8; 64]) -> RawMasks {
         let bit5 = _mm_set1_epi8(0x20);
         let open = _mm_set1_epi8(b'{' as i8);
         let close = _mm_set1_epi8(b'}' as i8);
+        // A byte is below 0x20 when its unsigned maximum with 0x1F is 0x1F.
+        let control = _mm_set1_epi8(0x1F);
         for lane in 0..4 {
             let bytes = _mm_loadu_si128(block.as_ptr().add(16 * lane) as *const __m128i);
             let folded = _mm_or_si128(bytes, bit5);
             let mask = |v| u64::from(_mm_movemask_epi8(v) as u16) << (16 * lane);
             masks.quotes |= mask(_mm_cmpeq_epi8(bytes, quote));
             masks.backslashes |= mask(_mm_cmpeq_epi8(bytes, backslash));
+            masks.controls |= mask(_mm_cmpeq_epi8(_mm_max_epu8(bytes, control), control));
             masks.opens |= mask(_mm_cmpeq_epi8(folded, open));
             masks.closes |= mask(_mm_cmpeq_epi8(folded, close));
             masks.non_ascii |= mask(bytes);
@@ -226,8 +248,8 @@ fn raw_masks(block: &[u8; 64]) -> RawMasks {
 #[inline]
 fn raw_masks_avx2(block: &[u8; 64]) -> RawMasks {
     use std::arch::x86_64::{
-        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
-        _mm256_set1_epi8,
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_max_epu8, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_set1_epi8,
     };
     let quote = _mm256_set1_epi8(b'"' as i8);
     let backslash = _mm256_set1_epi8(b'\\' as i8);
@@ -235,9 +257,12 @@ fn raw_masks_avx2(block: &[u8; 64]) -> RawMasks {
     let bit5 = _mm256_set1_epi8(0x20);
     let open = _mm256_set1_epi8(b'{' as i8);
     let close = _mm256_set1_epi8(b'}' as i8);
+    // A byte is below 0x20 when its unsigned maximum with 0x1F is 0x1F.
+    let control = _mm256_set1_epi8(0x1F);
     let mut masks = RawMasks {
         quotes: 0,
         backslashes: 0,
+        controls: 0,
         opens: 0,
         closes: 0,
         non_ascii: 0,
@@ -249,6 +274,7 @@ fn raw_masks_avx2(block: &[u8; 64]) -> RawMasks {
         let mask = |v| u64::from(_mm256_movemask_epi8(v) as u32) << (32 * half);
         masks.quotes |= mask(_mm256_cmpeq_epi8(bytes, quote));
         masks.backslashes |= mask(_mm256_cmpeq_epi8(bytes, backslash));
+        masks.controls |= mask(_mm256_cmpeq_epi8(_mm256_max_epu8(bytes, control), control));
         masks.opens |= mask(_mm256_cmpeq_epi8(folded, open));
         masks.closes |= mask(_mm256_cmpeq_epi8(folded, close));
         masks.non_ascii |= mask(bytes);
@@ -262,6 +288,7 @@ fn raw_masks(block: &[u8; 64]) -> RawMasks {
     let mut masks = RawMasks {
         quotes: 0,
         backslashes: 0,
+        controls: 0,
         opens: 0,
         closes: 0,
         non_ascii: 0,
@@ -271,6 +298,7 @@ fn raw_masks(block: &[u8; 64]) -> RawMasks {
         match byte {
             b'"' => masks.quotes |= bit,
             b'\\' => masks.backslashes |= bit,
+            0..=0x1f => masks.controls |= bit,
             b'{' | b'[' => masks.opens |= bit,
             b'}' | b']' => masks.closes |= bit,
             0x80.. => masks.non_ascii |= bit,
@@ -339,12 +367,26 @@ mod tests {
     proptest! {
         /// Every way of classifying bytes this build can use gives the same index.
         #[test]
-        fn vector_widths_agree(text in "[\\\\\"a{}\\[\\] ]{0,300}") {
+        fn vector_widths_agree(text in "[\\\\\"a{}\\[\\] \u{1}\u{1f}\n\t\u{7f}é]{0,300}") {
             let mut portable = StructureIndex::default();
             portable.build_with(text.as_bytes(), raw_masks);
             let mut chosen = StructureIndex::default();
             chosen.build(text.as_bytes());
             prop_assert_eq!(portable.blocks, chosen.blocks);
+        }
+
+        /// Control bytes are found exactly in any range, wherever blocks split the text.
+        #[test]
+        fn finds_the_first_control_byte_of_a_range(text in "[a\u{1}\u{1f} \n\u{7f}é]{0,200}") {
+            let bytes = text.as_bytes();
+            let mut index = StructureIndex::default();
+            index.build(bytes);
+            for from in 0..bytes.len() {
+                for to in from..=bytes.len() {
+                    let naive = (from..to).find(|&i| bytes[i] < 0x20);
+                    prop_assert_eq!(index.first_control(from, to), naive);
+                }
+            }
         }
 
         /// Escapes are found exactly, whatever the runs of backslashes and wherever blocks

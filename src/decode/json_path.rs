@@ -16,6 +16,7 @@
 //! nobody aggregates.
 
 use super::json_index::StructureIndex;
+use crate::spec::FieldUse;
 use crate::value::{number, write_json_string, Composite, Value};
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -43,11 +44,21 @@ pub struct JsonPaths {
 #[derive(Clone, Debug, Default)]
 struct Node {
     slot: Option<usize>,
+    /// The slot wants only the value's truthiness (see [`FieldUse::Truthiness`]).
+    truthiness: bool,
     by_key: Vec<(MemberName, usize)>,
     by_index: Vec<(usize, usize)>,
     /// The slots of this node and of every node below it: cleared when the walk reaches the
     /// node, so that a repeated member replaces what an earlier one filled.
     below: Vec<usize>,
+    /// The lengths of the member names in `by_key`, as [`length_bit`]s.
+    name_lengths: u64,
+}
+
+/// A bit standing for a member name's length: bit `len` below 63, bit 63 for any longer.
+#[inline]
+fn length_bit(len: usize) -> u64 {
+    1u64 << len.min(63)
 }
 
 /// A member name a path steps through, kept so that comparing a document's member name with
@@ -128,10 +139,19 @@ enum Step {
 const MAX_DEPTH: usize = 128;
 
 impl JsonPaths {
-    /// Compiles paths like `includes.places[0].full_name`; slot `i` receives path `i`.
+    /// Compiles paths like `includes.places[0].full_name`; slot `i` receives path `i`, whole.
     pub fn compile<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<JsonPaths, String> {
+        JsonPaths::compile_with(paths.into_iter().map(|p| (p, FieldUse::Whole)))
+    }
+
+    /// Like [`Self::compile`], each path with how much of its value is read: a path read for
+    /// its truthiness gets `true` for a non-empty value, `false` for an empty one (`false`,
+    /// zero, `""`, `[]`, `{}`) and `null` for `null`, after the value is checked as strictly.
+    pub fn compile_with<'a>(
+        paths: impl IntoIterator<Item = (&'a str, FieldUse)>,
+    ) -> Result<JsonPaths, String> {
         let mut nodes = vec![Node::default()];
-        for (slot, path) in paths.into_iter().enumerate() {
+        for (slot, (path, used)) in paths.into_iter().enumerate() {
             let mut at = 0;
             for step in parse_path(path)? {
                 let child = match &step {
@@ -152,7 +172,10 @@ impl JsonPaths {
                         nodes.push(Node::default());
                         let c = nodes.len() - 1;
                         match step {
-                            Step::Key(k) => nodes[at].by_key.push((MemberName::new(&k), c)),
+                            Step::Key(k) => {
+                                nodes[at].name_lengths |= length_bit(k.len());
+                                nodes[at].by_key.push((MemberName::new(&k), c))
+                            }
                             Step::Index(i) => nodes[at].by_index.push((i, c)),
                         }
                         c
@@ -163,6 +186,10 @@ impl JsonPaths {
                 return Err(format!("path `{path}` is named twice"));
             }
             nodes[at].slot = Some(slot);
+            nodes[at].truthiness = match used {
+                FieldUse::Whole => false,
+                FieldUse::Truthiness => true,
+            };
         }
         // Children are always pushed after their parent, so walking backwards sees every
         // child's complete list before its parent's.
@@ -182,7 +209,7 @@ impl JsonPaths {
         Ok(JsonPaths { nodes })
     }
 
-    /// Fills `out[slot]` for every path present in `doc`; absent paths leave `None`.
+    /// Fills `out[slot]` for every path present in `doc`; absent paths get `None`.
     ///
     /// `doc` must be UTF-8: it is validated from its first non-ASCII block on, which the
     /// structure index finds while it is built, so an ASCII document costs no extra pass.
@@ -195,6 +222,7 @@ impl JsonPaths {
             // there), so it is UTF-8 and ends on a character boundary; `doc[ascii..]` was
             // validated just above. Together they are UTF-8.
             let text = unsafe { std::str::from_utf8_unchecked(doc) };
+            out.fill(None);
             let mut walker = Walker {
                 bytes: doc,
                 doc: text,
@@ -202,6 +230,7 @@ impl JsonPaths {
                 index,
                 paths: self,
                 out,
+                visited: 0,
             };
             walker.skip_ws();
             if walker.peek() != Some(b'{') {
@@ -269,6 +298,8 @@ struct Walker<'d, 'p, 'o> {
     index: &'p StructureIndex,
     paths: &'p JsonPaths,
     out: &'o mut [Option<Value>],
+    /// The path nodes already walked in this document (bit `n` for node `n < 128`).
+    visited: u128,
 }
 
 impl<'d> Walker<'d, '_, '_> {
@@ -307,10 +338,17 @@ impl<'d> Walker<'d, '_, '_> {
         }
         self.skip_ws();
         let here = &self.paths.nodes[node];
-        for &slot in &here.below {
-            self.out[slot] = None;
+        // A node met again (a repeated member name) replaces what its first visit filled.
+        // (Nodes past the first 128 are not tracked and always cleared.)
+        let bit = 1u128.checked_shl(node as u32).unwrap_or(0);
+        if bit == 0 || self.visited & bit != 0 {
+            for &slot in &here.below {
+                self.out[slot] = None;
+            }
         }
+        self.visited |= bit;
         let slot = here.slot;
+        let truthiness = here.truthiness;
         let has_children = !here.by_key.is_empty() || !here.by_index.is_empty();
         let value = match self.peek() {
             Some(open @ (b'{' | b'[')) => {
@@ -326,13 +364,17 @@ impl<'d> Walker<'d, '_, '_> {
                 }
                 // The container itself is wanted: read all of it, strictly.
                 self.pos = start;
-                let mut json = String::new();
-                self.canonical(depth, &mut json)?;
-                let composite = Composite::new(json);
-                if open == b'{' {
-                    Value::Map(composite)
+                if truthiness {
+                    Value::Bool(self.check(depth)?)
                 } else {
-                    Value::List(composite)
+                    let mut json = String::new();
+                    self.canonical(depth, &mut json)?;
+                    let composite = Composite::new(json);
+                    if open == b'{' {
+                        Value::Map(composite)
+                    } else {
+                        Value::List(composite)
+                    }
                 }
             }
             Some(b'"') => {
@@ -351,9 +393,53 @@ impl<'d> Walker<'d, '_, '_> {
             _ => return Err(self.error("expected a value")),
         };
         if let Some(slot) = slot {
-            self.out[slot] = Some(value);
+            self.out[slot] = Some(match value {
+                Value::Null => Value::Null,
+                value if truthiness => Value::Bool(value.is_non_empty()),
+                value => value,
+            });
         }
         Ok(())
+    }
+
+    /// Reads one whole value as strictly as [`Self::canonical`] without writing it out;
+    /// returns whether it is a non-empty container.
+    fn check(&mut self, depth: usize) -> Result<bool, JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("nesting too deep"));
+        }
+        self.skip_ws();
+        let (close, message) = match self.peek() {
+            Some(b'{') => (b'}', "expected `,` or `}` in an object"),
+            Some(b'[') => (b']', "expected `,` or `]` in an array"),
+            Some(b'"') => {
+                self.pos += 1;
+                self.string()?;
+                return Ok(false);
+            }
+            Some(b't') => return self.literal(b"true", Value::Null).map(|_| false),
+            Some(b'f') => return self.literal(b"false", Value::Null).map(|_| false),
+            Some(b'n') => return self.literal(b"null", Value::Null).map(|_| false),
+            Some(b'-' | b'0'..=b'9') => return self.number().map(|_| false),
+            _ => return Err(self.error("expected a value")),
+        };
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            return Ok(false);
+        }
+        loop {
+            if close == b'}' {
+                self.expect(b'"', "expected a member name")?;
+                self.string()?;
+                self.expect(b':', "expected `:` after a member name")?;
+            }
+            self.check(depth + 1)?;
+            if self.list_ends(close, message)? {
+                return Ok(true);
+            }
+        }
     }
 
     /// Reads one whole value strictly and writes its canonical JSON text (see
@@ -498,9 +584,15 @@ impl<'d> Walker<'d, '_, '_> {
                     .position(|(k, _)| k.matches(name.as_bytes()))
             } else {
                 self.check_controls(start, end)?;
-                children
-                    .iter()
-                    .position(|(k, _)| k.matches_in(self.bytes, start, end))
+                // Most names have no wanted name's length: no comparison at all.
+                let lengths = self.paths.nodes[node].name_lengths;
+                if lengths & length_bit(end - start) == 0 {
+                    None
+                } else {
+                    children
+                        .iter()
+                        .position(|(k, _)| k.matches_in(self.bytes, start, end))
+                }
             };
             let child = found.map(|at| children[at].1);
             self.expect(b':', "expected `:` after a member name")?;
@@ -539,9 +631,9 @@ impl<'d> Walker<'d, '_, '_> {
     /// JSON allows them only escaped.
     #[inline]
     fn check_controls(&self, start: usize, end: usize) -> Result<(), JsonError> {
-        match self.bytes[start..end].iter().position(|&b| b < 0x20) {
+        match self.index.first_control(start, end) {
             None => Ok(()),
-            Some(at) => Err(control_error(start + at, self.bytes[start + at])),
+            Some(at) => Err(control_error(at, self.bytes[at])),
         }
     }
 

@@ -13,7 +13,7 @@ pub use json_path::{DocumentError, JsonError, JsonPaths};
 
 use crate::derive::Deriver;
 use crate::event::Fields;
-use crate::spec::{Condition, Plan};
+use crate::spec::{Condition, FieldUse, Plan};
 use crate::time::TimestampParser;
 use crate::value::Value;
 use std::fmt;
@@ -158,7 +158,22 @@ impl Decoder {
             })
             .collect();
         let direct = slots.iter().enumerate().all(|(i, s)| s == &[i]);
-        let json = JsonPaths::compile(distinct.iter().copied())?;
+        // A path read for several fields is read whole if any of them needs it whole.
+        let field_uses = plan.field_uses();
+        let path_uses: Vec<FieldUse> = (0..distinct.len())
+            .map(|path| {
+                let whole = slots
+                    .iter()
+                    .zip(&field_uses)
+                    .any(|(s, u)| s.contains(&path) && *u == FieldUse::Whole);
+                if whole {
+                    FieldUse::Whole
+                } else {
+                    FieldUse::Truthiness
+                }
+            })
+            .collect();
+        let json = JsonPaths::compile_with(distinct.iter().copied().zip(path_uses))?;
         let distinct_paths = distinct.len();
         // A key field every windowed output needs makes a record without it a dead letter;
         // one only some outputs need leaves the record out of those outputs alone.

@@ -151,13 +151,11 @@ impl Cluster {
     fn check_memory(&self) -> Result<(), ClusterError> {
         let total = self.workers.saturating_mul(self.processes);
         let workers = self.workers as u64;
-        let need = workers
-            .saturating_mul(BYTES_PER_WORKER)
-            .saturating_add(
-                workers
-                    .saturating_mul(total as u64)
-                    .saturating_mul(BYTES_PER_WORKER_PAIR),
-            );
+        let need = workers.saturating_mul(BYTES_PER_WORKER).saturating_add(
+            workers
+                .saturating_mul(total as u64)
+                .saturating_mul(BYTES_PER_WORKER_PAIR),
+        );
         let Some(available) = available_memory() else {
             return Ok(());
         };

@@ -917,4 +917,18 @@ mod tests {
             "file:/abs.jsonl"
         );
     }
+
+    #[test]
+    fn a_field_only_tested_for_presence_is_read_for_its_truthiness() {
+        use crate::spec::FieldUse;
+        let plan = load(Path::new("dataflows/evilnet.toml")).expect("plan");
+        let uses = plan.field_uses();
+        let of = |name: &str| uses[plan.field_index(name).expect(name)];
+        // `referenced` is only ever tested with non_empty.
+        assert_eq!(of("referenced"), FieldUse::Truthiness);
+        // Keys, distinct inputs, the time, the id and an equality test need the whole value.
+        for whole in ["city", "author", "created_at", "id", "place_type"] {
+            assert_eq!(of(whole), FieldUse::Whole, "{whole}");
+        }
+    }
 }

@@ -263,7 +263,68 @@ pub struct RankSpec {
     pub descending: bool,
 }
 
+/// How much of a field's value the plan reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldUse {
+    /// Its whole value: a key, an aggregate's or a derivation's input, the event time, the
+    /// de-duplication id, or a test that compares it with a value.
+    Whole,
+    /// Only whether it is there and non-empty: its every use is an `exists` or `non_empty`
+    /// test (or it has none). Decoding reads it as `true`/`false` (`null` stays `null`), so
+    /// a large array such a test looks at is checked, not copied.
+    Truthiness,
+}
+
 impl Plan {
+    /// How much of each field's value the plan reads, in field order.
+    pub fn field_uses(&self) -> Vec<FieldUse> {
+        let mut uses = vec![FieldUse::Truthiness; self.fields.len()];
+        let mut whole = |field: usize| uses[field] = FieldUse::Whole;
+        whole(self.time.field);
+        self.dedup.into_iter().for_each(&mut whole);
+        self.list_field.into_iter().for_each(&mut whole);
+        for field in &self.fields {
+            match &field.source {
+                FieldSource::Paths(_) => {}
+                FieldSource::Derived(Derivation::GridCell { lat, lon, .. }) => {
+                    whole(*lat);
+                    whole(*lon);
+                }
+                FieldSource::Derived(
+                    Derivation::CountOf { field, .. }
+                    | Derivation::Hashtags { field }
+                    | Derivation::Polarity { field }
+                    | Derivation::Sign { field, .. },
+                ) => whole(*field),
+            }
+        }
+        let outputs = self.outputs.iter();
+        let conditions = self
+            .filters
+            .iter()
+            .chain(outputs.clone().flat_map(|o| o.filters.iter()))
+            .chain(
+                outputs
+                    .clone()
+                    .flat_map(|o| o.aggregates.iter().filter_map(|a| a.condition.as_ref())),
+            );
+        for condition in conditions {
+            match condition.test {
+                Test::Exists | Test::NonEmpty => {}
+                Test::Equals(_) | Test::NotEquals(_) | Test::OneOf(_) => whole(condition.field),
+            }
+        }
+        for output in outputs {
+            output.key.iter().copied().for_each(&mut whole);
+            output
+                .aggregates
+                .iter()
+                .filter_map(|a| a.field)
+                .for_each(&mut whole);
+        }
+        uses
+    }
+
     /// Index of a field by name.
     pub fn field_index(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.name == name)

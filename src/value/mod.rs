@@ -23,7 +23,8 @@ pub enum Value {
     /// A number whose value is an integer that fits in 64 bits (`7`, `7.0`, `1e15`).
     Int(i64),
     /// Any other number that a float holds exactly as its shortest spelling (`1.5`, `1e20`).
-    /// Decoded JSON is never an integer of the 64-bit range here (derived values may be).
+    /// Decoded JSON is never an integer of the 64-bit range here (derived values and
+    /// aggregate results may be).
     Float(f64),
     /// Any other number (`18446744073709551617`, `0.1000000000000000000001`), as its
     /// canonical decimal text; never equal to an `Int` or a `Float`.

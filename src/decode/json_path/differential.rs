@@ -14,6 +14,7 @@
 //! 4. an object with more than 64 wanted members gives every one of them.
 
 use super::{DocumentError, JsonPaths};
+use crate::spec::FieldUse;
 use crate::value::{number, write_json_string, Composite, Value};
 use proptest::prelude::*;
 
@@ -342,9 +343,26 @@ fn lookup<'v>(mut value: &'v serde_json::Value, path: &[Step]) -> Option<&'v ser
 }
 
 fn extract(paths: &[String], text: &str) -> Result<Vec<Option<Value>>, DocumentError> {
-    let compiled = JsonPaths::compile(paths.iter().map(String::as_str)).expect("paths");
+    extract_as(paths, text, FieldUse::Whole)
+}
+
+fn extract_as(
+    paths: &[String],
+    text: &str,
+    used: FieldUse,
+) -> Result<Vec<Option<Value>>, DocumentError> {
+    let compiled =
+        JsonPaths::compile_with(paths.iter().map(|p| (p.as_str(), used))).expect("paths");
     let mut out = vec![None; paths.len()];
     compiled.extract(text.as_bytes(), &mut out).map(|()| out)
+}
+
+/// What a path read for its truthiness gives for a value read whole.
+fn truthiness(value: &Option<Value>) -> Option<Value> {
+    value.as_ref().map(|v| match v {
+        Value::Null => Value::Null,
+        v => Value::Bool(v.is_non_empty()),
+    })
 }
 
 /// What serde_json reads at each path of a document it accepts.
@@ -381,6 +399,14 @@ proptest! {
         let (clean, _) = write(&doc, &choices, false);
         let want = serde_reading(&paths, &clean);
         let got = extract(&paths, &text);
+        // Read for truthiness only, a document is as strictly checked, and each value is
+        // the truthiness of the whole one.
+        let truths = extract_as(&paths, &text, FieldUse::Truthiness);
+        let want_truths = got
+            .as_ref()
+            .ok()
+            .map(|v| v.iter().map(truthiness).collect::<Vec<_>>());
+        prop_assert_eq!(truths.ok(), want_truths, "{}", text);
         if faults.is_empty() {
             prop_assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok());
             prop_assert_eq!(got.as_ref().ok(), Some(&want), "{}", text);
