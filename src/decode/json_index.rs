@@ -114,27 +114,39 @@ impl StructureIndex {
     }
 
     /// Whether a backslash lies in `from..to`.
-    #[inline]
+    #[inline(always)]
     pub fn has_backslash(&self, from: usize, to: usize) -> bool {
         self.first_in(from, to, |b| b.backslashes).is_some()
     }
 
     /// The first control byte (below 0x20) in `from..to`.
-    #[inline]
+    #[inline(always)]
     pub fn first_control(&self, from: usize, to: usize) -> Option<usize> {
         self.first_in(from, to, |b| b.controls)
     }
 
     /// The first position in `from..to` whose bit is set in the mask `of` picks.
-    #[inline]
+    #[inline(always)]
     fn first_in(&self, from: usize, to: usize, of: impl Fn(&Block) -> u64) -> Option<usize> {
-        (from / 64..to.div_ceil(64)).find_map(|block| {
+        if to <= from {
+            return None;
+        }
+        let (first, last) = (from / 64, (to - 1) / 64);
+        // Bits from `from` on in the first block, and up to `to` in the last.
+        let head = !0u64 << (from % 64);
+        let tail = !0u64 >> (63 - (to - 1) % 64);
+        if first == last {
+            // Most strings are short: one block, one mask.
+            let bits = of(&self.blocks[first]) & head & tail;
+            return (bits != 0).then(|| first * 64 + bits.trailing_zeros() as usize);
+        }
+        (first..=last).find_map(|block| {
             let mut bits = of(&self.blocks[block]);
-            if block == from / 64 {
-                bits &= !0u64 << (from % 64);
+            if block == first {
+                bits &= head;
             }
-            if block == to / 64 {
-                bits &= (1u64 << (to % 64)) - 1;
+            if block == last {
+                bits &= tail;
             }
             (bits != 0).then(|| block * 64 + bits.trailing_zeros() as usize)
         })

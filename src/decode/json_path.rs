@@ -209,7 +209,8 @@ impl JsonPaths {
         Ok(JsonPaths { nodes })
     }
 
-    /// Fills `out[slot]` for every path present in `doc`; absent paths get `None`.
+    /// Fills `out[slot]` for every path present in `doc`; `out` must hold `None` in every
+    /// slot, which absent paths keep.
     ///
     /// `doc` must be UTF-8: it is validated from its first non-ASCII block on, which the
     /// structure index finds while it is built, so an ASCII document costs no extra pass.
@@ -222,7 +223,7 @@ impl JsonPaths {
             // there), so it is UTF-8 and ends on a character boundary; `doc[ascii..]` was
             // validated just above. Together they are UTF-8.
             let text = unsafe { std::str::from_utf8_unchecked(doc) };
-            out.fill(None);
+            debug_assert!(out.iter().all(Option::is_none), "slots start empty");
             let mut walker = Walker {
                 bytes: doc,
                 doc: text,
@@ -629,7 +630,7 @@ impl<'d> Walker<'d, '_, '_> {
 
     /// Refuses a raw control character (U+0000 to U+001F) in the string body `start..end`:
     /// JSON allows them only escaped.
-    #[inline]
+    #[inline(always)]
     fn check_controls(&self, start: usize, end: usize) -> Result<(), JsonError> {
         match self.index.first_control(start, end) {
             None => Ok(()),
