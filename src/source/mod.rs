@@ -228,19 +228,6 @@ impl Sources {
             Sources::Kafka(uri) => Box::new(KafkaPartitions::open(uri, worker, peers)?),
         })
     }
-
-    /// Total bytes of file sources (for progress); `None` for unbounded sources.
-    pub fn total_bytes(&self) -> Option<u64> {
-        match self {
-            Sources::Files(all) => Some(
-                all.iter()
-                    .filter_map(|p| std::fs::metadata(&p.path).ok())
-                    .map(|m| m.len())
-                    .sum(),
-            ),
-            Sources::Kafka(_) => None,
-        }
-    }
 }
 
 /// Standard input as a `file:` path.
