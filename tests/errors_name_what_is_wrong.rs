@@ -94,6 +94,27 @@ fn a_typo_inside_where_names_the_key_and_what_is_allowed() {
     );
     assert!(text.contains("non_empty"), "{text}");
     assert!(!text.contains("untagged"), "{text}");
+
+    // The same inside an aggregate's condition and a filter.
+    for (from, to, key) in [
+        (
+            "where = { field = \"referenced\", non_empty = true } },\n  { name = \"unique_users\"",
+            "where = { field = \"referenced\", non_emtpy = true } },\n  { name = \"unique_users\"",
+            "output.city_stats.aggregates.retweets.where: unknown field `non_emtpy`",
+        ),
+        (
+            "field = \"place_type\"\nequals = \"city\"",
+            "field = \"place_type\"\nequal = \"city\"",
+            "filter[0]: unknown field `equal`",
+        ),
+    ] {
+        let dataflow = evilnet_changed(dir.path(), from, to);
+        let output = run(&[&dataflow]);
+        assert_eq!(output.status.code(), Some(2));
+        let text = stderr(&output);
+        assert!(text.contains(key), "{key}: {text}");
+        assert!(text.contains("non_empty = true"), "{text}");
+    }
 }
 
 #[test]

@@ -34,8 +34,9 @@ struct DataflowFile {
     time: TimeTable,
     #[serde(default)]
     dedup: Option<DedupTable>,
+    /// Condition tables, read in validation so that a mistake inside names its key.
     #[serde(default)]
-    filter: Vec<ConditionTable>,
+    filter: Vec<toml::Value>,
     output: Vec<OutputTable>,
 }
 
@@ -141,8 +142,9 @@ struct AggregateTable {
     #[serde(rename = "fn")]
     function: String,
     field: Option<String>,
+    /// A condition table, read in validation so that a mistake inside names its key.
     #[serde(rename = "where")]
-    condition: Option<ConditionTable>,
+    condition: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -276,7 +278,10 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             .filter
             .iter()
             .enumerate()
-            .map(|(i, c)| self.condition(&format!("filter[{i}]"), c, &fields))
+            .map(|(i, c)| {
+                let key = format!("filter[{i}]");
+                self.condition(&key, &self.condition_table(&key, c)?, &fields)
+            })
             .collect::<Result<_, _>>()?;
         let dedup = match &raw.dedup {
             Some(d) => Some(self.field(&fields, "dedup.field", &d.field)?),
@@ -484,7 +489,8 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
                 key,
                 format!(
                     "{}; a condition is {{ field = NAME, and one of equals, not_equals, \
-                     one_of = [...], non_empty = true, exists = true }}, or a list of them",
+                     one_of = [...], non_empty = true, exists = true }} (an output's `where` may \
+                     also be a list of them)",
                     e.to_string().trim_end()
                 ),
             )
@@ -801,7 +807,10 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             }
         };
         let condition = match &a.condition {
-            Some(c) => Some(self.condition(&format!("{key}.where"), c, fields)?),
+            Some(c) => {
+                let key = format!("{key}.where");
+                Some(self.condition(&key, &self.condition_table(&key, c)?, fields)?)
+            }
             None => None,
         };
         Ok(AggregateSpec {
