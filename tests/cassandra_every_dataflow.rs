@@ -5,25 +5,12 @@
 
 mod common;
 
+use common::cassandra::{keyspace, Cassandra};
 use common::{read_jsonl, root, run_ok};
-use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use scylla::value::{CqlValue, Row};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
-
-fn node() -> String {
-    std::env::var("TIDEMARK_CASSANDRA").unwrap_or_else(|_| "127.0.0.1:9042".to_string())
-}
-
-fn keyspace(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
-}
 
 /// A stored or written value in one comparable spelling.
 fn from_cql(value: &Option<CqlValue>) -> String {
@@ -54,34 +41,22 @@ fn from_json(value: &Value, kind: &str) -> String {
     }
 }
 
-struct Cassandra {
-    runtime: tokio::runtime::Runtime,
-    session: Session,
+/// Reads of any keyspace's tables.
+trait AnyTables {
+    fn tables(&self, keyspace: &str) -> Vec<(String, Vec<(String, String)>)>;
+    fn rows(&self, keyspace: &str, table: &str, columns: &[(String, String)]) -> BTreeSet<String>;
 }
 
-impl Cassandra {
-    fn connect() -> Cassandra {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let session = runtime
-            .block_on(SessionBuilder::new().known_node(node()).build())
-            .expect("connect to Cassandra (is it running? scripts/services.sh up)");
-        Cassandra { runtime, session }
-    }
-
+impl AnyTables for Cassandra {
     /// Column names and CQL types of every table of a keyspace.
     fn tables(&self, keyspace: &str) -> Vec<(String, Vec<(String, String)>)> {
         let cql = format!(
             "SELECT table_name, column_name, type FROM system_schema.columns WHERE keyspace_name = '{keyspace}'"
         );
-        let result = self
-            .runtime
-            .block_on(self.session.query_unpaged(cql.as_str(), ()))
-            .expect("schema");
         let mut tables: std::collections::BTreeMap<String, Vec<(String, String)>> =
             Default::default();
-        for row in result
-            .into_rows_result()
-            .expect("rows")
+        for row in self
+            .query(&cql)
             .rows::<(String, String, String)>()
             .expect("typed")
         {
@@ -107,13 +82,7 @@ impl Cassandra {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let result = self
-            .runtime
-            .block_on(self.session.query_unpaged(cql.as_str(), ()))
-            .expect(&cql);
-        result
-            .into_rows_result()
-            .expect("rows")
+        self.query(&cql)
             .rows::<Row>()
             .expect("rows")
             .map(|row| {
@@ -136,7 +105,7 @@ fn check(dataflow: &str, source: Option<&Path>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let jsonl = dir.path().join("rows.jsonl");
     let sinks = [
-        format!("cassandra://{}/{ks}", node()),
+        common::cassandra::sink(&ks),
         format!("jsonl:{}", jsonl.display()),
     ];
     let mut args = vec![dataflow, "--sink", &sinks[0], "--sink", &sinks[1]];

@@ -4,23 +4,10 @@
 
 mod common;
 
+use common::cassandra::{keyspace, node, Cassandra};
 use common::{assert_seed_anchors, final_lines, read_jsonl, root, run_ok, tidemark};
-use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use scylla::value::CqlTimestamp;
 use serde_json::{json, Value};
-
-fn node() -> String {
-    std::env::var("TIDEMARK_CASSANDRA").unwrap_or_else(|_| "127.0.0.1:9042".to_string())
-}
-
-fn keyspace(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
-}
 
 fn time(ts: CqlTimestamp) -> String {
     chrono::DateTime::from_timestamp_millis(ts.0)
@@ -29,28 +16,17 @@ fn time(ts: CqlTimestamp) -> String {
         .to_string()
 }
 
-struct Cassandra {
-    runtime: tokio::runtime::Runtime,
-    session: Session,
+/// Reads of the evilnet tables.
+trait EvilnetTables {
+    fn city_stats(&self, cql: &str) -> Vec<Value>;
+    fn ranks(&self, cql: &str) -> Vec<(i32, String, i64)>;
 }
 
-impl Cassandra {
-    fn connect() -> Cassandra {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let session = runtime
-            .block_on(SessionBuilder::new().known_node(node()).build())
-            .expect("connect to Cassandra (is it running? scripts/services.sh up)");
-        Cassandra { runtime, session }
-    }
-
+impl EvilnetTables for Cassandra {
     /// Runs a query and returns its rows as JSON objects named like the JSONL output.
     fn city_stats(&self, cql: &str) -> Vec<Value> {
-        let result = self
-            .runtime
-            .block_on(self.session.query_unpaged(cql, ()))
-            .expect(cql);
-        let rows = result.into_rows_result().expect("rows");
-        rows.rows::<(String, CqlTimestamp, CqlTimestamp, i64, i64, i64, bool)>()
+        self.query(cql)
+            .rows::<(String, CqlTimestamp, CqlTimestamp, i64, i64, i64, bool)>()
             .expect("typed rows")
             .map(|r| {
                 let (city, start, end, tweets, retweets, unique_users, is_final) = r.expect("row");
@@ -61,12 +37,8 @@ impl Cassandra {
     }
 
     fn ranks(&self, cql: &str) -> Vec<(i32, String, i64)> {
-        let result = self
-            .runtime
-            .block_on(self.session.query_unpaged(cql, ()))
-            .expect(cql);
-        let rows = result.into_rows_result().expect("rows");
-        rows.rows::<(i32, String, i64)>()
+        self.query(cql)
+            .rows::<(i32, String, i64)>()
             .expect("typed rows")
             .map(|r| r.expect("row"))
             .collect()
@@ -215,13 +187,7 @@ fn per_record_and_cumulative_outputs_land_in_their_tables() {
         &jsonl_sink,
     ]);
     let db = Cassandra::connect();
-    let query = |cql: String| {
-        db.runtime
-            .block_on(db.session.query_unpaged(cql.as_str(), ()))
-            .expect(&cql)
-            .into_rows_result()
-            .expect("rows")
-    };
+    let query = |cql: String| db.query(&cql);
 
     // Every tweet's polarity, as a number, identified by its time and id.
     let stored: std::collections::BTreeMap<String, (f64, String)> = query(format!(

@@ -4,18 +4,14 @@
 
 mod common;
 
+use common::cassandra::{sink, Cassandra};
 use common::{broker, gen_tweet_lines, produce, root, run_ok, tidemark, topic};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
-use scylla::client::session_builder::SessionBuilder;
 use scylla::value::CqlTimestamp;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-
-fn cassandra() -> String {
-    std::env::var("TIDEMARK_CASSANDRA").unwrap_or_else(|_| "127.0.0.1:9042".to_string())
-}
 
 /// Kills the engine however the test ends.
 struct KillOnDrop(std::process::Child);
@@ -67,33 +63,41 @@ fn final_rows(keyspace: &str) -> BTreeSet<String> {
 
 /// Every final row of `city_stats` and of the `ranked` tables of a keyspace, as text.
 fn final_rows_of(keyspace: &str, ranked: &[&str]) -> BTreeSet<String> {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let session = SessionBuilder::new().known_node(cassandra()).build().await.expect("connect");
-        let mut rows = BTreeSet::new();
-        let stats = session
-            .query_unpaged(format!("SELECT city, window_start, tweets, retweets, unique_users, final FROM {keyspace}.city_stats"), ())
-            .await
-            .expect("city_stats");
-        for row in stats.into_rows_result().expect("rows").rows::<(String, CqlTimestamp, i64, i64, i64, bool)>().expect("typed") {
-            let (city, start, tweets, retweets, users, is_final) = row.expect("row");
-            assert!(is_final, "after a finished run every row is final");
-            rows.insert(format!("city_stats {city} {} {tweets} {retweets} {users}", start.0));
+    let db = Cassandra::connect();
+    let mut rows = BTreeSet::new();
+    let stats = db.query(&format!(
+        "SELECT city, window_start, tweets, retweets, unique_users, final FROM {keyspace}.city_stats"
+    ));
+    for row in stats
+        .rows::<(String, CqlTimestamp, i64, i64, i64, bool)>()
+        .expect("typed")
+    {
+        let (city, start, tweets, retweets, users, is_final) = row.expect("row");
+        assert!(is_final, "after a finished run every row is final");
+        rows.insert(format!(
+            "city_stats {city} {} {tweets} {retweets} {users}",
+            start.0
+        ));
+    }
+    for &table in ranked {
+        let column = if table == "top_cities" {
+            "tweets"
+        } else {
+            "retweets"
+        };
+        let result = db.query(&format!(
+            "SELECT window_end, rank, city, {column}, final FROM {keyspace}.{table}"
+        ));
+        for row in result
+            .rows::<(CqlTimestamp, i32, String, i64, bool)>()
+            .expect("typed")
+        {
+            let (end, rank, city, n, is_final) = row.expect("row");
+            assert!(is_final);
+            rows.insert(format!("{table} {} {rank} {city} {n}", end.0));
         }
-        for &table in ranked {
-            let column = if table == "top_cities" { "tweets" } else { "retweets" };
-            let ranked = session
-                .query_unpaged(format!("SELECT window_end, rank, city, {column}, final FROM {keyspace}.{table}"), ())
-                .await
-                .expect(table);
-            for row in ranked.into_rows_result().expect("rows").rows::<(CqlTimestamp, i32, String, i64, bool)>().expect("typed") {
-                let (end, rank, city, n, is_final) = row.expect("row");
-                assert!(is_final);
-                rows.insert(format!("{table} {} {rank} {city} {n}", end.0));
-            }
-        }
-        rows
-    })
+    }
+    rows
 }
 
 /// A topic holding the first 12 000 of 20 000 generated tweets, one a second with some
@@ -230,10 +234,6 @@ fn assert_same(whole: &BTreeSet<String>, other: &BTreeSet<String>, at_least: usi
     );
 }
 
-fn cassandra_sink(keyspace: &str) -> String {
-    format!("cassandra://{}/{keyspace}", cassandra())
-}
-
 #[test]
 fn kill_9_and_restart_write_exactly_what_an_uninterrupted_run_writes() {
     let scenario = Scenario::new(
@@ -250,7 +250,7 @@ fn kill_9_and_restart_write_exactly_what_an_uninterrupted_run_writes() {
     );
     let (ks_once, ks_killed) = (scenario.unique("once_a"), scenario.unique("once_b"));
     let group = scenario.unique("once-killed");
-    let mut engine = scenario.spawn(&group, &[cassandra_sink(&ks_killed)], "2");
+    let mut engine = scenario.spawn(&group, &[sink(&ks_killed)], "2");
     scenario.wait_committed(&group, &engine);
     std::thread::sleep(Duration::from_millis(500));
     engine.child.0.kill().expect("SIGKILL");
@@ -262,7 +262,7 @@ fn kill_9_and_restart_write_exactly_what_an_uninterrupted_run_writes() {
     );
 
     scenario.produce_rest();
-    let restarted = scenario.run_to_end(&group, &cassandra_sink(&ks_killed), "2");
+    let restarted = scenario.run_to_end(&group, &sink(&ks_killed), "2");
     let stderr = String::from_utf8_lossy(&restarted.stderr);
     let read: i64 = stderr
         .lines()
@@ -279,25 +279,13 @@ fn kill_9_and_restart_write_exactly_what_an_uninterrupted_run_writes() {
         20_000 - resumed_at,
         "the restart resumes from the committed offsets"
     );
-    scenario.run_to_end(
-        &scenario.unique("once-whole"),
-        &cassandra_sink(&ks_once),
-        "2",
-    );
+    scenario.run_to_end(&scenario.unique("once-whole"), &sink(&ks_once), "2");
     assert_same(&final_rows(&ks_once), &final_rows(&ks_killed), 100);
 }
 
 /// Runs one CQL statement.
 fn cql(statement: &str) {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let session = SessionBuilder::new()
-            .known_node(cassandra())
-            .build()
-            .await
-            .expect("connect");
-        session.query_unpaged(statement, ()).await.expect(statement);
-    });
+    Cassandra::connect().execute(statement);
 }
 
 #[test]
@@ -305,7 +293,7 @@ fn a_write_refused_for_good_ends_the_run_and_commits_nothing_unwritten() {
     let scenario = Scenario::new("refused", 1, &["--seed", "5", "--disorder-s", "60"]);
     let (ks_whole, ks_failed) = (scenario.unique("refused_a"), scenario.unique("refused_b"));
     let group = scenario.unique("refused");
-    let mut engine = scenario.spawn(&group, &[cassandra_sink(&ks_failed)], "1");
+    let mut engine = scenario.spawn(&group, &[sink(&ks_failed)], "1");
     scenario.wait_committed(&group, &engine);
     // The table changes under the running engine: its upserts can never succeed again.
     cql(&format!(
@@ -329,12 +317,8 @@ fn a_write_refused_for_good_ends_the_run_and_commits_nothing_unwritten() {
     cql(&format!(
         "ALTER TABLE {ks_failed}.least_retweeted_cities ADD retweets bigint"
     ));
-    scenario.run_to_end(&group, &cassandra_sink(&ks_failed), "1");
-    scenario.run_to_end(
-        &scenario.unique("refused-whole"),
-        &cassandra_sink(&ks_whole),
-        "1",
-    );
+    scenario.run_to_end(&group, &sink(&ks_failed), "1");
+    scenario.run_to_end(&scenario.unique("refused-whole"), &sink(&ks_whole), "1");
     // The table that was changed lost its column's values; the others are compared.
     let intact = |keyspace: &str| final_rows_of(keyspace, &["top_cities"]);
     assert_same(&intact(&ks_whole), &intact(&ks_failed), 50);
@@ -345,7 +329,7 @@ fn sigterm_stops_cleanly_and_a_restart_writes_what_an_uninterrupted_run_writes()
     let scenario = Scenario::new("sigterm", 2, &["--seed", "9", "--disorder-s", "120"]);
     let (ks_whole, ks_stopped) = (scenario.unique("sigterm_a"), scenario.unique("sigterm_b"));
     let group = scenario.unique("sigterm");
-    let mut engine = scenario.spawn(&group, &[cassandra_sink(&ks_stopped)], "2");
+    let mut engine = scenario.spawn(&group, &[sink(&ks_stopped)], "2");
     scenario.wait_committed(&group, &engine);
     let status = std::process::Command::new("kill")
         .args(["-TERM", &engine.child.0.id().to_string()])
@@ -363,12 +347,8 @@ fn sigterm_stops_cleanly_and_a_restart_writes_what_an_uninterrupted_run_writes()
     );
 
     scenario.produce_rest();
-    scenario.run_to_end(&group, &cassandra_sink(&ks_stopped), "2");
-    scenario.run_to_end(
-        &scenario.unique("sigterm-whole"),
-        &cassandra_sink(&ks_whole),
-        "2",
-    );
+    scenario.run_to_end(&group, &sink(&ks_stopped), "2");
+    scenario.run_to_end(&scenario.unique("sigterm-whole"), &sink(&ks_whole), "2");
     assert_same(&final_rows(&ks_whole), &final_rows(&ks_stopped), 100);
 }
 

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: run the real binary, read its JSONL output.
 #![allow(dead_code)]
 
+pub mod cassandra;
+
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
