@@ -1,6 +1,9 @@
 //! Spool write and read-back rates: how fast `tidemark produce` can park messages on disk
 //! during an outage and read them back to drain.
 
+// `criterion_group!` generates a function it cannot document.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tidemark::produce::{Record, Spool};
 

@@ -4,6 +4,9 @@
 //!
 //! Run with `cargo bench --bench window_operators`.
 
+// `criterion_group!` generates a function it cannot document.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use std::path::Path;

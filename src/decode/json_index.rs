@@ -213,9 +213,18 @@ struct RawMasks {
     non_ascii: u64,
 }
 
+/// Classifies one block's bytes with 16-byte compares.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn raw_masks(block: &[u8; 64]) -> RawMasks {
+    // SAFETY: SSE2 is part of every x86_64 processor.
+    unsafe { raw_masks_sse2(block) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn raw_masks_sse2(block: &[u8; 64]) -> RawMasks {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
@@ -228,28 +237,26 @@ fn raw_masks(block: &[u8; 64]) -> RawMasks {
         closes: 0,
         non_ascii: 0,
     };
-    // SAFETY: SSE2 is part of the x86_64 baseline, and every load reads 16 bytes inside
-    // `block` (unaligned loads are allowed).
-    unsafe {
-        let quote = _mm_set1_epi8(b'"' as i8);
-        let backslash = _mm_set1_epi8(b'\\' as i8);
-        // `[` and `]` differ from `{` and `}` only in bit 5.
-        let bit5 = _mm_set1_epi8(0x20);
-        let open = _mm_set1_epi8(b'{' as i8);
-        let close = _mm_set1_epi8(b'}' as i8);
-        // A byte is below 0x20 when its unsigned maximum with 0x1F is 0x1F.
-        let control = _mm_set1_epi8(0x1F);
-        for lane in 0..4 {
-            let bytes = _mm_loadu_si128(block.as_ptr().add(16 * lane) as *const __m128i);
-            let folded = _mm_or_si128(bytes, bit5);
-            let mask = |v| u64::from(_mm_movemask_epi8(v) as u16) << (16 * lane);
-            masks.quotes |= mask(_mm_cmpeq_epi8(bytes, quote));
-            masks.backslashes |= mask(_mm_cmpeq_epi8(bytes, backslash));
-            masks.controls |= mask(_mm_cmpeq_epi8(_mm_max_epu8(bytes, control), control));
-            masks.opens |= mask(_mm_cmpeq_epi8(folded, open));
-            masks.closes |= mask(_mm_cmpeq_epi8(folded, close));
-            masks.non_ascii |= mask(bytes);
-        }
+    // With SSE2 enabled its intrinsics are safe to call; only the loads read memory.
+    let quote = _mm_set1_epi8(b'"' as i8);
+    let backslash = _mm_set1_epi8(b'\\' as i8);
+    // `[` and `]` differ from `{` and `}` only in bit 5.
+    let bit5 = _mm_set1_epi8(0x20);
+    let open = _mm_set1_epi8(b'{' as i8);
+    let close = _mm_set1_epi8(b'}' as i8);
+    // A byte is below 0x20 when its unsigned maximum with 0x1F is 0x1F.
+    let control = _mm_set1_epi8(0x1F);
+    for (lane, chunk) in block.chunks_exact(16).enumerate() {
+        // SAFETY: `chunk` holds 16 readable bytes (unaligned loads are allowed).
+        let bytes = unsafe { _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>()) };
+        let folded = _mm_or_si128(bytes, bit5);
+        let mask = |v| u64::from(_mm_movemask_epi8(v) as u16) << (16 * lane);
+        masks.quotes |= mask(_mm_cmpeq_epi8(bytes, quote));
+        masks.backslashes |= mask(_mm_cmpeq_epi8(bytes, backslash));
+        masks.controls |= mask(_mm_cmpeq_epi8(_mm_max_epu8(bytes, control), control));
+        masks.opens |= mask(_mm_cmpeq_epi8(folded, open));
+        masks.closes |= mask(_mm_cmpeq_epi8(folded, close));
+        masks.non_ascii |= mask(bytes);
     }
     masks
 }
@@ -279,9 +286,9 @@ fn raw_masks_avx2(block: &[u8; 64]) -> RawMasks {
         closes: 0,
         non_ascii: 0,
     };
-    for half in 0..2 {
-        // SAFETY: the load reads 32 bytes inside `block` (unaligned loads are allowed).
-        let bytes = unsafe { _mm256_loadu_si256(block.as_ptr().add(32 * half) as *const __m256i) };
+    for (half, chunk) in block.chunks_exact(32).enumerate() {
+        // SAFETY: `chunk` holds 32 readable bytes (unaligned loads are allowed).
+        let bytes = unsafe { _mm256_loadu_si256(chunk.as_ptr().cast::<__m256i>()) };
         let folded = _mm256_or_si256(bytes, bit5);
         let mask = |v| u64::from(_mm256_movemask_epi8(v) as u32) << (32 * half);
         masks.quotes |= mask(_mm256_cmpeq_epi8(bytes, quote));

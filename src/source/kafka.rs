@@ -163,8 +163,10 @@ impl TakenMessage {
     fn error(&self) -> Option<String> {
         let code = self.fields().err;
         (code != kafka_c::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR).then(|| {
+            // SAFETY: a plain call into librdkafka with a code it reported.
+            let text = unsafe { kafka_c::rd_kafka_err2str(code) };
             // SAFETY: librdkafka returns a static, NUL-terminated description for any code.
-            unsafe { std::ffi::CStr::from_ptr(kafka_c::rd_kafka_err2str(code)) }
+            unsafe { std::ffi::CStr::from_ptr(text) }
                 .to_string_lossy()
                 .into_owned()
         })
