@@ -5,17 +5,20 @@ mod aggregate_ops;
 mod cluster;
 mod large_batches;
 mod read;
+mod shared;
 mod sink_lag;
+mod source_frontiers;
 mod stop;
 mod write;
 
 pub use cluster::Cluster;
+pub(crate) use shared::Shared;
 
 use crate::decode::Decoder;
 use crate::metrics::{Metrics, Progress, Summary};
 use crate::sink::{FileMode, JsonlFile, RejectLog, RowFormat, RowSink, SinkUri};
 use crate::source::{Sources, StartAt};
-use crate::spec::{self, Plan};
+use crate::spec;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
@@ -50,110 +53,6 @@ pub enum RunError {
     /// The dataflow started but failed.
     #[error("{0}")]
     Failed(String),
-}
-
-/// What the workers of one process share.
-pub(crate) struct Shared {
-    pub plan: Plan,
-    pub sources: Sources,
-    pub decoder: Decoder,
-    pub rows: RowFormat,
-    pub sinks: Vec<RowSink>,
-    pub dead_letters: RejectLog,
-    pub late: RejectLog,
-    pub metrics: Arc<Metrics>,
-    pub sink_lag: sink_lag::SinkLag,
-    pub failures: Mutex<Vec<String>>,
-    pub stop: stop::Stop,
-    pub source_frontiers: SourceFrontiers,
-}
-
-/// Where each source operator of the process holds its frontier, so a worker whose
-/// partitions are all idle or empty can follow the others instead of holding them back.
-#[derive(Default)]
-pub(crate) struct SourceFrontiers {
-    by_worker: Mutex<std::collections::BTreeMap<usize, u64>>,
-}
-
-impl SourceFrontiers {
-    /// Notes where `worker`'s source holds the frontier.
-    pub fn publish(&self, worker: usize, time: u64) {
-        self.by_worker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(worker, time);
-    }
-
-    /// Notes that `worker`'s source has ended and holds nothing.
-    pub fn withdraw(&self, worker: usize) {
-        self.by_worker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&worker);
-    }
-
-    /// The lowest frontier the other sources of the process hold: following it, a source
-    /// holds nothing back that they do not.
-    pub fn lowest_other(&self, worker: usize) -> Option<u64> {
-        self.by_worker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter(|(w, _)| **w != worker)
-            .map(|(_, t)| *t)
-            .min()
-    }
-}
-
-impl Shared {
-    /// Records a failure that ends the run with an error once the dataflow stops.
-    pub fn fail(&self, message: String) {
-        tracing::error!("{message}");
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(message);
-    }
-
-    /// Ends a run stopped by a signal once every worker has settled: what was written is
-    /// flushed, the summary printed, and the process exits with code 0.
-    pub fn finish_stopped(&self) -> ! {
-        for sink in &self.sinks {
-            if let Err(e) = sink.finish() {
-                self.abort(format!("cannot write results: {e}"));
-            }
-        }
-        for log in [&self.dead_letters, &self.late] {
-            if let Err(e) = log.flush() {
-                self.abort(format!("cannot write rejected records: {e}"));
-            }
-        }
-        tracing::info!("stopped by a signal: every row that fired is written, positions committed");
-        eprintln!("{}", self.metrics.summary());
-        std::process::exit(0)
-    }
-
-    /// Ends the process at once with exit code 1 after a failure the dataflow cannot go on
-    /// from (an input that can no longer be read). The frontier is never advanced past
-    /// what was read, so no window is marked final early: what was written stays, buffered
-    /// rows and rejected records are flushed, and the summary so far is printed.
-    pub fn abort(&self, message: String) -> ! {
-        tracing::error!("{message}");
-        // A sink that failed for good may never finish its other writes: it is left as it is.
-        for sink in self.sinks.iter().filter(|sink| sink.failure().is_none()) {
-            if let Err(e) = sink.finish() {
-                tracing::error!("cannot write results: {e}");
-            }
-        }
-        for log in [&self.dead_letters, &self.late] {
-            if let Err(e) = log.flush() {
-                tracing::error!("cannot write rejected records: {e}");
-            }
-        }
-        eprintln!("{}", self.metrics.summary());
-        eprintln!("error: {message}");
-        std::process::exit(1)
-    }
 }
 
 /// Runs a dataflow until its sources end (bounded files, or Kafka with `stop=end`) or the
@@ -240,7 +139,7 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
         failures: Mutex::new(Vec::new()),
         stop: stop::Stop::listen(cluster.workers)
             .map_err(|e| setup(format!("cannot listen for SIGTERM and Ctrl-C: {e}")))?,
-        source_frontiers: SourceFrontiers::default(),
+        source_frontiers: source_frontiers::SourceFrontiers::default(),
     });
     let progress = options
         .progress
@@ -282,14 +181,7 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
             shared.fail(format!("a worker failed: {panic}"));
         }
     }
-    for sink in &shared.sinks {
-        sink.finish()
-            .map_err(|e| RunError::Failed(format!("cannot write results: {e}")))?;
-    }
-    for log in [&shared.dead_letters, &shared.late] {
-        log.flush()
-            .map_err(|e| RunError::Failed(format!("cannot write rejected records: {e}")))?;
-    }
+    shared.flush_outputs().map_err(RunError::Failed)?;
     let failures = shared
         .failures
         .lock()
