@@ -100,3 +100,85 @@ fn sigterm_on_a_live_pipe_writes_only_windows_the_input_closed() {
         "final rows that differ from a whole run: {early:?}"
     );
 }
+
+#[test]
+fn sigterm_stops_both_processes_of_a_two_process_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lines = gen_tweet_lines(
+        &dir.path().join("all.jsonl"),
+        &[
+            "--count",
+            "10000",
+            "--seed",
+            "5",
+            "--rate",
+            "2",
+            "--disorder-s",
+            "30",
+        ],
+    );
+    let free = || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address").to_string()
+    };
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, format!("{}\n{}\n", free(), free())).expect("hosts");
+    let fifo = dir.path().join("tweets.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let out = dir.path().join("rows.jsonl");
+    let engines: Vec<(std::process::Child, std::path::PathBuf)> = (0..2)
+        .map(|p| {
+            let log = dir.path().join(format!("stderr.{p}"));
+            let child = tidemark()
+                .current_dir(root())
+                .args(["run", "dataflows/evilnet.toml", "--quiet", "--source"])
+                .arg(format!("file:{}", fifo.display()))
+                .arg("--sink")
+                .arg(format!("jsonl:{}", out.display()))
+                .args(["-n", "2", "-p", &p.to_string(), "-h"])
+                .arg(&hosts)
+                .stderr(std::fs::File::create(&log).expect("log"))
+                .spawn()
+                .expect("spawn");
+            (child, log)
+        })
+        .collect();
+    // Both processes open the pipe's partition list; process 0 reads it.
+    let mut pipe = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("open the pipe");
+    pipe.write_all((lines.join("\n") + "\n").as_bytes())
+        .expect("write");
+    let first = dir.path().join("rows.jsonl.0");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&first).map_or(true, |t| !t.contains("\"final\":true")) {
+        assert!(Instant::now() < deadline, "no window became final");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (child, _) in &engines {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+    for (mut child, log) in engines {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "still running after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stderr = std::fs::read_to_string(&log).expect("log");
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("summary: read "), "{stderr}");
+    }
+    drop(pipe);
+}

@@ -144,6 +144,7 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     let progress = options
         .progress
         .then(|| Progress::start(Arc::clone(&metrics)));
+    stop::watch(Arc::clone(&shared), cluster.processes);
     let worker_shared = Arc::clone(&shared);
     let connecting = cluster.watch_connections();
     let guards = timely::execute(config, move |worker| {
@@ -178,6 +179,11 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     drop(progress);
     for result in joined {
         if let Err(panic) = result {
+            // Peers of a stopped run end when they have settled; losing them after this
+            // process has settled too is the end of the stop, not a failure.
+            if shared.stop.done() {
+                shared.finish_stopped();
+            }
             shared.fail(format!("a worker failed: {panic}"));
         }
     }

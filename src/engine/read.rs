@@ -77,7 +77,10 @@ pub fn read_and_decode<'s>(
     let worker = scope.index();
     let peers = scope.peers();
     source(scope, "ReadDecode", move |capability, info| {
-        let activator = scope.activator_for(info.address);
+        let activator = scope.activator_for(info.address.clone());
+        shared
+            .stop
+            .wake_on_stop(scope.worker().sync_activator_for(info.address.to_vec()));
         let ooo = shared.plan.time.max_out_of_orderness_ms;
         let mut input = open(worker, peers);
         let mut slots: Vec<Slot> = Vec::new();
@@ -108,27 +111,34 @@ pub fn read_and_decode<'s>(
         let mut capability = Some(capability);
         let mut tracked = Vec::new();
         move |output| {
+            // Stopping: read nothing more and hold the frontier where it is (no window
+            // becomes final early) until what fired is written everywhere, then commit and
+            // settle. A worker whose input has ended waits for the same.
+            let everything_written = || {
+                let written = durable.with_frontier(|f| f.iter().next().copied());
+                let read = read_probe.with_frontier(|f| f.iter().next().copied());
+                (written == read).then_some(written)
+            };
             let (Some(cap), Some(reader)) = (capability.as_mut(), input.as_mut()) else {
                 capability = None;
-                if shared.stop.settle(worker) {
-                    shared.finish_stopped();
+                if shared.stop.requested() {
+                    match everything_written() {
+                        Some(_) => shared.stop.settle(worker),
+                        None => activator.activate_after(STOP_WAIT),
+                    }
                 }
                 return;
             };
             if shared.stop.requested() {
-                // Stopping: read nothing more and hold the frontier where it is (no window
-                // becomes final early) until what fired is written, then commit and settle.
-                let written = durable.with_frontier(|f| f.iter().next().copied());
-                let read = read_probe.with_frontier(|f| f.iter().next().copied());
-                if written == read {
-                    let watermarks: Vec<Option<u64>> =
-                        slots.iter().map(|s| s.watermark.current()).collect();
-                    reader.commit_now(written, &watermarks);
-                    if shared.stop.settle(worker) {
-                        shared.finish_stopped();
+                match everything_written() {
+                    Some(written) => {
+                        let watermarks: Vec<Option<u64>> =
+                            slots.iter().map(|s| s.watermark.current()).collect();
+                        reader.commit_now(written, &watermarks);
+                        shared.stop.settle(worker);
                     }
+                    None => activator.activate_after(STOP_WAIT),
                 }
-                activator.activate_after(STOP_WAIT);
                 return;
             }
             if shared.sink_lag.behind(SINK_BEHIND) {
@@ -169,9 +179,6 @@ pub fn read_and_decode<'s>(
                     capability = None;
                     input = None;
                     shared.source_frontiers.withdraw(worker);
-                    if shared.stop.settle(worker) {
-                        shared.finish_stopped();
-                    }
                     return;
                 }
                 Frontier::At(low) if low > *cap.time() => cap.downgrade(&low),

@@ -52,6 +52,12 @@ impl Shared {
     /// Ends a run stopped by a signal once every worker has settled: what was written is
     /// flushed, the summary printed, and the process exits with code 0.
     pub fn finish_stopped(&self) -> ! {
+        if !self.stop.begin_ending() {
+            // Another thread is ending the process.
+            loop {
+                std::thread::park();
+            }
+        }
         if let Err(e) = self.flush_outputs() {
             self.abort(e);
         }
@@ -65,6 +71,11 @@ impl Shared {
     /// what was read, so no window is marked final early: what was written stays, buffered
     /// rows and rejected records are flushed, and the summary so far is printed.
     pub fn abort(&self, message: String) -> ! {
+        if !self.stop.begin_ending() {
+            loop {
+                std::thread::park();
+            }
+        }
         tracing::error!("{message}");
         if let Err(e) = self.flush_outputs() {
             tracing::error!("{e}");
