@@ -6,6 +6,7 @@
 //! Dataflows are data: [`spec`] turns a `dataflows/*.toml` file into a validated plan.
 
 pub mod aggregate;
+pub mod dashboard;
 pub mod decode;
 pub mod derive;
 pub mod engine;

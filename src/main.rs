@@ -40,6 +40,10 @@ enum Command {
     Produce(ProduceArgs),
     /// Generate tweets, taxi trips or stock ticks as JSON lines on standard output.
     Gen(GenArgs),
+    /// Serve the dashboard API and page over the Cassandra tables a run wrote.
+    Serve(ServeArgs),
+    /// Print one output's rows from a running engine's API or from Cassandra.
+    Query(QueryArgs),
 }
 
 #[derive(Args)]
@@ -82,9 +86,69 @@ struct RunArgs {
     /// Hide the progress line.
     #[arg(long)]
     quiet: bool,
+    /// Serve the dashboard page and API from memory at HOST:PORT (process 0 serves; give
+    /// the flag to every process). After a bounded input ends it keeps serving until stopped.
+    #[arg(long, value_name = "HOST:PORT")]
+    http: Option<String>,
+    /// How much of each output the dashboard keeps, before its newest window.
+    #[arg(long, value_name = "DURATION", default_value = "6h")]
+    http_retention: String,
+    /// The most rows one API answer may hold.
+    #[arg(long, value_name = "N", default_value_t = tidemark::dashboard::server::DEFAULT_ROW_LIMIT)]
+    http_row_limit: usize,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The dataflow file whose tables to read.
+    dataflow: PathBuf,
+    /// The Cassandra cluster and keyspace: cassandra://HOST:PORT[,HOST:PORT]/KEYSPACE.
+    #[arg(long, value_name = "URI")]
+    cassandra: String,
+    /// Address to serve at.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    http: String,
+    /// The most rows one API answer may hold.
+    #[arg(long, value_name = "N", default_value_t = tidemark::dashboard::server::DEFAULT_ROW_LIMIT)]
+    http_row_limit: usize,
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    /// The dataflow file.
+    dataflow: PathBuf,
+    /// The output to read.
+    output: String,
+    /// One key, FIELD=VALUE (repeat for each key field).
+    #[arg(long, value_name = "FIELD=VALUE")]
+    key: Vec<String>,
+    /// The last part of the output, up to its newest row (default 6h).
+    #[arg(long, value_name = "DURATION", conflicts_with_all = ["from", "to", "latest"])]
+    last: Option<String>,
+    /// Range start: RFC 3339 or epoch milliseconds (with --to).
+    #[arg(long, value_name = "TIME", requires = "to", conflicts_with = "latest")]
+    from: Option<String>,
+    /// Range end, included (with --from).
+    #[arg(long, value_name = "TIME", requires = "from")]
+    to: Option<String>,
+    /// Only the newest window (the current ranking of a ranked output).
+    #[arg(long)]
+    latest: bool,
+    /// Only final rows (with --latest: the newest final window).
+    #[arg(long = "final")]
+    final_only: bool,
+    /// How to print.
+    #[arg(long, value_enum, default_value = "table")]
+    format: tidemark::dashboard::query::OutputFormat,
+    /// Read from Cassandra: cassandra://HOST:PORT/KEYSPACE.
+    #[arg(long, value_name = "URI", conflicts_with = "http")]
+    cassandra: Option<String>,
+    /// Read from a running engine's (or `tidemark serve`'s) API.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    http: String,
 }
 
 #[derive(Args)]
@@ -196,6 +260,72 @@ fn main() -> ExitCode {
             }
         },
         Command::Gen(args) => generate(args),
+        Command::Serve(args) => serve(args),
+        Command::Query(args) => query(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    use tidemark::dashboard::server::{serve_history, HistoryServeError};
+    let setup = || -> Result<_, String> {
+        let plan = tidemark::spec::load(&args.dataflow).map_err(|e| e.to_string())?;
+        let uri = tidemark::sink::CassandraUri::parse(&args.cassandra)?;
+        let stop = tidemark::signals::StopSignal::listen()
+            .map_err(|e| format!("cannot listen for SIGTERM and Ctrl-C: {e}"))?;
+        Ok((tidemark::dashboard::Catalog::new(&plan), uri, stop))
+    };
+    let (catalog, uri, stop) = match setup() {
+        Ok(ready) => ready,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match serve_history(&uri, catalog, &args.http, args.http_row_limit, stop) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ (HistoryServeError::Setup(_) | HistoryServeError::Cassandra(_))) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn query(args: QueryArgs) -> ExitCode {
+    use tidemark::dashboard::query::{self, QueryCliError, QueryOptions, Source};
+    let plan = match tidemark::spec::load(&args.dataflow) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = QueryOptions {
+        output: args.output,
+        key: args.key,
+        last: args.last,
+        from: args.from,
+        to: args.to,
+        latest: args.latest,
+        final_only: args.final_only,
+        source: match args.cassandra {
+            Some(uri) => Source::Cassandra(uri),
+            None => Source::Http(args.http),
+        },
+        format: args.format,
+    };
+    match query::run(tidemark::dashboard::Catalog::new(&plan), &options) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(QueryCliError::Request(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(QueryCliError::Failed(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -234,6 +364,20 @@ fn generate(args: GenArgs) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
+    let http = match args.http {
+        Some(address) => match tidemark::spec::parse_millis(&args.http_retention) {
+            Ok(retention_ms) => Some(engine::HttpOptions {
+                address,
+                retention_ms,
+                row_limit: args.http_row_limit.max(1),
+            }),
+            Err(e) => {
+                eprintln!("error: --http-retention: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let options = RunOptions {
         dataflow: args.dataflow,
         sources: args.sources,
@@ -248,10 +392,12 @@ fn run(args: RunArgs) -> ExitCode {
             connect_timeout: std::time::Duration::from_secs(args.connect_timeout),
         },
         progress: !args.quiet,
+        http,
     };
     match engine::run(options) {
-        Ok(summary) => {
-            eprintln!("{summary}");
+        Ok(finished) => {
+            eprintln!("{}", finished.summary);
+            finished.serve_until_stopped();
             ExitCode::SUCCESS
         }
         Err(RunError::Setup(message)) => {

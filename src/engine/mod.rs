@@ -4,6 +4,7 @@
 mod aggregate_ops;
 mod cluster;
 mod large_batches;
+mod live;
 mod read;
 mod shared;
 mod sink_lag;
@@ -14,6 +15,8 @@ mod write;
 pub use cluster::Cluster;
 pub(crate) use shared::Shared;
 
+use crate::dashboard::server::{self, ServeError};
+use crate::dashboard::{ApiState, Backend, Catalog, LiveStore};
 use crate::decode::Decoder;
 use crate::metrics::{Metrics, Progress, Summary};
 use crate::sink::{FileMode, JsonlFile, RejectLog, RowFormat, RowSink, SinkUri};
@@ -42,6 +45,43 @@ pub struct RunOptions {
     pub cluster: Cluster,
     /// Show a live progress line.
     pub progress: bool,
+    /// Serve the dashboard API and page from memory.
+    pub http: Option<HttpOptions>,
+}
+
+/// The dashboard server of `tidemark run --http`.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// `HOST:PORT` to listen on (process 0 only).
+    pub address: String,
+    /// How much of each output to keep, before its newest window, in milliseconds.
+    pub retention_ms: u64,
+    /// The most rows one answer may hold.
+    pub row_limit: usize,
+}
+
+/// How a run ended.
+pub struct Finished {
+    /// This process's counters.
+    pub summary: Summary,
+    /// The dashboard URL this process still serves the results at.
+    serving: Option<String>,
+}
+
+impl Finished {
+    /// With `--http`, keeps serving the results until a signal ends the process; returns at
+    /// once otherwise.
+    pub fn serve_until_stopped(&self) {
+        if let Some(url) = &self.serving {
+            tracing::info!(
+                "the input has ended; serving its results at {url} until stopped (Ctrl-C)"
+            );
+            // The stop watcher ends the process on a signal.
+            loop {
+                std::thread::park();
+            }
+        }
+    }
 }
 
 /// Why a run failed.
@@ -57,7 +97,7 @@ pub enum RunError {
 
 /// Runs a dataflow until its sources end (bounded files, or Kafka with `stop=end`) or the
 /// process is stopped, and returns this process's summary.
-pub fn run(options: RunOptions) -> Result<Summary, RunError> {
+pub fn run(options: RunOptions) -> Result<Finished, RunError> {
     let setup = |e: String| RunError::Setup(e);
     let plan = spec::load(&options.dataflow).map_err(|e| setup(e.to_string()))?;
     let uris = if options.sources.is_empty() {
@@ -79,7 +119,7 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
             .iter()
             .filter_map(|p| std::fs::canonicalize(&p.path).ok())
             .collect(),
-        Sources::Kafka(_) => Vec::new(),
+        Sources::Kafka(_) | Sources::Generated(_) => Vec::new(),
     };
     let parse = |uri: &str| -> Result<SinkUri, RunError> {
         let sink = SinkUri::parse(uri).map_err(setup)?;
@@ -96,7 +136,7 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     // windows final before the restart are there and are not written again.
     let mode = match &sources {
         Sources::Kafka(kafka) if kafka.start == StartAt::Committed => FileMode::Append,
-        Sources::Kafka(_) | Sources::Files(_) => FileMode::Truncate,
+        Sources::Kafka(_) | Sources::Files(_) | Sources::Generated(_) => FileMode::Truncate,
     };
     let open_log = |uri: &str| -> Result<JsonlFile, RunError> {
         parse(uri)?
@@ -126,6 +166,13 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     let decoder = Decoder::new(&plan)
         .map_err(|e| setup(format!("{}: fields: {e}", options.dataflow.display())))?;
     let metrics = Arc::new(Metrics::default());
+    let (live, serving) = match &options.http {
+        Some(http) => {
+            let (live, url) = serve_live(&plan, http, cluster.process)?;
+            (Some(live), url)
+        }
+        None => (None, None),
+    };
     let shared = Arc::new(Shared {
         rows: RowFormat::new(&plan),
         plan,
@@ -140,6 +187,7 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
         stop: stop::Stop::listen(cluster.workers)
             .map_err(|e| setup(format!("cannot listen for SIGTERM and Ctrl-C: {e}")))?,
         source_frontiers: source_frontiers::SourceFrontiers::default(),
+        live: live.clone(),
     });
     let progress = options
         .progress
@@ -149,6 +197,7 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     let connecting = cluster.watch_connections();
     let guards = timely::execute(config, move |worker| {
         let shared = Arc::clone(&worker_shared);
+        let first = worker.index() == 0;
         worker.dataflow::<u64, _, _>(|scope| {
             let opener = Arc::clone(&shared);
             let open = move |worker, peers| match opener.sources.open(worker, peers) {
@@ -170,6 +219,10 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
             )
             .probe_with(&read);
             let rows = aggregate_ops::aggregate(events, &shared);
+            if shared.live.is_some() {
+                let here = first.then(|| shared.live.clone()).flatten();
+                live::publish(rows.clone(), here);
+            }
             write::write_rows(rows, Arc::clone(&shared)).probe_with(&written);
         });
     })
@@ -196,5 +249,36 @@ pub fn run(options: RunOptions) -> Result<Summary, RunError> {
     if !failures.is_empty() {
         return Err(RunError::Failed(failures.join("; ")));
     }
-    Ok(metrics.summary())
+    if let Some(live) = &live {
+        live.end_input();
+    }
+    shared.stop.complete();
+    Ok(Finished {
+        summary: metrics.summary(),
+        serving,
+    })
+}
+
+/// Starts the dashboard server on process 0 (the others only feed it): the live store it
+/// serves, and its URL.
+fn serve_live(
+    plan: &spec::Plan,
+    http: &HttpOptions,
+    process: usize,
+) -> Result<(Arc<LiveStore>, Option<String>), RunError> {
+    let catalog = Arc::new(Catalog::new(plan));
+    let live = Arc::new(LiveStore::new(catalog, http.retention_ms));
+    if process != 0 {
+        return Ok((live, None));
+    }
+    let setup = |e: ServeError| RunError::Setup(e.to_string());
+    let listener = server::bind(&http.address).map_err(setup)?;
+    let url = server::url(&listener);
+    let state = Arc::new(ApiState {
+        backend: Backend::Live(Arc::clone(&live)),
+        row_limit: http.row_limit,
+    });
+    server::spawn(listener, state).map_err(setup)?;
+    tracing::info!("dashboards at {url} (API under {url}api/outputs)");
+    Ok((live, Some(url)))
 }

@@ -2,6 +2,7 @@
 //! counters, and how the run ends (a failure, an abort, a stop on a signal).
 
 use super::{sink_lag, source_frontiers::SourceFrontiers, stop};
+use crate::dashboard::LiveStore;
 use crate::decode::Decoder;
 use crate::metrics::Metrics;
 use crate::sink::{RejectLog, RowFormat, RowSink};
@@ -23,6 +24,9 @@ pub(crate) struct Shared {
     pub failures: Mutex<Vec<String>>,
     pub stop: stop::Stop,
     pub source_frontiers: SourceFrontiers,
+    /// The dashboard's live store, when `--http` is on (on every process: all build the
+    /// same dataflow; process 0 serves it).
+    pub live: Option<Arc<LiveStore>>,
 }
 
 impl Shared {
@@ -57,6 +61,12 @@ impl Shared {
             loop {
                 std::thread::park();
             }
+        }
+        if self.stop.completed() {
+            // The run ended before the signal and its summary is printed: only the
+            // dashboard server was still going.
+            tracing::info!("stopped by a signal");
+            std::process::exit(0)
         }
         if let Err(e) = self.flush_outputs() {
             self.abort(e);

@@ -27,6 +27,8 @@ pub struct Stop {
     sources: Mutex<Vec<SyncActivator>>,
     /// Set by the first thread to end the process.
     ending: AtomicBool,
+    /// Set once the run has ended and its summary is out (a dashboard may still serve).
+    completed: AtomicBool,
 }
 
 impl Stop {
@@ -38,6 +40,7 @@ impl Stop {
             settled: Mutex::new(HashSet::new()),
             sources: Mutex::new(Vec::new()),
             ending: AtomicBool::new(false),
+            completed: AtomicBool::new(false),
         })
     }
 
@@ -52,6 +55,16 @@ impl Stop {
     /// True for the first caller only: the one that ends the process.
     pub fn begin_ending(&self) -> bool {
         !self.ending.swap(true, Ordering::SeqCst)
+    }
+
+    /// Notes that the run has ended and its outputs are flushed.
+    pub fn complete(&self) {
+        self.completed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the run has ended.
+    pub fn completed(&self) -> bool {
+        self.completed.load(Ordering::SeqCst)
     }
 
     /// Whether a stop was asked for.
@@ -100,7 +113,9 @@ pub fn watch(shared: Arc<Shared>, processes: usize) {
                 // A worker that has already finished cannot be woken, and need not be.
                 let _ = source.activate();
             }
-            while !shared.stop.done() {
+            // A run that has already ended (a dashboard still serving its results) has
+            // nothing left to settle.
+            while !shared.stop.done() && !shared.stop.completed() {
                 std::thread::sleep(WATCH_EVERY);
             }
             if processes > 1 {

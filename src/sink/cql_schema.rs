@@ -18,7 +18,7 @@
 //! overwrites and never adds.
 
 use crate::aggregate::ResultRow;
-use crate::spec::{Derivation, FieldSource, Plan, ResultType};
+use crate::spec::{Derivation, FieldSource, OutputPlan, Plan, ResultType};
 use crate::value::{Number, Value};
 use scylla::value::{CqlDate, CqlTimestamp, CqlValue};
 
@@ -39,9 +39,9 @@ pub struct Table {
     aggregate_types: Vec<ResultType>,
 }
 
-/// How a key value is stored.
+/// How a key value is stored (and so how dashboards read it back, from either backend).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KeyType {
+pub enum KeyType {
     /// As text: strings as they are, numbers and booleans in JSON form.
     Text,
     /// As a number (numeric derived fields of per-record outputs).
@@ -58,10 +58,59 @@ impl KeyType {
 
     fn bind(self, value: &Value) -> Option<CqlValue> {
         match self {
-            KeyType::Text => Some(CqlValue::Text(key_text(value))),
+            KeyType::Text => Some(CqlValue::Text(value.to_text())),
             KeyType::Double => value.as_number().map(|n| CqlValue::Double(n.as_f64())),
         }
     }
+
+    /// The value as its column holds it: text, or a number (`Null` for none).
+    pub fn stored(self, value: &Value) -> Value {
+        match self {
+            KeyType::Text => Value::Str(value.to_text().into()),
+            KeyType::Double => value
+                .as_number()
+                .map_or(Value::Null, |n| Value::Float(n.as_f64())),
+        }
+    }
+}
+
+/// An aggregate's result as its column holds it: a whole number or a double (`Null` for
+/// none).
+pub fn stored_result(result: ResultType, value: &Value) -> Value {
+    let Some(number) = value.as_number() else {
+        return Value::Null;
+    };
+    match result {
+        ResultType::Integer => Value::Int(match number {
+            Number::Int(i) => i,
+            Number::Float(f) => f as i64,
+        }),
+        ResultType::Real => Value::Float(number.as_f64()),
+    }
+}
+
+/// How each key field of `output` is stored. Per-record outputs store numeric derived fields
+/// (polarity, counts) as numbers; everything else is text.
+pub fn key_types(plan: &Plan, output: &OutputPlan) -> Vec<KeyType> {
+    output
+        .key
+        .iter()
+        .map(|&i| match &plan.fields[i].source {
+            FieldSource::Derived(Derivation::Polarity { .. } | Derivation::CountOf { .. })
+                if output.records =>
+            {
+                KeyType::Double
+            }
+            FieldSource::Derived(
+                Derivation::Polarity { .. }
+                | Derivation::CountOf { .. }
+                | Derivation::GridCell { .. }
+                | Derivation::Hashtags { .. }
+                | Derivation::Sign { .. },
+            )
+            | FieldSource::Paths(_) => KeyType::Text,
+        })
+        .collect()
 }
 
 /// The CQL column type of an aggregate's result.
@@ -75,13 +124,10 @@ fn result_cql(result: ResultType) -> &'static str {
 /// Binds an aggregate's result to its column: whatever number the value holds (a `min` of
 /// whole numbers is an integer) is bound as the column's type. `None` for no value.
 fn bind_result(result: ResultType, value: &Value) -> Option<CqlValue> {
-    let number = value.as_number()?;
-    match result {
-        ResultType::Integer => Some(CqlValue::BigInt(match number {
-            Number::Int(i) => i,
-            Number::Float(f) => f as i64,
-        })),
-        ResultType::Real => Some(CqlValue::Double(number.as_f64())),
+    match (result, stored_result(result, value)) {
+        (ResultType::Integer, Value::Int(i)) => Some(CqlValue::BigInt(i)),
+        (ResultType::Real, Value::Float(f)) => Some(CqlValue::Double(f)),
+        _ => None,
     }
 }
 
@@ -93,7 +139,7 @@ enum Layout {
 }
 
 /// Quotes a CQL identifier unless it is plain lower-case.
-fn ident(name: &str) -> String {
+pub fn ident(name: &str) -> String {
     let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && name
             .chars()
@@ -125,25 +171,7 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
             .zip(&aggregate_types)
             .map(|(a, &result)| (a.name.clone(), result_cql(result)))
             .collect();
-        // Per-record outputs store numeric derived fields (polarity, counts) as numbers.
-        let key_types: Vec<KeyType> =
-            output
-                .key
-                .iter()
-                .map(|&i| match &plan.fields[i].source {
-                    FieldSource::Derived(
-                        Derivation::Polarity { .. } | Derivation::CountOf { .. },
-                    ) if output.records => KeyType::Double,
-                    FieldSource::Derived(
-                        Derivation::Polarity { .. }
-                        | Derivation::CountOf { .. }
-                        | Derivation::GridCell { .. }
-                        | Derivation::Hashtags { .. }
-                        | Derivation::Sign { .. },
-                    )
-                    | FieldSource::Paths(_) => KeyType::Text,
-                })
-                .collect();
+        let key_types = key_types(plan, output);
         let key_columns = keys.iter().cloned().zip(key_types.iter().map(|k| k.cql()));
         let time = |name: &str| (name.to_string(), "timestamp");
         let finished = ("final".to_string(), "boolean");
@@ -341,18 +369,6 @@ impl Table {
         }
         values.push(finished);
         values
-    }
-}
-
-/// Key values are stored as text: strings as they are, numbers and booleans in JSON form.
-fn key_text(value: &Value) -> String {
-    match value {
-        Value::Str(s) => s.to_string(),
-        other => {
-            let mut text = String::new();
-            other.write_json(&mut text);
-            text
-        }
     }
 }
 

@@ -11,7 +11,7 @@ mod retry;
 mod rows;
 
 pub use cassandra::{CassandraSink, CassandraUri, Ticket};
-pub use cql_schema::schema_cql;
+pub use cql_schema::{ident as cql_ident, key_types, schema_cql, stored_result, KeyType};
 pub use jsonl::{FileMode, JsonlFile};
 pub use rejects::{RejectLog, Rejected};
 pub use rows::RowFormat;

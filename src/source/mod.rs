@@ -3,9 +3,11 @@
 //! A source only produces raw records with their position; it never decodes them.
 
 mod file;
+mod generated;
 mod kafka;
 
 pub use file::{FileReader, FileSet};
+pub use generated::{GenPartition, GenSet};
 pub use kafka::{KafkaPartitions, KafkaUri, StartAt};
 
 use crate::spec::Format;
@@ -16,8 +18,16 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SourceError {
     /// The URI is not one this build understands.
-    #[error("`{0}` is not a source; allowed: file:PATH (a path or a glob, JSONL or CSV), kafka://HOST:PORT/TOPIC")]
+    #[error("`{0}` is not a source; allowed: file:PATH (a path or a glob, JSONL or CSV), kafka://HOST:PORT/TOPIC, gen:tweets|taxi|stocks?rate=N")]
     BadUri(String),
+    /// A malformed generator URI.
+    #[error("`{uri}` is not a generator source: {why}")]
+    BadGenUri {
+        /// The URI.
+        uri: String,
+        /// What is wrong.
+        why: String,
+    },
     /// A malformed Kafka URI.
     #[error("`{uri}` is not a Kafka source: {why}")]
     BadKafkaUri {
@@ -35,7 +45,7 @@ pub enum SourceError {
         message: String,
     },
     /// Sources of different kinds in one run.
-    #[error("sources must all be files or all one Kafka topic")]
+    #[error("sources must all be files, all generators, or one Kafka topic")]
     Mixed,
     /// No such file.
     #[error("{0}: no such file")]
@@ -185,6 +195,8 @@ pub enum Sources {
     Files(Vec<Partition>),
     /// One Kafka topic.
     Kafka(KafkaUri),
+    /// Generators, one partition each, producing events as they happen.
+    Generated(Vec<GenPartition>),
 }
 
 impl Sources {
@@ -208,6 +220,17 @@ impl Sources {
                 return Ok(Sources::Kafka(kafka));
             }
         }
+        if uris.iter().any(|u| u.starts_with("gen:")) {
+            return uris
+                .iter()
+                .enumerate()
+                .map(|(index, uri)| match uri.starts_with("gen:") {
+                    true => GenPartition::parse(uri, index),
+                    false => Err(SourceError::Mixed),
+                })
+                .collect::<Result<_, _>>()
+                .map(Sources::Generated);
+        }
         let mut all = Vec::new();
         for uri in uris {
             if uri.starts_with("kafka://") {
@@ -226,6 +249,7 @@ impl Sources {
         Ok(match self {
             Sources::Files(all) => Box::new(FileSet::open(all, worker, peers)?),
             Sources::Kafka(uri) => Box::new(KafkaPartitions::open(uri, worker, peers)?),
+            Sources::Generated(all) => Box::new(GenSet::open(all, worker, peers)),
         })
     }
 }

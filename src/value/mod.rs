@@ -142,6 +142,19 @@ impl Value {
         }
     }
 
+    /// The value as text: a string as it is, anything else in its JSON form. Cassandra key
+    /// columns and dashboard key filters use it.
+    pub fn to_text(&self) -> String {
+        match self {
+            Value::Str(s) => s.to_string(),
+            other => {
+                let mut text = String::new();
+                other.write_json(&mut text);
+                text
+            }
+        }
+    }
+
     /// The value as a number; text is parsed (after trimming, and without a leading `$`,
     /// which money columns in CSV exports carry).
     pub fn as_number(&self) -> Option<Number> {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cassandra;
+pub mod dashboard;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;

@@ -1,0 +1,137 @@
+//! Starts the HTTP server on its own thread and runtime, so serving never takes a worker's
+//! time; the address is bound before anything else starts, so a port in use is a setup
+//! error.
+
+use super::api::{router, ApiState};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// The most rows one answer holds unless told otherwise.
+pub const DEFAULT_ROW_LIMIT: usize = 100_000;
+
+/// A server that could not start.
+#[derive(Debug, Error)]
+pub enum ServeError {
+    /// The address is not `HOST:PORT`.
+    #[error("--http `{0}`: expected HOST:PORT, such as 127.0.0.1:8080")]
+    BadAddress(String),
+    /// The address cannot be bound.
+    #[error("--http {address}: cannot listen: {source}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The runtime or thread cannot start.
+    #[error("cannot start the HTTP server: {0}")]
+    Start(std::io::Error),
+}
+
+/// Binds `address` (`HOST:PORT`; a bare `:PORT` or `PORT` means 127.0.0.1).
+pub fn bind(address: &str) -> Result<TcpListener, ServeError> {
+    let spelled = if let Some(port) = address.strip_prefix(':') {
+        format!("127.0.0.1:{port}")
+    } else if address.parse::<u16>().is_ok() {
+        format!("127.0.0.1:{address}")
+    } else {
+        address.to_string()
+    };
+    let resolved: SocketAddr = spelled
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut all| all.next())
+        .ok_or_else(|| ServeError::BadAddress(address.to_string()))?;
+    let listener = TcpListener::bind(resolved).map_err(|source| ServeError::Bind {
+        address: address.to_string(),
+        source,
+    })?;
+    listener.set_nonblocking(true).map_err(ServeError::Start)?;
+    Ok(listener)
+}
+
+/// Serves `state` on `listener` from a thread of its own until the process ends.
+pub fn spawn(listener: TcpListener, state: Arc<ApiState>) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("http")
+        .enable_all()
+        .build()
+        .map_err(ServeError::Start)?;
+    std::thread::Builder::new()
+        .name("http".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => {
+                        if let Err(e) = axum::serve(listener, router(state)).await {
+                            tracing::error!("the HTTP server stopped: {e}");
+                        }
+                    }
+                    Err(e) => tracing::error!("the HTTP server cannot listen: {e}"),
+                }
+            })
+        })
+        .map_err(ServeError::Start)?;
+    Ok(())
+}
+
+/// The URL a listener is reached at.
+pub fn url(listener: &TcpListener) -> String {
+    match listener.local_addr() {
+        Ok(address) => format!("http://{address}/"),
+        Err(_) => "the HTTP address".into(),
+    }
+}
+
+/// Why `tidemark serve` ended.
+#[derive(Debug, Error)]
+pub enum HistoryServeError {
+    /// It could not start (exit 2).
+    #[error(transparent)]
+    Setup(#[from] ServeError),
+    /// Cassandra could not be reached (exit 2).
+    #[error(transparent)]
+    Cassandra(#[from] super::HistoryError),
+}
+
+/// Serves the history in Cassandra at `address` until `stop` is asked for.
+pub fn serve_history(
+    uri: &crate::sink::CassandraUri,
+    catalog: super::Catalog,
+    address: &str,
+    row_limit: usize,
+    stop: crate::signals::StopSignal,
+) -> Result<(), HistoryServeError> {
+    let listener = bind(address)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("http")
+        .enable_all()
+        .build()
+        .map_err(ServeError::Start)?;
+    runtime.block_on(async {
+        let history = super::HistoryStore::connect(uri, Arc::new(catalog)).await?;
+        let state = Arc::new(ApiState {
+            backend: super::Backend::History(Arc::new(history)),
+            row_limit,
+        });
+        tracing::info!(
+            "serving the history in Cassandra keyspace {} at {} until stopped",
+            uri.keyspace,
+            url(&listener)
+        );
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(ServeError::Start)?;
+        let stopped = async move {
+            while !stop.requested() {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        };
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(stopped)
+            .await
+            .map_err(ServeError::Start)?;
+        Ok(())
+    })
+}

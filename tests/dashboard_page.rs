@@ -1,0 +1,182 @@
+//! The live page in a real headless Chromium (Debian's `chromium`; `scripts/test.sh` installs
+//! it when missing): it loads with no console errors, shows the top-cities ranking the API
+//! holds, and updates when new rows arrive.
+
+mod common;
+
+use common::dashboard::{generate, Server};
+use headless_chrome::protocol::cdp::types::Event;
+use headless_chrome::protocol::cdp::Log::LogEntryLevel;
+use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
+use headless_chrome::protocol::cdp::Runtime::ConsoleAPICalledEventTypeOption;
+use headless_chrome::{Browser, LaunchOptions, Tab};
+use std::io::Write;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn chromium() -> std::path::PathBuf {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+        .expect("Chromium is not installed: apt-get install -y chromium (scripts/test.sh does)")
+}
+
+fn text(tab: &Tab, expression: &str) -> String {
+    tab.evaluate(expression, false)
+        .expect("evaluate")
+        .value
+        .map(|v| match v {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        })
+        .unwrap_or_default()
+}
+
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_page_shows_the_ranking_and_updates_as_rows_arrive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("tweets.jsonl");
+    generate(&input, "tweets", "12000", &["--rate", "2", "--seed", "11"]);
+    let lines = std::fs::read_to_string(&input).expect("tweets");
+    let lines: Vec<&str> = lines.lines().collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+
+    let mut server = Server::start_with(
+        dir.path(),
+        &[
+            "run",
+            "dataflows/evilnet.toml",
+            "--source",
+            "file:-",
+            "--quiet",
+            "--sink",
+            "jsonl:/dev/null",
+        ],
+        Stdio::piped(),
+    );
+    let mut stdin = server.stdin().expect("stdin");
+    for line in first {
+        writeln!(stdin, "{line}").expect("write");
+    }
+    stdin.flush().expect("flush");
+    server.wait_for(|s| {
+        !s.get("/api/outputs/top_cities/latest").1["rows"]
+            .as_array()
+            .expect("rows")
+            .is_empty()
+    });
+
+    let browser = Browser::new(
+        LaunchOptions::default_builder()
+            .path(Some(chromium()))
+            .sandbox(false)
+            .window_size(Some((1400, 1300)))
+            .idle_browser_timeout(Duration::from_secs(300))
+            .build()
+            .expect("launch options"),
+    )
+    .expect("start Chromium");
+    let tab = browser.new_tab().expect("tab");
+    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = Arc::clone(&errors);
+    tab.enable_runtime().expect("runtime");
+    tab.enable_log().expect("log");
+    tab.add_event_listener(Arc::new(move |event: &Event| {
+        let error = match event {
+            Event::RuntimeExceptionThrown(e) => Some(format!("{:?}", e.params.exception_details)),
+            Event::RuntimeConsoleAPICalled(e)
+                if e.params.Type == ConsoleAPICalledEventTypeOption::Error =>
+            {
+                Some(format!("{:?}", e.params.args))
+            }
+            Event::LogEntryAdded(e) if e.params.entry.level == LogEntryLevel::Error => {
+                Some(format!(
+                    "{}: {}",
+                    e.params.entry.url.clone().unwrap_or_default(),
+                    e.params.entry.text
+                ))
+            }
+            _ => None,
+        };
+        if let Some(error) = error {
+            seen.lock().expect("errors").push(error);
+        }
+    }))
+    .expect("listener");
+    tab.navigate_to(&format!("{}/", server.url))
+        .expect("navigate");
+    tab.wait_until_navigated().expect("navigated");
+    wait_until("the page to be ready", || {
+        text(&tab, "document.body.dataset.ready || ''") == "true"
+    });
+
+    // The ranking table holds the API's newest ranking, in order.
+    let (_, latest) = server.get("/api/outputs/top_cities/latest");
+    let ranking: Vec<String> = latest["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["city"].as_str().expect("city").to_string())
+        .collect();
+    let table = text(
+        &tab,
+        "document.querySelector('#table-top_cities').innerText",
+    );
+    let mut at = 0;
+    for city in &ranking {
+        let found = table[at..]
+            .find(city.as_str())
+            .unwrap_or_else(|| panic!("{city} missing or out of order in\n{table}"));
+        at += found + city.len();
+    }
+    assert!(
+        table.contains("final") || table.contains("provisional"),
+        "{table}"
+    );
+    let caption = text(
+        &tab,
+        "document.querySelector('#table-top_cities caption').innerText",
+    );
+    let updates: u64 = text(&tab, "document.body.dataset.updates")
+        .parse()
+        .expect("count");
+    // Every chart drew something.
+    let charts = text(&tab, "Object.values(Chart.instances).filter(c => c.data.datasets.some(d => d.data.length > 0)).length");
+    assert!(
+        charts.parse::<u32>().expect("count") >= 3,
+        "charts with data: {charts}"
+    );
+
+    // New rows: the page follows without a reload.
+    for line in second {
+        writeln!(stdin, "{line}").expect("write");
+    }
+    stdin.flush().expect("flush");
+    wait_until("the page to update", || {
+        let now: u64 = text(&tab, "document.body.dataset.updates")
+            .parse()
+            .unwrap_or(0);
+        now > updates
+            && text(
+                &tab,
+                "document.querySelector('#table-top_cities caption').innerText",
+            ) != caption
+    });
+    let png = tab
+        .capture_screenshot(CaptureScreenshotFormatOption::Png, None, None, true)
+        .expect("screenshot");
+    std::fs::write(common::root().join("target/dashboard.png"), png).expect("write screenshot");
+    let errors = errors.lock().expect("errors");
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    drop(stdin);
+}
