@@ -5,6 +5,10 @@
 # running; set TIDEMARK_KAFKA / TIDEMARK_CASSANDRA to use your own instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The page test drives a real headless Chromium.
+if ! command -v chromium >/dev/null; then
+  apt-get install -y chromium >/dev/null || { apt-get update && apt-get install -y chromium >/dev/null; }
+fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo build --tests --locked

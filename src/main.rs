@@ -54,7 +54,9 @@ struct RunArgs {
     /// CSV for *.csv; a FIFO or device is read through a buffer), file:- (standard input),
     /// file:GLOB (one partition per file), or
     /// kafka://HOST:PORT[,HOST:PORT]/TOPIC?start=earliest|latest|committed|RFC3339&group=NAME&stop=end
-    /// (runs until stopped, or with stop=end until the log end offsets seen at start).
+    /// (runs until stopped, or with stop=end until the log end offsets seen at start), or
+    /// gen:tweets|taxi|stocks?rate=N&... (events made as they happen, event time now; until
+    /// stopped, or count=N / duration_s=S).
     #[arg(long = "source", value_name = "URI")]
     sources: Vec<String>,
     /// Sink URI (repeatable): jsonl:PATH, jsonl:- (standard output, the default), or

@@ -28,7 +28,7 @@ fn served_file(
     dataflow: &str,
     input: &std::path::Path,
 ) -> (Server, Vec<Value>) {
-    let sink = dir.join(format!("{}.rows.jsonl", common::dashboard::free_port()));
+    let sink = dir.join(format!("{}.rows.jsonl", common::free_port()));
     let source = format!("file:{}", input.display());
     let sink_uri = format!("jsonl:{}", sink.display());
     let mut server = Server::start(
@@ -464,4 +464,113 @@ fn query_prints_the_rows_of_a_running_engine() {
         .expect("query");
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach http://127.0.0.1:9"));
+}
+
+#[test]
+fn a_generated_source_happens_now_and_is_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = chrono::Utc::now().timestamp_millis();
+    let sink = dir.path().join("rows.jsonl");
+    let sink_uri = format!("jsonl:{}", sink.display());
+    let mut server = Server::start(
+        dir.path(),
+        &[
+            "run",
+            "tests/data/dataflows/tweets_per_second.toml",
+            "--source",
+            "gen:tweets?rate=3000&duration_s=3",
+            "--sink",
+            &sink_uri,
+            "--quiet",
+        ],
+    );
+    server.wait_until_ended();
+    let rows = read_jsonl(&sink);
+    let finals: Vec<&Value> = rows.iter().filter(|r| r["final"] == true).collect();
+    // Every tweet counted once, in windows of the run's own seconds.
+    let total: u64 = finals
+        .iter()
+        .map(|r| r["tweets"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(total, 9000);
+    let distinct: u64 = finals
+        .iter()
+        .map(|r| r["ids"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(distinct, 9000);
+    for row in &finals {
+        let start =
+            chrono::DateTime::parse_from_rfc3339(row["window_start"].as_str().expect("start"))
+                .expect("time")
+                .timestamp_millis();
+        assert!(
+            start >= before - 1000,
+            "event time is the run's own time: {row}"
+        );
+    }
+    let (_, latest) = server.get("/api/outputs/per_second/latest");
+    assert_eq!(latest["rows"].as_array().expect("rows").len(), 1);
+}
+
+#[test]
+fn with_two_processes_process_0_serves_every_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("tweets.jsonl");
+    generate(&input, "tweets", "8000", &["--rate", "2", "--seed", "8"]);
+    let hostfile = dir.path().join("hosts");
+    std::fs::write(
+        &hostfile,
+        format!(
+            "127.0.0.1:{}\n127.0.0.1:{}\n",
+            common::free_port(),
+            common::free_port()
+        ),
+    )
+    .expect("hostfile");
+    let (hosts, source) = (
+        hostfile.display().to_string(),
+        format!("file:{}", input.display()),
+    );
+    let sink = format!("jsonl:{}", dir.path().join("rows.jsonl").display());
+    let args = |p: &'static str| {
+        vec![
+            "run".to_string(),
+            "dataflows/evilnet.toml".into(),
+            "--source".into(),
+            source.clone(),
+            "--sink".into(),
+            sink.clone(),
+            "--quiet".into(),
+            "-w".into(),
+            "2".into(),
+            "-n".into(),
+            "2".into(),
+            "-p".into(),
+            p.into(),
+            "-h".into(),
+            hosts.clone(),
+            "--http-retention".into(),
+            "1000d".into(),
+        ]
+    };
+    let second = tidemark()
+        .args(args("1"))
+        .args(["--http", "127.0.0.1:9"])
+        .current_dir(common::root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("process 1");
+    let first_args = args("0");
+    let first_args: Vec<&str> = first_args.iter().map(String::as_str).collect();
+    let mut server = Server::start(dir.path(), &first_args);
+    server.wait_until_ended();
+    let status = second.wait_with_output().expect("process 1").status;
+    assert!(
+        status.success(),
+        "process 1 (which only feeds process 0) failed: {status}"
+    );
+    let mut rows = read_jsonl(&dir.path().join("rows.jsonl.0"));
+    rows.extend(read_jsonl(&dir.path().join("rows.jsonl.1")));
+    assert_api_equals_sink(&server, &rows);
 }

@@ -1,20 +1,12 @@
 //! Helpers for the dashboard tests: a `tidemark run --http` or `tidemark serve` process,
 //! HTTP reads of its API, and what the JSONL sink says the API must answer.
 
-use super::{root, tidemark};
+use super::{free_port, root, tidemark};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-/// A free port on the loopback interface.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// A GET: the status and the body as JSON.
 pub fn get(url: &str) -> (u16, Value) {

@@ -171,7 +171,8 @@ pub fn assert_seed_anchors(rows: &[Value]) {
     assert_eq!(city_stats_column(rows, "unique_users"), unique);
 }
 
-fn free_port() -> u16 {
+/// A free port on the loopback interface.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
