@@ -574,3 +574,54 @@ fn with_two_processes_process_0_serves_every_row() {
     rows.extend(read_jsonl(&dir.path().join("rows.jsonl.1")));
     assert_api_equals_sink(&server, &rows);
 }
+
+#[test]
+fn early_results_show_open_windows_while_they_fill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = dir.path().join("rows.jsonl");
+    let sink_uri = format!("jsonl:{}", sink.display());
+    let mut server = Server::start(
+        dir.path(),
+        &[
+            "run",
+            "tests/data/dataflows/early_results.toml",
+            "--source",
+            "gen:tweets?rate=1000&duration_s=4",
+            "--sink",
+            &sink_uri,
+            "--quiet",
+        ],
+    );
+    server.wait_until_ended();
+    let rows = read_jsonl(&sink);
+    // The run may straddle an hour: follow each window on its own.
+    let mut by_window: std::collections::BTreeMap<String, Vec<(u64, bool)>> = Default::default();
+    for row in &rows {
+        by_window
+            .entry(row["window_start"].as_str().expect("start").to_string())
+            .or_default()
+            .push((row["tweets"].as_u64().expect("count"), row["final"] == true));
+    }
+    let mut total = 0;
+    let mut early = 0;
+    for (window, versions) in &by_window {
+        let (last, provisional) = versions.split_last().expect("a row");
+        assert!(last.1, "{window}: the last row is final: {versions:?}");
+        assert!(
+            provisional.iter().all(|(_, f)| !f),
+            "{window}: one final row"
+        );
+        let counts: Vec<u64> = versions.iter().map(|(n, _)| *n).collect();
+        assert!(
+            counts.windows(2).all(|w| w[0] < w[1]),
+            "{window}: running counts grow: {counts:?}"
+        );
+        total += last.0;
+        early += provisional.len();
+    }
+    assert_eq!(total, 4000);
+    assert!(
+        early >= 1,
+        "open windows were shown while they filled: {rows:?}"
+    );
+}

@@ -11,6 +11,7 @@ use crate::value::Value;
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// One result line: an output's aggregates for one window and key (or rank).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,6 +47,13 @@ struct OutputStore {
     rank: Option<RankSpec>,
     assigner: WindowAssigner,
     windows: BTreeMap<Window, WindowState>,
+    early: Option<EarlyFiring>,
+}
+
+/// When an output with `emit_every` next shows its window in progress.
+struct EarlyFiring {
+    every: Duration,
+    next: Instant,
 }
 
 /// Window contents for every output of a plan, on one worker.
@@ -56,6 +64,8 @@ pub struct WindowStore {
 /// When a window emits, and with which flag.
 #[derive(Clone, Copy, PartialEq)]
 enum Firing {
+    /// The running rows of a window still open (`emit_every`): only what changed.
+    Early,
     OnTime,
     Correction,
     Final,
@@ -71,6 +81,10 @@ impl WindowStore {
                 rank: o.rank.clone(),
                 assigner: WindowAssigner::new(&o.window, plan.time.allowed_lateness_ms),
                 windows: BTreeMap::new(),
+                early: o.emit_every_ms.map(|ms| EarlyFiring {
+                    every: Duration::from_millis(ms),
+                    next: Instant::now() + Duration::from_millis(ms),
+                }),
             })
             .collect();
         WindowStore { outputs }
@@ -152,6 +166,42 @@ impl WindowStore {
     }
 }
 
+impl WindowStore {
+    /// Early results: for each output whose `emit_every` has come round by `now`, emits the
+    /// changed rows (the whole ranking, for a ranked output) of its window in progress, the
+    /// open window that ends next, as provisional rows. Returns how long until the next
+    /// early firing while some output has an open window, so the caller can wake then.
+    pub fn advance_early(&mut self, now: Instant, rows: &mut Vec<ResultRow>) -> Option<Duration> {
+        let mut wake: Option<Duration> = None;
+        for (index, store) in self.outputs.iter_mut().enumerate() {
+            let Some(early) = store.early.as_mut() else {
+                continue;
+            };
+            let mut open = store.windows.iter_mut().filter(|(_, state)| !state.fired);
+            let Some((&current, state)) = open.next() else {
+                continue;
+            };
+            if now >= early.next {
+                early.next = now + early.every;
+                if state.dirty {
+                    emit(
+                        index as u16,
+                        current,
+                        state,
+                        store.rank.as_ref(),
+                        Firing::Early,
+                        rows,
+                    );
+                    state.dirty = false;
+                }
+            }
+            let until = early.next.saturating_duration_since(now);
+            wake = Some(wake.map_or(until, |w| w.min(until)));
+        }
+        wake
+    }
+}
+
 fn emit(
     output: u16,
     window: Window,
@@ -170,7 +220,8 @@ fn emit(
     match rank_spec {
         None => {
             for (key, cell) in state.keys.iter_mut() {
-                if firing != Firing::Correction || cell.dirty {
+                let changed_only = matches!(firing, Firing::Early | Firing::Correction);
+                if !changed_only || cell.dirty {
                     rows.push(ResultRow {
                         output,
                         window,
@@ -255,6 +306,7 @@ mod tests {
                 rank,
                 records: false,
                 filters: vec![],
+                emit_every_ms: Some(1000),
             }],
         }
     }
@@ -285,6 +337,53 @@ mod tests {
             .collect();
         out.sort();
         out
+    }
+
+    #[test]
+    fn early_results_show_the_window_in_progress_then_it_fires_whole() {
+        let mut store = WindowStore::new(&plan(5, None));
+        let start = Instant::now();
+        store.absorb(partial("a", 2));
+        store.absorb(partial("b", 1));
+        let mut rows = Vec::new();
+        let wake = store
+            .advance_early(start, &mut rows)
+            .expect("an open window");
+        assert!(rows.is_empty(), "not before emit_every has passed");
+        assert!(wake <= Duration::from_millis(1000));
+        let later = start + Duration::from_secs(2);
+        assert!(store.advance_early(later, &mut rows).is_some());
+        let running: Vec<(i64, bool)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.values[0].as_number().map_or(-1, |n| n.as_f64() as i64),
+                    r.is_final,
+                )
+            })
+            .collect();
+        assert_eq!(running.len(), 2);
+        assert!(running.iter().all(|(_, is_final)| !is_final));
+        // Only what changed since.
+        rows.clear();
+        store.absorb(partial("a", 1));
+        store.advance_early(later + Duration::from_secs(2), &mut rows);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].values[0], Value::Int(3));
+        // Nothing changed: nothing emitted.
+        rows.clear();
+        store.advance_early(later + Duration::from_secs(4), &mut rows);
+        assert!(rows.is_empty());
+        // On time: every key, whole.
+        assert_eq!(
+            fire(&mut store, Some(10)),
+            [("a".to_string(), 3, false), ("b".to_string(), 1, false)]
+        );
+        // A fired window is not shown early again.
+        store.absorb(partial("b", 1));
+        rows.clear();
+        store.advance_early(later + Duration::from_secs(6), &mut rows);
+        assert!(rows.is_empty());
     }
 
     #[test]

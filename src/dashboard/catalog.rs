@@ -257,3 +257,34 @@ impl Catalog {
         })
     }
 }
+
+/// A catalog of two outputs for unit tests: `by_city` (keyed by `city`) and `totals`, both
+/// counting in 5-minute windows.
+#[cfg(test)]
+pub fn test_catalog() -> Catalog {
+    let plan = crate::spec::parse(
+        std::path::Path::new("t.toml"),
+        r#"
+name = "t"
+[fields]
+city = "c"
+ts = "t"
+[time]
+field = "ts"
+format = "rfc3339"
+max_out_of_orderness = "0s"
+allowed_lateness = "0s"
+[[output]]
+name = "by_city"
+window = { tumbling = "5m" }
+key = ["city"]
+aggregates = [{ name = "n", fn = "count" }]
+[[output]]
+name = "totals"
+window = { tumbling = "5m" }
+aggregates = [{ name = "n", fn = "count" }]
+"#,
+    )
+    .expect("plan");
+    Catalog::new(&plan)
+}

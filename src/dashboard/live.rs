@@ -223,25 +223,8 @@ mod tests {
     use crate::value::Value;
 
     fn store(retention_ms: u64) -> LiveStore {
-        let plan = crate::spec::parse(
-            std::path::Path::new("t.toml"),
-            r#"
-name = "t"
-[fields]
-city = "c"
-ts = "t"
-[time]
-field = "ts"
-format = "rfc3339"
-[[output]]
-name = "by_city"
-window = { tumbling = "5m" }
-key = ["city"]
-aggregates = [{ name = "n", fn = "count" }]
-"#,
-        )
-        .expect("plan");
-        LiveStore::new(Arc::new(Catalog::new(&plan)), retention_ms)
+        let catalog = crate::dashboard::catalog::test_catalog();
+        LiveStore::new(Arc::new(catalog), retention_ms)
     }
 
     fn row(start: u64, city: &str, n: i64, is_final: bool) -> ResultRow {

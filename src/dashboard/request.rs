@@ -362,29 +362,7 @@ mod tests {
     use super::*;
 
     fn catalog() -> Catalog {
-        let plan = crate::spec::parse(
-            std::path::Path::new("t.toml"),
-            r#"
-name = "t"
-[fields]
-city = "c"
-ts = "t"
-[time]
-field = "ts"
-format = "rfc3339"
-[[output]]
-name = "by_city"
-window = { tumbling = "5m" }
-key = ["city"]
-aggregates = [{ name = "n", fn = "count" }]
-[[output]]
-name = "totals"
-window = { tumbling = "5m" }
-aggregates = [{ name = "n", fn = "count" }]
-"#,
-        )
-        .expect("plan");
-        Catalog::new(&plan)
+        crate::dashboard::catalog::test_catalog()
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

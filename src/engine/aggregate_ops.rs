@@ -11,6 +11,7 @@ use crate::value::Value;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 use timely::dataflow::channels::pact::{Exchange, ExchangeCore, Pipeline};
 use timely::dataflow::operators::{Capability, Concat, Operator};
 use timely::dataflow::Stream;
@@ -219,7 +220,10 @@ fn windows<'s>(
         }
     });
     let shared = Arc::clone(shared);
-    partials.unary_frontier(route, "Windows", move |_, _| {
+    let scope = partials.scope();
+    partials.unary_frontier(route, "Windows", move |_, info| {
+        // Wakes the operator for early results while no input arrives.
+        let activator = scope.activator_for(info.address);
         let mut store = WindowStore::new(&shared.plan);
         let mut held: Option<Capability<u64>> = None;
         let mut rows = Vec::new();
@@ -242,6 +246,9 @@ fn windows<'s>(
             store.advance(now, &mut rows, &mut finished);
             shared.metrics.windows_finished(&finished);
             finished.clear();
+            if let Some(wake) = store.advance_early(Instant::now(), &mut rows) {
+                activator.activate_after(wake);
+            }
             if let Some(cap) = held.as_mut() {
                 if !rows.is_empty() {
                     output.session(&*cap).give_container(&mut rows);

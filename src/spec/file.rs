@@ -118,6 +118,7 @@ struct OutputTable {
     aggregates: Vec<AggregateTable>,
     rank: Option<RankTable>,
     records: Option<Vec<String>>,
+    emit_every: Option<String>,
     /// One condition table, or a list of them that must all hold; read in validation, so
     /// that a mistake inside names its key.
     #[serde(rename = "where")]
@@ -551,11 +552,12 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             || !t.aggregates.is_empty()
             || t.rank.is_some()
             || t.condition.is_some()
+            || t.emit_every.is_some()
         {
             return Err((self.fail)(
                 &at("records"),
                 "a per-record output lists its fields in `records` and has no window, key, \
-                 aggregates, rank or where (filter the dataflow instead)"
+                 aggregates, rank, where (filter the dataflow instead) or emit_every"
                     .into(),
             ));
         }
@@ -583,6 +585,7 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             rank: None,
             records: true,
             filters: Vec::new(),
+            emit_every_ms: None,
         })
     }
 
@@ -680,6 +683,17 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
                 vec![self.condition(&key, &self.condition_table(&key, one)?, fields)?]
             }
         };
+        let emit_every_ms = t
+            .emit_every
+            .as_deref()
+            .map(|every| self.duration(&at("emit_every"), every))
+            .transpose()?;
+        if emit_every_ms == Some(0) {
+            return Err((self.fail)(
+                &at("emit_every"),
+                "give a positive duration such as \"5s\"".into(),
+            ));
+        }
         Ok(OutputPlan {
             name: t.name.clone(),
             window,
@@ -688,6 +702,7 @@ impl<F: Fn(&str, String) -> SpecError> Validator<'_, F> {
             rank,
             records: false,
             filters,
+            emit_every_ms,
         })
     }
 

@@ -173,6 +173,9 @@ pub struct OutputPlan {
     pub records: bool,
     /// Conditions a record must satisfy to count in this output (all of them).
     pub filters: Vec<Condition>,
+    /// Early results: while a window is open, its changed rows are emitted (provisional)
+    /// this often, in milliseconds of wall-clock time.
+    pub emit_every_ms: Option<u64>,
 }
 
 /// Window shape: tumbling when `slide == size`; cumulative windows all start at a cycle
