@@ -16,6 +16,10 @@ use tokio::sync::broadcast;
 /// How many batches of new rows the feed holds for a slow reader before it skips ahead.
 const FEED_CAPACITY: usize = 1024;
 
+/// The most rows kept per output, whatever the retention: a per-record output at a high rate
+/// would otherwise hold every record of the retention in memory. The oldest windows go first.
+pub const MAX_ROWS_PER_OUTPUT: usize = 1_000_000;
+
 /// A row's identity within its window: its rank, or its key.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum RowId {
@@ -27,6 +31,36 @@ enum RowId {
 #[derive(Default)]
 struct OutputRows {
     windows: BTreeMap<(u64, u64), BTreeMap<RowId, ResultRow>>,
+    /// Rows in `windows`.
+    rows: usize,
+}
+
+impl OutputRows {
+    fn insert(&mut self, order: (u64, u64), id: RowId, row: ResultRow) {
+        if self
+            .windows
+            .entry(order)
+            .or_default()
+            .insert(id, row)
+            .is_none()
+        {
+            self.rows += 1;
+        }
+    }
+
+    /// Drops windows filed before `oldest`, then the oldest windows while over `cap` rows.
+    fn trim(&mut self, oldest: u64, cap: usize) {
+        let kept = self.windows.split_off(&(oldest, 0));
+        for dropped in std::mem::replace(&mut self.windows, kept).values() {
+            self.rows -= dropped.len();
+        }
+        while self.rows > cap {
+            match self.windows.pop_first() {
+                Some((_, dropped)) => self.rows -= dropped.len(),
+                None => break,
+            }
+        }
+    }
 }
 
 /// One batch of new rows as the feed carries it: the output's index and the rows as a JSON
@@ -88,15 +122,13 @@ impl LiveStore {
                         Some(rank) => RowId::Rank(rank),
                         None => RowId::Key(row.key.clone()),
                     };
-                    store
-                        .windows
-                        .entry(info.order(row.window))
-                        .or_default()
-                        .insert(id, row.clone());
+                    store.insert(info.order(row.window), id, row.clone());
                 }
                 if let Some((&(newest, _), _)) = store.windows.last_key_value() {
-                    let oldest = newest.saturating_sub(self.retention_ms);
-                    store.windows = store.windows.split_off(&(oldest, 0));
+                    store.trim(
+                        newest.saturating_sub(self.retention_ms),
+                        MAX_ROWS_PER_OUTPUT,
+                    );
                 }
             }
         }
@@ -296,5 +328,26 @@ mod tests {
             .map(|r| r.window.start)
             .collect();
         assert_eq!(starts, [1_200_000]);
+    }
+
+    #[test]
+    fn an_output_keeps_at_most_its_cap_of_rows_oldest_windows_first() {
+        let mut rows = OutputRows::default();
+        for start in 0..5u64 {
+            for city in ["A", "B"] {
+                let id = RowId::Key(Key(vec![Value::Str(city.into())].into()));
+                rows.insert((start, start + 1), id, row(start, city, 1, false));
+            }
+        }
+        rows.insert(
+            (4, 5),
+            RowId::Key(Key(vec![Value::Str("A".into())].into())),
+            row(4, "A", 2, false),
+        );
+        assert_eq!(rows.rows, 10, "an upsert replaces");
+        rows.trim(1, 5);
+        assert_eq!(rows.rows, 4);
+        let starts: Vec<u64> = rows.windows.keys().map(|k| k.0).collect();
+        assert_eq!(starts, [3, 4]);
     }
 }
