@@ -5,10 +5,12 @@
 # running; set TIDEMARK_KAFKA / TIDEMARK_CASSANDRA to use your own instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The page test drives a real headless Chromium.
-if ! command -v chromium >/dev/null; then
-  apt-get install -y chromium >/dev/null || { apt-get update && apt-get install -y chromium >/dev/null; }
-fi
+# The page test drives a real headless Chromium; the metrics test a real Prometheus.
+for package in chromium prometheus; do
+  if ! command -v "$package" >/dev/null; then
+    apt-get install -y "$package" >/dev/null || { apt-get update && apt-get install -y "$package" >/dev/null; }
+  fi
+done
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo build --tests --locked

@@ -14,6 +14,7 @@ pub mod event;
 pub mod gen;
 pub mod metrics;
 pub mod produce;
+pub mod prometheus;
 pub mod signals;
 pub mod sink;
 pub mod source;

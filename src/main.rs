@@ -92,6 +92,10 @@ struct RunArgs {
     /// the flag to every process). After a bounded input ends it keeps serving until stopped.
     #[arg(long, value_name = "HOST:PORT")]
     http: Option<String>,
+    /// Serve the run's counters for Prometheus at http://HOST:PORT/metrics (with several
+    /// processes, process p listens on PORT + p).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics: Option<String>,
     /// How much of each output the dashboard keeps, before its newest window.
     #[arg(long, value_name = "DURATION", default_value = "6h")]
     http_retention: String,
@@ -395,6 +399,7 @@ fn run(args: RunArgs) -> ExitCode {
         },
         progress: !args.quiet,
         http,
+        metrics: args.metrics,
     };
     match engine::run(options) {
         Ok(finished) => {

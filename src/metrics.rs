@@ -80,8 +80,8 @@ impl Metrics {
         );
     }
 
-    /// The process's source frontier and total lag.
-    fn position(&self) -> (Option<u64>, u64, &'static str) {
+    /// The process's source frontier, total lag, and the lag's unit.
+    pub fn source_position(&self) -> (Option<u64>, u64, &'static str) {
         let all = self.positions.lock().unwrap_or_else(|p| p.into_inner());
         let watermark = all.values().filter_map(|p| p.watermark).min();
         let lag = all.values().map(|p| p.lag).sum();
@@ -254,7 +254,7 @@ fn progress_line(
     };
     let rate = (read - since_read) as f64 / now.duration_since(since).as_secs_f64().max(1e-3);
     *last = (read, now);
-    let (watermark, lag, unit) = metrics.position();
+    let (watermark, lag, unit) = metrics.source_position();
     let watermark = match watermark {
         Some(w) => {
             let delay = chrono::Utc::now().timestamp_millis() - w as i64;

@@ -6,6 +6,7 @@
 //! - `GET /api/outputs/{output}/keys?from=T&to=T|last=6h`: the keys seen (a variable);
 //! - `GET /api/stream?output=NAME`: new rows as server-sent events (`rows`, a JSON array);
 //! - `GET /api/status`: the backend and whether the input has ended;
+//! - `GET /metrics`: the run's counters for Prometheus;
 //! - `GET /`: the live page.
 //!
 //! A bad request gets a 4xx with `{"error": "..."}` saying what is wrong.
@@ -35,6 +36,8 @@ pub struct ApiState {
     pub backend: Backend,
     /// The most rows one answer may hold.
     pub row_limit: usize,
+    /// The run's counters, served at `/metrics` (a `run`; `serve` has none).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 type Shared = State<Arc<ApiState>>;
@@ -50,6 +53,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/outputs/{output}/latest", get(latest))
         .route("/api/outputs/{output}/keys", get(keys))
         .route("/api/stream", get(stream))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(state)
 }
@@ -80,6 +84,27 @@ impl IntoResponse for QueryError {
         };
         error(status, &self.to_string())
     }
+}
+
+/// `GET /metrics`: the Prometheus exposition of the run.
+pub async fn metrics(State(state): Shared) -> Response {
+    exposition(state.metrics.as_deref())
+}
+
+/// The Prometheus text of a run's counters (or only what was recorded, with none).
+pub fn exposition(run: Option<&crate::metrics::Metrics>) -> Response {
+    let text = match run {
+        Some(run) => crate::prometheus::render(run),
+        None => crate::prometheus::install().render(),
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

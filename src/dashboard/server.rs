@@ -14,11 +14,18 @@ pub const DEFAULT_ROW_LIMIT: usize = 100_000;
 #[derive(Debug, Error)]
 pub enum ServeError {
     /// The address is not `HOST:PORT`.
-    #[error("--http `{0}`: expected HOST:PORT, such as 127.0.0.1:8080")]
-    BadAddress(String),
+    #[error("{flag} `{address}`: expected HOST:PORT, such as 127.0.0.1:8080")]
+    BadAddress {
+        /// The flag that gave it.
+        flag: &'static str,
+        /// The address.
+        address: String,
+    },
     /// The address cannot be bound.
-    #[error("--http {address}: cannot listen: {source}")]
+    #[error("{flag} {address}: cannot listen: {source}")]
     Bind {
+        /// The flag that gave it.
+        flag: &'static str,
         /// The address.
         address: String,
         /// Why.
@@ -30,7 +37,21 @@ pub enum ServeError {
 }
 
 /// Binds `address` (`HOST:PORT`; a bare `:PORT` or `PORT` means 127.0.0.1).
-pub fn bind(address: &str) -> Result<TcpListener, ServeError> {
+pub fn bind(flag: &'static str, address: &str) -> Result<TcpListener, ServeError> {
+    bind_offset(flag, address, 0)
+}
+
+/// Binds `address` with `offset` added to its port (process `p` of several binds `PORT + p`;
+/// port 0 stays 0).
+pub fn bind_offset(
+    flag: &'static str,
+    address: &str,
+    offset: u16,
+) -> Result<TcpListener, ServeError> {
+    let bad = || ServeError::BadAddress {
+        flag,
+        address: address.to_string(),
+    };
     let spelled = if let Some(port) = address.strip_prefix(':') {
         format!("127.0.0.1:{port}")
     } else if address.parse::<u16>().is_ok() {
@@ -38,13 +59,18 @@ pub fn bind(address: &str) -> Result<TcpListener, ServeError> {
     } else {
         address.to_string()
     };
-    let resolved: SocketAddr = spelled
+    let mut resolved: SocketAddr = spelled
         .to_socket_addrs()
         .ok()
         .and_then(|mut all| all.next())
-        .ok_or_else(|| ServeError::BadAddress(address.to_string()))?;
+        .ok_or_else(bad)?;
+    if resolved.port() != 0 {
+        let port = resolved.port().checked_add(offset).ok_or_else(bad)?;
+        resolved.set_port(port);
+    }
     let listener = TcpListener::bind(resolved).map_err(|source| ServeError::Bind {
-        address: address.to_string(),
+        flag,
+        address: resolved.to_string(),
         source,
     })?;
     listener.set_nonblocking(true).map_err(ServeError::Start)?;
@@ -53,6 +79,25 @@ pub fn bind(address: &str) -> Result<TcpListener, ServeError> {
 
 /// Serves `state` on `listener` from a thread of its own until the process ends.
 pub fn spawn(listener: TcpListener, state: Arc<ApiState>) -> Result<(), ServeError> {
+    spawn_router(listener, router(state))
+}
+
+/// Serves only `/metrics`, the run's counters for Prometheus (`run --metrics ADDR`).
+pub fn spawn_metrics(
+    listener: TcpListener,
+    run: Arc<crate::metrics::Metrics>,
+) -> Result<(), ServeError> {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let run = Arc::clone(&run);
+            async move { super::api::exposition(Some(&run)) }
+        }),
+    );
+    spawn_router(listener, app)
+}
+
+fn spawn_router(listener: TcpListener, app: axum::Router) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("http")
@@ -65,7 +110,7 @@ pub fn spawn(listener: TcpListener, state: Arc<ApiState>) -> Result<(), ServeErr
             runtime.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(listener) => {
-                        if let Err(e) = axum::serve(listener, router(state)).await {
+                        if let Err(e) = axum::serve(listener, app).await {
                             tracing::error!("the HTTP server stopped: {e}");
                         }
                     }
@@ -104,7 +149,7 @@ pub fn serve_history(
     row_limit: usize,
     stop: crate::signals::StopSignal,
 ) -> Result<(), HistoryServeError> {
-    let listener = bind(address)?;
+    let listener = bind("--http", address)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("http")
@@ -116,6 +161,7 @@ pub fn serve_history(
         let state = Arc::new(ApiState {
             backend: super::Backend::History(Arc::new(history)),
             row_limit,
+            metrics: None,
         });
         tracing::info!(
             "serving the history in Cassandra keyspace {} at {} until stopped",

@@ -47,6 +47,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Serve the dashboard API and page from memory.
     pub http: Option<HttpOptions>,
+    /// Serve the run's counters for Prometheus at `HOST:PORT/metrics` (process `p` of several
+    /// at `PORT + p`).
+    pub metrics: Option<String>,
 }
 
 /// The dashboard server of `tidemark run --http`.
@@ -166,9 +169,21 @@ pub fn run(options: RunOptions) -> Result<Finished, RunError> {
     let decoder = Decoder::new(&plan)
         .map_err(|e| setup(format!("{}: fields: {e}", options.dataflow.display())))?;
     let metrics = Arc::new(Metrics::default());
+    if options.metrics.is_some() || options.http.is_some() {
+        crate::prometheus::install();
+    }
+    if let Some(address) = &options.metrics {
+        let offset = u16::try_from(cluster.process).unwrap_or(u16::MAX);
+        let listener = server::bind_offset("--metrics", address, offset)
+            .map_err(|e| RunError::Setup(e.to_string()))?;
+        let url = server::url(&listener);
+        server::spawn_metrics(listener, Arc::clone(&metrics))
+            .map_err(|e| RunError::Setup(e.to_string()))?;
+        tracing::info!("metrics for Prometheus at {url}metrics");
+    }
     let (live, serving) = match &options.http {
         Some(http) => {
-            let (live, url) = serve_live(&plan, http, cluster.process)?;
+            let (live, url) = serve_live(&plan, http, cluster.process, &metrics)?;
             (Some(live), url)
         }
         None => (None, None),
@@ -265,6 +280,7 @@ fn serve_live(
     plan: &spec::Plan,
     http: &HttpOptions,
     process: usize,
+    metrics: &Arc<Metrics>,
 ) -> Result<(Arc<LiveStore>, Option<String>), RunError> {
     let catalog = Arc::new(Catalog::new(plan));
     let live = Arc::new(LiveStore::new(catalog, http.retention_ms));
@@ -272,11 +288,12 @@ fn serve_live(
         return Ok((live, None));
     }
     let setup = |e: ServeError| RunError::Setup(e.to_string());
-    let listener = server::bind(&http.address).map_err(setup)?;
+    let listener = server::bind("--http", &http.address).map_err(setup)?;
     let url = server::url(&listener);
     let state = Arc::new(ApiState {
         backend: Backend::Live(Arc::clone(&live)),
         row_limit: http.row_limit,
+        metrics: Some(Arc::clone(metrics)),
     });
     server::spawn(listener, state).map_err(setup)?;
     tracing::info!("dashboards at {url} (API under {url}api/outputs)");

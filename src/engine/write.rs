@@ -8,6 +8,7 @@
 
 use super::Shared;
 use crate::aggregate::ResultRow;
+use crate::prometheus;
 use crate::sink::{Offer, Ticket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,10 +18,11 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::Stream;
 
-/// Rows at one time that one sink has not written yet.
+/// Rows at one time that one sink (by index) has not written yet.
 enum Unwritten {
     Refused(usize, Vec<ResultRow>),
-    Accepted(Ticket),
+    /// Taken: how many rows, written once the ticket reaches zero.
+    Accepted(usize, u64, Ticket),
 }
 
 /// Writes rows to the process's sinks; the returned stream carries no data, only the
@@ -49,6 +51,13 @@ pub fn write_rows<'s>(
                         .metrics
                         .rows
                         .fetch_add(arrived.len() as u64, Ordering::Relaxed);
+                    let mut per_output = std::collections::BTreeMap::<u16, u64>::new();
+                    for row in &arrived {
+                        *per_output.entry(row.output).or_default() += 1;
+                    }
+                    for (output, n) in per_output {
+                        prometheus::count_rows(&shared.plan.outputs[usize::from(output)].name, n);
+                    }
                     let Some(cap) = cap.retain_least(0).filter(|_| !arrived.is_empty()) else {
                         return;
                     };
@@ -68,21 +77,33 @@ pub fn write_rows<'s>(
                 for (cap, entry, fired) in unwritten.drain(..) {
                     match entry {
                         Unwritten::Refused(index, rows) => {
-                            match shared.sinks[index].offer(rows, fired, &shared.rows) {
-                                Ok(Offer::Written) => {}
-                                Ok(Offer::Accepted(ticket)) => {
-                                    still.push((cap, Unwritten::Accepted(ticket), fired))
+                            let sink = &shared.sinks[index];
+                            let count = rows.len() as u64;
+                            match sink.offer(rows, fired, &shared.rows) {
+                                Ok(Offer::Written) => {
+                                    prometheus::count_written(sink.kind(), count);
+                                    let seconds = fired.elapsed().as_secs_f64();
+                                    prometheus::record_write(sink.kind(), seconds);
                                 }
+                                Ok(Offer::Accepted(ticket)) => still.push((
+                                    cap,
+                                    Unwritten::Accepted(index, count, ticket),
+                                    fired,
+                                )),
                                 Ok(Offer::Refused(rows)) => {
                                     still.push((cap, Unwritten::Refused(index, rows), fired))
                                 }
                                 Err(e) => shared.abort(format!("cannot write results: {e}")),
                             }
                         }
-                        Unwritten::Accepted(ticket) if ticket.load(Ordering::Acquire) > 0 => {
-                            still.push((cap, Unwritten::Accepted(ticket), fired))
+                        Unwritten::Accepted(index, count, ticket)
+                            if ticket.load(Ordering::Acquire) > 0 =>
+                        {
+                            still.push((cap, Unwritten::Accepted(index, count, ticket), fired))
                         }
-                        Unwritten::Accepted(_) => {}
+                        Unwritten::Accepted(index, count, _) => {
+                            prometheus::count_written(shared.sinks[index].kind(), count)
+                        }
                     }
                 }
                 unwritten = still;

@@ -180,6 +180,7 @@ impl WriteLatency {
 
     fn record(&self, since: Instant) {
         let micros = (since.elapsed().as_micros() as u64).clamp(1, 3_600_000_000);
+        crate::prometheus::record_write("cassandra", micros as f64 / 1e6);
         tracing::debug!(
             "rows written {:.1} ms after their window fired",
             micros as f64 / 1e3

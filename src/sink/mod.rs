@@ -135,6 +135,14 @@ impl RowSink {
         }
     }
 
+    /// The sink's kind, as metrics label it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RowSink::Jsonl(_) => "jsonl",
+            RowSink::Cassandra(_) => "cassandra",
+        }
+    }
+
     /// A write that failed for good, after which the run cannot go on.
     pub fn failure(&self) -> Option<String> {
         match self {
