@@ -5,8 +5,9 @@
 # running; set TIDEMARK_KAFKA / TIDEMARK_CASSANDRA to use your own instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The page test drives a real headless Chromium; the metrics test a real Prometheus.
-for package in chromium prometheus; do
+# The page test drives a real headless Chromium, the metrics test a real Prometheus, and the
+# compose test Debian's docker-compose (to validate the file; no container engine runs).
+for package in chromium prometheus docker-compose; do
   if ! command -v "$package" >/dev/null; then
     apt-get install -y "$package" >/dev/null || { apt-get update && apt-get install -y "$package" >/dev/null; }
   fi

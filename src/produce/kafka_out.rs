@@ -195,7 +195,8 @@ pub fn ensure_topic(to: &Destination, partitions: i32) -> Result<(), String> {
         &[NewTopic::new(
             &to.topic,
             partitions,
-            TopicReplication::Fixed(1),
+            // -1: the brokers' `default.replication.factor` (2 in the compose stack).
+            TopicReplication::Fixed(-1),
         )],
         &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
     ))
