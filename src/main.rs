@@ -195,6 +195,9 @@ struct ProduceArgs {
     /// Hide the progress line.
     #[arg(long)]
     quiet: bool,
+    /// Serve the producer's counters for Prometheus at http://HOST:PORT/metrics.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics: Option<String>,
     /// Sources, in order: file:PATH (JSONL, or CSV rows as JSON objects; globs allowed),
     /// gen:tweets|taxi|stocks?count=N&seed=S&rate=R&... (parameters: count, duration_s,
     /// seed, rate, start, disorder_s, very_late, skew, symbols), or - (stdin).
@@ -435,6 +438,7 @@ fn produce(args: ProduceArgs) -> ExitCode {
         ack_timeout: std::time::Duration::from_secs_f64(args.ack_timeout_s),
         sources: args.sources,
         progress: !args.quiet,
+        metrics: args.metrics,
     };
     match tidemark::produce::run(&options) {
         Ok(summary) => {

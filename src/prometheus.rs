@@ -82,3 +82,19 @@ pub fn count_written(sink: &'static str, rows: u64) {
 pub fn record_write(sink: &'static str, seconds: f64) {
     metrics::histogram!(WRITE_SECONDS, "sink" => sink).record(seconds);
 }
+
+/// Publishes a producer's counters: read, skipped, acknowledged, spooled, possible
+/// duplicates, the spool's backlog and whether a broker takes messages.
+pub fn publish_produce(
+    summary: &crate::produce::ProduceSummary,
+    backlog_bytes: u64,
+    broker_up: bool,
+) {
+    counter!("tidemark_produce_read_total").absolute(summary.read);
+    counter!("tidemark_produce_skipped_total").absolute(summary.skipped);
+    counter!("tidemark_produce_acknowledged_total").absolute(summary.acked);
+    counter!("tidemark_produce_spooled_total").absolute(summary.spooled);
+    counter!("tidemark_produce_possible_duplicates_total").absolute(summary.in_doubt);
+    gauge!("tidemark_produce_spool_backlog_bytes").set(backlog_bytes as f64);
+    gauge!("tidemark_produce_broker_up").set(if broker_up { 1.0 } else { 0.0 });
+}

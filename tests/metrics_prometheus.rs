@@ -196,3 +196,57 @@ fn prometheus_scrapes_the_runs_summary() {
         .expect("histogram");
     assert!(count >= 1.0);
 }
+
+#[test]
+fn prometheus_scrapes_a_producer_while_it_sends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let topic = common::topic("metrics", 2);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let prometheus = Prometheus::scraping(dir.path(), &metrics);
+    let producer = common::tidemark()
+        .args([
+            "produce",
+            "--to",
+            &format!("kafka://{}/{topic}", common::broker()),
+        ])
+        .args([
+            "--rate",
+            "1000",
+            "--quiet",
+            "--metrics",
+            &metrics,
+            "gen:tweets?count=8000",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the producer");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while prometheus
+        .value("tidemark_produce_acknowledged_total")
+        .unwrap_or(0.0)
+        <= 0.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never saw an acknowledgement"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(prometheus.value("tidemark_produce_broker_up"), Some(1.0));
+    assert_eq!(
+        prometheus.value("tidemark_produce_spool_backlog_bytes"),
+        Some(0.0)
+    );
+    let output = producer.wait_with_output().expect("producer");
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("acknowledged 8000"), "{stderr}");
+    // What Prometheus saw never exceeds what the producer says it did.
+    for name in ["read", "acknowledged"] {
+        let seen = prometheus
+            .value(&format!("max_over_time(tidemark_produce_{name}_total[5m])"))
+            .expect("samples");
+        assert!(seen > 0.0 && seen <= 8000.0, "{name}: {seen}");
+    }
+}

@@ -82,16 +82,17 @@ pub fn spawn(listener: TcpListener, state: Arc<ApiState>) -> Result<(), ServeErr
     spawn_router(listener, router(state))
 }
 
-/// Serves only `/metrics`, the run's counters for Prometheus (`run --metrics ADDR`).
+/// Serves only `/metrics` for Prometheus: a run's counters (`run --metrics ADDR`), or with
+/// none what was recorded (`produce --metrics ADDR`).
 pub fn spawn_metrics(
     listener: TcpListener,
-    run: Arc<crate::metrics::Metrics>,
+    run: Option<Arc<crate::metrics::Metrics>>,
 ) -> Result<(), ServeError> {
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let run = Arc::clone(&run);
-            async move { super::api::exposition(Some(&run)) }
+            let run = run.clone();
+            async move { super::api::exposition(run.as_deref()) }
         }),
     );
     spawn_router(listener, app)

@@ -177,7 +177,7 @@ pub fn run(options: RunOptions) -> Result<Finished, RunError> {
         let listener = server::bind_offset("--metrics", address, offset)
             .map_err(|e| RunError::Setup(e.to_string()))?;
         let url = server::url(&listener);
-        server::spawn_metrics(listener, Arc::clone(&metrics))
+        server::spawn_metrics(listener, Some(Arc::clone(&metrics)))
             .map_err(|e| RunError::Setup(e.to_string()))?;
         tracing::info!("metrics for Prometheus at {url}metrics");
     }

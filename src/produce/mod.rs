@@ -63,7 +63,12 @@ pub struct ProduceOptions {
     pub sources: Vec<String>,
     /// Show the live progress line.
     pub progress: bool,
+    /// Serve the producer's counters for Prometheus at `HOST:PORT/metrics`.
+    pub metrics: Option<String>,
 }
+
+/// How often the producer's counters are published for `--metrics`.
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 
 /// What a produce run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -159,6 +164,14 @@ pub fn run(options: &ProduceOptions) -> Result<ProduceSummary, ProduceError> {
         None => None,
     };
     let replay = replay_options(options, &uris)?.map(replay::Replay::new);
+    if let Some(address) = &options.metrics {
+        use crate::dashboard::server;
+        crate::prometheus::install();
+        let listener = server::bind("--metrics", address).map_err(|e| setup(e.to_string()))?;
+        let url = server::url(&listener);
+        server::spawn_metrics(listener, None).map_err(|e| setup(e.to_string()))?;
+        tracing::info!("metrics for Prometheus at {url}metrics");
+    }
     if let Some(partitions) = options.partitions {
         kafka_out::ensure_topic(&to, partitions).map_err(ProduceError::Setup)?;
     }
@@ -393,6 +406,7 @@ impl Producing {
         let mut source_done = false;
         let mut deliveries = Vec::new();
         let mut last_checkpoint = Instant::now();
+        let mut last_published = Instant::now();
         let mut failed_at = 0;
         // When a stop was asked for: read no more, wait a while for what is in flight.
         let mut stopping_since: Option<Instant> = None;
@@ -520,6 +534,14 @@ impl Producing {
                     self.mode.broker(),
                     everything_done,
                 );
+            }
+            if last_published.elapsed() >= PUBLISH_EVERY || everything_done {
+                crate::prometheus::publish_produce(
+                    &self.summary,
+                    self.spool.as_ref().map_or(0, Spool::bytes),
+                    self.mode == Mode::Direct,
+                );
+                last_published = Instant::now();
             }
             if everything_done {
                 return Ok(self.summary.clone());
