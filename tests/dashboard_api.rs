@@ -630,72 +630,43 @@ fn early_results_show_open_windows_while_they_fill() {
 fn setup_errors_exit_2_naming_what_is_wrong() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = taken.local_addr().expect("address").to_string();
-    let run = |args: &[&str]| {
+    let in_use = format!("--http {address}: cannot listen");
+    let run = ["run", "dataflows/evilnet.toml", "--quiet", "--http"];
+    let serve = [
+        "serve",
+        "dataflows/evilnet.toml",
+        "--http",
+        "127.0.0.1:0",
+        "--cassandra",
+    ];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        ([&run[..], &[address.as_str()]].concat(), in_use.as_str()),
+        ([&run[..], &["port eighty"]].concat(), "expected HOST:PORT"),
+        (
+            [&run[..], &[":0", "--http-retention", "soon"]].concat(),
+            "--http-retention",
+        ),
+        (
+            [&serve[..], &["cassandra://127.0.0.1:1/evilnet"]].concat(),
+            "cannot connect to Cassandra at 127.0.0.1:1",
+        ),
+        (
+            [&serve[..], &["cassandra://127.0.0.1:9042"]].concat(),
+            "KEYSPACE",
+        ),
+        (
+            vec!["query", "dataflows/nothing.toml", "top_cities"],
+            "nothing.toml",
+        ),
+    ];
+    for (args, message) in cases {
         let output = tidemark()
-            .args(args)
+            .args(&args)
             .current_dir(common::root())
             .output()
             .expect("start tidemark");
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
-    let (code, err) = run(&[
-        "run",
-        "dataflows/evilnet.toml",
-        "--quiet",
-        "--http",
-        &address,
-    ]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains(&format!("--http {address}: cannot listen")),
-        "{err}"
-    );
-    let (code, err) = run(&[
-        "run",
-        "dataflows/evilnet.toml",
-        "--quiet",
-        "--http",
-        "port eighty",
-    ]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("expected HOST:PORT"), "{err}");
-    let (code, err) = run(&[
-        "run",
-        "dataflows/evilnet.toml",
-        "--http",
-        ":0",
-        "--http-retention",
-        "soon",
-    ]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("--http-retention"), "{err}");
-    let (code, err) = run(&[
-        "serve",
-        "dataflows/evilnet.toml",
-        "--cassandra",
-        "cassandra://127.0.0.1:1/evilnet",
-        "--http",
-        "127.0.0.1:0",
-    ]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("cannot connect to Cassandra at 127.0.0.1:1"),
-        "{err}"
-    );
-    let (code, err) = run(&[
-        "serve",
-        "dataflows/evilnet.toml",
-        "--cassandra",
-        "cassandra://127.0.0.1:9042",
-        "--http",
-        "127.0.0.1:0",
-    ]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("KEYSPACE"), "{err}");
-    let (code, err) = run(&["query", "dataflows/nothing.toml", "top_cities"]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("nothing.toml"), "{err}");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
 }

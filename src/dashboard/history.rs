@@ -148,6 +148,25 @@ impl HistoryStore {
         Ok(rows)
     }
 
+    /// Reads the rows of one statement, keeping those `keep` accepts.
+    async fn read_into(
+        &self,
+        cql: &str,
+        values: Vec<CqlValue>,
+        output: usize,
+        keep: &impl Fn(&ResultRow) -> bool,
+        found: &mut Vec<ResultRow>,
+    ) -> Result<(), HistoryError> {
+        let info = &self.catalog.outputs[output];
+        for row in self.select(cql, values).await? {
+            let row = Self::to_row(output, info, row);
+            if keep(&row) {
+                found.push(row);
+            }
+        }
+        Ok(())
+    }
+
     /// The days holding an output's rows, newest first.
     async fn days(&self, info: &OutputInfo) -> Result<Vec<u64>, HistoryError> {
         let cql = format!("SELECT DISTINCT day FROM {}", self.day_table(info));
@@ -238,12 +257,8 @@ impl HistoryStore {
                 timestamp(to),
                 CqlValue::Int(read_limit(limit)),
             ]);
-            for row in self.select(&cql, values).await? {
-                let row = Self::to_row(output, info, row);
-                if keep(&row) {
-                    found.push(row);
-                }
-            }
+            self.read_into(&cql, values, output, &keep, &mut found)
+                .await?;
         } else {
             let cql = format!(
                 "SELECT {columns} FROM {table} WHERE day = ? AND {time} >= ? AND {time} <= ? LIMIT ?",
@@ -257,12 +272,8 @@ impl HistoryStore {
                     timestamp(to),
                     CqlValue::Int(read_limit(limit)),
                 ];
-                for row in self.select(&cql, values).await? {
-                    let row = Self::to_row(output, info, row);
-                    if keep(&row) {
-                        found.push(row);
-                    }
-                }
+                self.read_into(&cql, values, output, &keep, &mut found)
+                    .await?;
                 if found.len() > limit {
                     return Ok(Err(too_many()));
                 }

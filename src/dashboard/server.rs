@@ -99,12 +99,7 @@ pub fn spawn_metrics(
 }
 
 fn spawn_router(listener: TcpListener, app: axum::Router) -> Result<(), ServeError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("http")
-        .enable_all()
-        .build()
-        .map_err(ServeError::Start)?;
+    let runtime = runtime()?;
     std::thread::Builder::new()
         .name("http".into())
         .spawn(move || {
@@ -121,6 +116,17 @@ fn spawn_router(listener: TcpListener, app: axum::Router) -> Result<(), ServeErr
         })
         .map_err(ServeError::Start)?;
     Ok(())
+}
+
+/// The runtime a server runs on: two threads of its own, so serving never takes a worker's
+/// time.
+fn runtime() -> Result<tokio::runtime::Runtime, ServeError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("http")
+        .enable_all()
+        .build()
+        .map_err(ServeError::Start)
 }
 
 /// The URL a listener is reached at.
@@ -151,12 +157,7 @@ pub fn serve_history(
     stop: crate::signals::StopSignal,
 ) -> Result<(), HistoryServeError> {
     let listener = bind("--http", address)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("http")
-        .enable_all()
-        .build()
-        .map_err(ServeError::Start)?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         let history = super::HistoryStore::connect(uri, Arc::new(catalog)).await?;
         let state = Arc::new(ApiState {
