@@ -179,7 +179,7 @@ impl Cluster {
     }
 
     /// The address of every process: the hostfile's lines, or `localhost:2101+i`.
-    fn addresses(&self) -> Result<Vec<String>, ClusterError> {
+    pub(crate) fn addresses(&self) -> Result<Vec<String>, ClusterError> {
         let Some(path) = &self.hostfile else {
             return Ok((0..self.processes)
                 .map(|i| format!("localhost:{}", 2101 + i))

@@ -5,6 +5,7 @@ mod aggregate_ops;
 mod cluster;
 mod large_batches;
 mod live;
+mod peers;
 mod read;
 mod shared;
 mod sink_lag;
@@ -208,6 +209,10 @@ pub fn run(options: RunOptions) -> Result<Finished, RunError> {
         .progress
         .then(|| Progress::start(Arc::clone(&metrics)));
     stop::watch(Arc::clone(&shared), cluster.processes);
+    if cluster.processes > 1 {
+        let addresses = cluster.addresses().map_err(|e| setup(e.to_string()))?;
+        peers::end_on_lost_peer(Arc::clone(&shared), addresses);
+    }
     let worker_shared = Arc::clone(&shared);
     let connecting = cluster.watch_connections();
     let guards = timely::execute(config, move |worker| {

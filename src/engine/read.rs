@@ -179,6 +179,7 @@ pub fn read_and_decode<'s>(
                     capability = None;
                     input = None;
                     shared.source_frontiers.withdraw(worker);
+                    shared.stop.input_ended(worker);
                     return;
                 }
                 Frontier::At(low) if low > *cap.time() => cap.downgrade(&low),

@@ -23,6 +23,8 @@ pub struct Stop {
     signal: StopSignal,
     workers: usize,
     settled: Mutex<HashSet<usize>>,
+    /// Workers whose input has ended.
+    ended: Mutex<HashSet<usize>>,
     /// The source operators to wake when a stop is asked for.
     sources: Mutex<Vec<SyncActivator>>,
     /// Set by the first thread to end the process.
@@ -38,6 +40,7 @@ impl Stop {
             signal: StopSignal::listen()?,
             workers,
             settled: Mutex::new(HashSet::new()),
+            ended: Mutex::new(HashSet::new()),
             sources: Mutex::new(Vec::new()),
             ending: AtomicBool::new(false),
             completed: AtomicBool::new(false),
@@ -79,6 +82,21 @@ impl Stop {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(worker);
+    }
+
+    /// Notes that `worker`'s input has ended.
+    pub fn input_ended(&self, worker: usize) {
+        self.ended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(worker);
+    }
+
+    /// Whether the process is winding down: every worker's input has ended, or a stop was
+    /// asked for. Peers that end then are ending with it, not lost.
+    pub fn winding_down(&self) -> bool {
+        self.requested()
+            || self.ended.lock().unwrap_or_else(|p| p.into_inner()).len() == self.workers
     }
 
     /// Whether a stop was asked for and every worker of the process has settled since.
