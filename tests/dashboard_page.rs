@@ -42,40 +42,9 @@ fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn the_page_shows_the_ranking_and_updates_as_rows_arrive() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let input = dir.path().join("tweets.jsonl");
-    generate(&input, "tweets", "12000", &["--rate", "2", "--seed", "11"]);
-    let lines = std::fs::read_to_string(&input).expect("tweets");
-    let lines: Vec<&str> = lines.lines().collect();
-    let (first, second) = lines.split_at(lines.len() / 2);
-
-    let mut server = Server::start_with(
-        dir.path(),
-        &[
-            "run",
-            "dataflows/evilnet.toml",
-            "--source",
-            "file:-",
-            "--quiet",
-            "--sink",
-            "jsonl:/dev/null",
-        ],
-        Stdio::piped(),
-    );
-    let mut stdin = server.stdin().expect("stdin");
-    for line in first {
-        writeln!(stdin, "{line}").expect("write");
-    }
-    stdin.flush().expect("flush");
-    server.wait_for(|s| {
-        !s.get("/api/outputs/top_cities/latest").1["rows"]
-            .as_array()
-            .expect("rows")
-            .is_empty()
-    });
-
+/// Chromium on `url`, ready: the browser (kept alive by the caller), its tab, and the
+/// console errors and exceptions seen so far.
+fn open_page(url: &str) -> (Browser, Arc<Tab>, Arc<Mutex<Vec<String>>>) {
     let browser = Browser::new(
         LaunchOptions::default_builder()
             .path(Some(chromium()))
@@ -113,12 +82,49 @@ fn the_page_shows_the_ranking_and_updates_as_rows_arrive() {
         }
     }))
     .expect("listener");
-    tab.navigate_to(&format!("{}/", server.url))
-        .expect("navigate");
+    tab.navigate_to(url).expect("navigate");
     tab.wait_until_navigated().expect("navigated");
     wait_until("the page to be ready", || {
         text(&tab, "document.body.dataset.ready || ''") == "true"
     });
+    (browser, tab, errors)
+}
+
+#[test]
+fn the_page_shows_the_ranking_and_updates_as_rows_arrive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("tweets.jsonl");
+    generate(&input, "tweets", "12000", &["--rate", "2", "--seed", "11"]);
+    let lines = std::fs::read_to_string(&input).expect("tweets");
+    let lines: Vec<&str> = lines.lines().collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+
+    let mut server = Server::start_with(
+        dir.path(),
+        &[
+            "run",
+            "dataflows/evilnet.toml",
+            "--source",
+            "file:-",
+            "--quiet",
+            "--sink",
+            "jsonl:/dev/null",
+        ],
+        Stdio::piped(),
+    );
+    let mut stdin = server.stdin().expect("stdin");
+    for line in first {
+        writeln!(stdin, "{line}").expect("write");
+    }
+    stdin.flush().expect("flush");
+    server.wait_for(|s| {
+        !s.get("/api/outputs/top_cities/latest").1["rows"]
+            .as_array()
+            .expect("rows")
+            .is_empty()
+    });
+
+    let (_browser, tab, errors) = open_page(&format!("{}/", server.url));
 
     // The ranking table holds the API's newest ranking, in order.
     let (_, latest) = server.get("/api/outputs/top_cities/latest");
@@ -179,4 +185,101 @@ fn the_page_shows_the_ranking_and_updates_as_rows_arrive() {
     let errors = errors.lock().expect("errors");
     assert!(errors.is_empty(), "console errors: {errors:?}");
     drop(stdin);
+}
+
+#[test]
+fn the_taxi_page_maps_hotspots_and_draws_every_output_without_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("taxi.jsonl");
+    generate(&input, "taxi", "6000", &["--rate", "1", "--seed", "12"]);
+    let source = format!("file:{}", input.display());
+    let mut server = Server::start(
+        dir.path(),
+        &[
+            "run",
+            "dataflows/taxi.toml",
+            "--source",
+            &source,
+            "--quiet",
+            "--sink",
+            "jsonl:/dev/null",
+        ],
+    );
+    server.wait_until_ended();
+    let (_browser, tab, errors) = open_page(&format!("{}/", server.url));
+    // The hotspot map holds the newest ranking's cells, at their centres.
+    let (_, latest) = server.get("/api/outputs/hotspot_locations/latest");
+    let cells = latest["rows"].as_array().expect("rows").len();
+    assert!(cells > 0);
+    let mapped = text(
+        &tab,
+        "Chart.getChart('map-hotspot_locations').data.datasets[0].data.length",
+    );
+    assert_eq!(mapped, cells.to_string());
+    let first = text(
+        &tab,
+        "JSON.stringify(Chart.getChart('map-hotspot_locations').data.datasets[0].data[0])",
+    );
+    let point: serde_json::Value = serde_json::from_str(&first).expect("point");
+    let cell = latest["rows"][0]["pickup_cell"].as_str().expect("cell");
+    let (lat, lon) = cell.split_once(',').expect("lat,lon");
+    assert_eq!(point["y"].as_f64(), lat.parse().ok(), "{point}");
+    assert_eq!(point["x"].as_f64(), lon.parse().ok(), "{point}");
+    // Every output has a table with rows.
+    for output in [
+        "fare_totals",
+        "daily_totals",
+        "hotspot_community_areas",
+        "hotspot_locations",
+    ] {
+        let rows = text(
+            &tab,
+            &format!("document.querySelectorAll('#table-{output} tbody tr').length"),
+        );
+        assert!(
+            rows.parse::<u32>().expect("count") > 0,
+            "{output}: no table rows"
+        );
+    }
+    let errors = errors.lock().expect("errors");
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+#[test]
+fn the_sentiment_page_shows_per_record_rows_without_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = Server::start(
+        dir.path(),
+        &[
+            "run",
+            "dataflows/sentiment.toml",
+            "--quiet",
+            "--sink",
+            "jsonl:/dev/null",
+            "--http-retention",
+            "1000d",
+        ],
+    );
+    server.wait_until_ended();
+    let (_browser, tab, errors) = open_page(&format!("{}/", server.url));
+    for output in ["tweet_polarity", "sentiment_by_minute"] {
+        let rows = text(
+            &tab,
+            &format!("document.querySelectorAll('#table-{output} tbody tr').length"),
+        );
+        assert!(
+            rows.parse::<u32>().expect("count") > 0,
+            "{output}: no table rows"
+        );
+    }
+    let points = text(
+        &tab,
+        "Chart.getChart('chart-tweet_polarity').data.datasets[0].data.length",
+    );
+    assert!(
+        points.parse::<u32>().expect("count") > 0,
+        "the polarity chart is empty"
+    );
+    let errors = errors.lock().expect("errors");
+    assert!(errors.is_empty(), "console errors: {errors:?}");
 }
