@@ -94,10 +94,25 @@ fn open_page(url: &str) -> (Browser, Arc<Tab>, Arc<Mutex<Vec<String>>>) {
 fn the_page_shows_the_ranking_and_updates_as_rows_arrive() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("tweets.jsonl");
-    generate(&input, "tweets", "12000", &["--rate", "2", "--seed", "11"]);
-    let lines = std::fs::read_to_string(&input).expect("tweets");
-    let lines: Vec<&str> = lines.lines().collect();
-    let (first, second) = lines.split_at(lines.len() / 2);
+    // First the bundled seed tweets, then generated ones from just after them.
+    let bundled = std::fs::read_to_string(common::root().join("data/evilnet/tweets_decoded.jsonl"))
+        .expect("the bundled tweets");
+    generate(
+        &input,
+        "tweets",
+        "6000",
+        &[
+            "--rate",
+            "2",
+            "--seed",
+            "11",
+            "--start",
+            "2022-09-26T03:25:00Z",
+        ],
+    );
+    let later = std::fs::read_to_string(&input).expect("tweets");
+    let first: Vec<&str> = bundled.lines().collect();
+    let second: Vec<&str> = later.lines().collect();
 
     let mut server = Server::start_with(
         dir.path(),
@@ -113,7 +128,7 @@ fn the_page_shows_the_ranking_and_updates_as_rows_arrive() {
         Stdio::piped(),
     );
     let mut stdin = server.stdin().expect("stdin");
-    for line in first {
+    for line in &first {
         writeln!(stdin, "{line}").expect("write");
     }
     stdin.flush().expect("flush");
@@ -164,7 +179,7 @@ fn the_page_shows_the_ranking_and_updates_as_rows_arrive() {
     );
 
     // New rows: the page follows without a reload.
-    for line in second {
+    for line in &second {
         writeln!(stdin, "{line}").expect("write");
     }
     stdin.flush().expect("flush");
