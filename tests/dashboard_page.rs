@@ -34,6 +34,18 @@ fn text(tab: &Tab, expression: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Asserts that the page's table of `output` has rows.
+fn assert_table_has_rows(tab: &Tab, output: &str) {
+    let rows = text(
+        tab,
+        &format!("document.querySelectorAll('#table-{output} tbody tr').length"),
+    );
+    assert!(
+        rows.parse::<u32>().expect("count") > 0,
+        "{output}: no table rows"
+    );
+}
+
 fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(90);
     while !ready() {
@@ -247,14 +259,7 @@ fn the_taxi_page_maps_hotspots_and_draws_every_output_without_errors() {
         "hotspot_community_areas",
         "hotspot_locations",
     ] {
-        let rows = text(
-            &tab,
-            &format!("document.querySelectorAll('#table-{output} tbody tr').length"),
-        );
-        assert!(
-            rows.parse::<u32>().expect("count") > 0,
-            "{output}: no table rows"
-        );
+        assert_table_has_rows(&tab, output);
     }
     let errors = errors.lock().expect("errors");
     assert!(errors.is_empty(), "console errors: {errors:?}");
@@ -278,14 +283,7 @@ fn the_sentiment_page_shows_per_record_rows_without_errors() {
     server.wait_until_ended();
     let (_browser, tab, errors) = open_page(&format!("{}/", server.url));
     for output in ["tweet_polarity", "sentiment_by_minute"] {
-        let rows = text(
-            &tab,
-            &format!("document.querySelectorAll('#table-{output} tbody tr').length"),
-        );
-        assert!(
-            rows.parse::<u32>().expect("count") > 0,
-            "{output}: no table rows"
-        );
+        assert_table_has_rows(&tab, output);
     }
     let points = text(
         &tab,

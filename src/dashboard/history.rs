@@ -7,7 +7,7 @@
 
 use super::catalog::{Catalog, OutputInfo, Shape};
 use super::live::key_matches;
-use super::request::{KeysRequest, LatestRequest, RequestError, RowsRequest};
+use super::request::{KeysRequest, LatestRequest, RequestError, RowsRequest, Span};
 use crate::aggregate::{Key, ResultRow};
 use crate::sink::{cql_ident as ident, CassandraUri, KeyType};
 use crate::time::Window;
@@ -205,6 +205,15 @@ impl HistoryStore {
         Ok(None)
     }
 
+    /// A span as `(from, to)` inclusive; `None` for `last` over an output with no rows.
+    async fn range(&self, span: Span, output: usize) -> Result<Option<(u64, u64)>, HistoryError> {
+        let newest = match span {
+            Span::Last(_) => self.newest(output).await?,
+            Span::Between { .. } => None,
+        };
+        Ok(span.resolve(newest))
+    }
+
     /// The rows a request asks for, in time order, at most `limit`.
     pub async fn rows(
         &self,
@@ -213,11 +222,7 @@ impl HistoryStore {
     ) -> Result<Result<Vec<ResultRow>, RequestError>, HistoryError> {
         let output = request.output;
         let info = &self.catalog.outputs[output];
-        let newest = match request.span {
-            super::request::Span::Last(_) => self.newest(output).await?,
-            super::request::Span::Between { .. } => None,
-        };
-        let Some((from, to)) = request.span.resolve(newest) else {
+        let Some((from, to)) = self.range(request.span, output).await? else {
             return Ok(Ok(Vec::new()));
         };
         let columns = Self::columns(info);
@@ -353,11 +358,7 @@ impl HistoryStore {
     pub async fn keys(&self, request: &KeysRequest) -> Result<Vec<Key>, HistoryError> {
         let output = request.output;
         let info = &self.catalog.outputs[output];
-        let newest = match request.span {
-            super::request::Span::Last(_) => self.newest(output).await?,
-            super::request::Span::Between { .. } => None,
-        };
-        let Some((from, to)) = request.span.resolve(newest) else {
+        let Some((from, to)) = self.range(request.span, output).await? else {
             return Ok(Vec::new());
         };
         let key_columns: Vec<String> = info.keys.iter().map(|k| ident(k)).collect();
