@@ -6,18 +6,22 @@
 //! Dataflows are data: [`spec`] turns a `dataflows/*.toml` file into a validated plan.
 
 pub mod aggregate;
+pub mod cassandra_access;
 pub mod dashboard;
 pub mod decode;
 pub mod derive;
 pub mod engine;
 pub mod event;
 pub mod gen;
+pub mod kafka_access;
 pub mod metrics;
 pub mod produce;
 pub mod prometheus;
+pub mod secret;
 pub mod signals;
 pub mod sink;
 pub mod source;
 pub mod spec;
 pub mod time;
+pub mod uri;
 pub mod value;

@@ -13,7 +13,6 @@ use crate::sink::{cql_ident as ident, CassandraUri, KeyType};
 use crate::time::Window;
 use crate::value::Value;
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use scylla::value::{CqlDate, CqlTimestamp, CqlValue, Row};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,14 +23,9 @@ const DAY_MS: u64 = 86_400_000;
 /// A failed read.
 #[derive(Debug, Error)]
 pub enum HistoryError {
-    /// No node could be reached.
-    #[error("cannot connect to Cassandra at {hosts}: {message}")]
-    Connect {
-        /// The contact points.
-        hosts: String,
-        /// The driver's error.
-        message: String,
-    },
+    /// No node could be reached, or the login was refused.
+    #[error(transparent)]
+    Connect(#[from] crate::cassandra_access::CassandraAccessError),
     /// A read failed.
     #[error("Cassandra read failed: {message} ({cql})")]
     Read {
@@ -52,15 +46,11 @@ pub struct HistoryStore {
 impl HistoryStore {
     /// Connects to the cluster `uri` names; reads go to its keyspace.
     pub async fn connect(uri: &CassandraUri, catalog: Arc<Catalog>) -> Result<Self, HistoryError> {
-        let session = SessionBuilder::new()
-            .known_nodes(&uri.hosts)
-            .connection_timeout(Duration::from_secs(10))
-            .build()
-            .await
-            .map_err(|e| HistoryError::Connect {
-                hosts: uri.hosts.join(","),
-                message: e.to_string(),
-            })?;
+        let builder = uri
+            .access
+            .builder()?
+            .connection_timeout(Duration::from_secs(10));
+        let session = uri.access.connect(builder).await?;
         Ok(HistoryStore {
             catalog,
             session,

@@ -3,9 +3,10 @@
 //! so they can be spooled), and a probe that tells whether a broker takes writes.
 
 use super::spool::Record;
+use crate::kafka_access::{AccessWatch, KafkaAccess};
+use crate::uri::ServiceUri;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{
@@ -16,11 +17,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// A parsed `kafka://HOST:PORT[,HOST:PORT]/TOPIC` destination.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A parsed `kafka://[USER@]HOST:PORT[,HOST:PORT]/TOPIC` destination, with the access
+/// parameters of [`crate::kafka_access`].
+#[derive(Clone, Debug)]
 pub struct Destination {
-    /// Bootstrap servers.
-    pub brokers: String,
+    /// How to reach the brokers.
+    pub access: KafkaAccess,
     /// The topic.
     pub topic: String,
 }
@@ -28,23 +30,32 @@ pub struct Destination {
 impl Destination {
     /// Parses a `--to` URI.
     pub fn parse(uri: &str) -> Result<Destination, String> {
-        let bad = |why: &str| format!("`{uri}` is not a Kafka destination: {why}");
-        let rest = uri
-            .strip_prefix("kafka://")
-            .ok_or_else(|| bad("it must start with kafka://"))?;
-        if rest.contains('?') {
-            return Err(bad("it takes no parameters"));
-        }
-        let (brokers, topic) = rest
-            .split_once('/')
-            .ok_or_else(|| bad("name a topic: kafka://HOST:PORT/TOPIC"))?;
-        if brokers.is_empty() || topic.is_empty() || topic.contains('/') {
-            return Err(bad("expected kafka://HOST:PORT[,HOST:PORT]/TOPIC"));
+        let parsed = ServiceUri::parse(uri, "kafka", "Kafka destination", "topic")
+            .map_err(|e| e.to_string())?;
+        let (access, own) = KafkaAccess::from_uri(&parsed).map_err(|e| e.to_string())?;
+        if let Some((key, _)) = own.first() {
+            return Err(parsed.unknown(key, crate::kafka_access::PARAMS).to_string());
         }
         Ok(Destination {
-            brokers: brokers.to_string(),
-            topic: topic.to_string(),
+            access,
+            topic: parsed.name,
         })
+    }
+
+    /// The bootstrap servers.
+    pub fn brokers(&self) -> &str {
+        &self.access.brokers
+    }
+
+    /// The error that explains why the brokers could not be reached, if it is a refused
+    /// login or a failed TLS handshake the producer saw.
+    pub fn refused(&self, producer: &KafkaProducer) -> Option<String> {
+        // Polling serves the client's log and error callbacks (delivery reports are kept).
+        let serve = || producer.poll(Duration::from_millis(20));
+        self.access
+            .explain(&producer.context().access, serve, ())
+            .err()
+            .map(|e| e.to_string())
     }
 }
 
@@ -67,6 +78,7 @@ pub enum Delivery {
 pub struct Reports {
     deliveries: Mutex<Vec<Delivery>>,
     all_brokers_down: AtomicBool,
+    access: AccessWatch,
 }
 
 impl Reports {
@@ -82,10 +94,16 @@ impl Reports {
 }
 
 impl ClientContext for Reports {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.access.note_log(message);
+        crate::kafka_access::forward_log(level, facility, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         if matches!(error, KafkaError::Global(RDKafkaErrorCode::AllBrokersDown)) {
             self.all_brokers_down.store(true, Ordering::Relaxed);
         }
+        self.access.note(&error, reason);
         tracing::debug!("kafka: {error}: {reason}");
     }
 }
@@ -128,8 +146,8 @@ pub type KafkaProducer = BaseProducer<Reports>;
 
 /// Creates the producer. Messages not acknowledged within `ack_timeout` come back failed.
 pub fn connect(to: &Destination, ack_timeout: Duration) -> Result<KafkaProducer, String> {
-    ClientConfig::new()
-        .set("bootstrap.servers", &to.brokers)
+    to.access
+        .client_config()
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
@@ -138,7 +156,7 @@ pub fn connect(to: &Destination, ack_timeout: Duration) -> Result<KafkaProducer,
         .set("queue.buffering.max.messages", "100000")
         .set("message.timeout.ms", ack_timeout.as_millis().to_string())
         .create_with_context(Reports::default())
-        .map_err(|e| format!("cannot create a Kafka producer for {}: {e}", to.brokers))
+        .map_err(|e| format!("cannot create a Kafka producer for {}: {e}", to.brokers()))
 }
 
 /// Sends one message; on a full local queue the message is handed back.
@@ -187,10 +205,22 @@ pub fn topic_writable(producer: &KafkaProducer, topic: &str, timeout: Duration) 
 /// Creates the topic with `partitions` partitions unless it exists; says so if it exists
 /// with a different count.
 pub fn ensure_topic(to: &Destination, partitions: i32) -> Result<(), String> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &to.brokers)
-        .create()
+    let admin: AdminClient<AccessWatch> = to
+        .access
+        .client_config()
+        .create_with_context(AccessWatch::default())
         .map_err(|e| format!("cannot create a Kafka admin client: {e}"))?;
+    let wait = || std::thread::sleep(Duration::from_millis(20));
+    let explained = |otherwise: String| match to.access.explain(admin.inner().context(), wait, ()) {
+        Ok(()) => otherwise,
+        Err(refused) => refused.to_string(),
+    };
+    // Reaching the brokers first: an admin request to brokers that refuse the login waits
+    // for ever.
+    admin
+        .inner()
+        .fetch_metadata(Some(&to.topic), Duration::from_secs(10))
+        .map_err(|e| explained(format!("cannot reach Kafka at {}: {e}", to.brokers())))?;
     let created = futures_executor::block_on(admin.create_topics(
         &[NewTopic::new(
             &to.topic,
@@ -200,7 +230,13 @@ pub fn ensure_topic(to: &Destination, partitions: i32) -> Result<(), String> {
         )],
         &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
     ))
-    .map_err(|e| format!("cannot create topic {} at {}: {e}", to.topic, to.brokers))?;
+    .map_err(|e| {
+        explained(format!(
+            "cannot create topic {} at {}: {e}",
+            to.topic,
+            to.brokers()
+        ))
+    })?;
     match created.first() {
         Some(Ok(_)) => {
             tracing::info!("created topic {} with {partitions} partitions", to.topic);
@@ -223,7 +259,10 @@ pub fn ensure_topic(to: &Destination, partitions: i32) -> Result<(), String> {
             }
             Ok(())
         }
-        Some(Err((_, code))) => Err(format!("cannot create topic {}: {code}", to.topic)),
+        Some(Err((_, code))) => Err(explained(format!(
+            "cannot create topic {}: {code}",
+            to.topic
+        ))),
         None => Err(format!("cannot create topic {}: no answer", to.topic)),
     }
 }
@@ -236,7 +275,7 @@ mod tests {
     fn parses_destinations() {
         let to = Destination::parse("kafka://a:9092,b:9092/tweets").expect("uri");
         assert_eq!(
-            (to.brokers.as_str(), to.topic.as_str()),
+            (to.brokers(), to.topic.as_str()),
             ("a:9092,b:9092", "tweets")
         );
         assert!(Destination::parse("kafka://a:9092").is_err());

@@ -172,9 +172,6 @@ pub fn run(options: &ProduceOptions) -> Result<ProduceSummary, ProduceError> {
         server::spawn_metrics(listener, None).map_err(|e| setup(e.to_string()))?;
         tracing::info!("metrics for Prometheus at {url}metrics");
     }
-    if let Some(partitions) = options.partitions {
-        kafka_out::ensure_topic(&to, partitions).map_err(ProduceError::Setup)?;
-    }
     let ack_timeout = if options.spool.is_some() {
         options.ack_timeout
     } else {
@@ -182,13 +179,24 @@ pub fn run(options: &ProduceOptions) -> Result<ProduceSummary, ProduceError> {
         Duration::ZERO
     };
     let producer = Arc::new(kafka_out::connect(&to, ack_timeout).map_err(ProduceError::Setup)?);
-    if !kafka_out::topic_writable(&producer, &to.topic, Duration::from_secs(10))
-        && options.spool.is_none()
-    {
+    let writable = || kafka_out::topic_writable(&producer, &to.topic, Duration::from_secs(10));
+    let mut can_write = writable();
+    if !can_write {
+        // A refused login or TLS handshake is never mended by waiting, spool or not.
+        if let Some(refused) = to.refused(&producer) {
+            return Err(ProduceError::Setup(refused));
+        }
+    }
+    if let Some(partitions) = options.partitions {
+        kafka_out::ensure_topic(&to, partitions).map_err(ProduceError::Setup)?;
+        can_write = can_write || writable();
+    }
+    if !can_write && options.spool.is_none() {
         return Err(ProduceError::Setup(format!(
             "topic {} is not writable at {} (does it exist? --partitions N creates it; \
              --spool DIR keeps going while the broker is down)",
-            to.topic, to.brokers
+            to.topic,
+            to.brokers()
         )));
     }
     let spool = match &options.spool {

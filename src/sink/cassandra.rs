@@ -18,10 +18,11 @@
 
 use super::cql_schema::{schema_cql, tables, Partition, Table};
 use crate::aggregate::ResultRow;
+use crate::cassandra_access::CassandraAccess;
 use crate::spec::Plan;
+use crate::uri::ServiceUri;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::ExecutionError;
 use scylla::frame::types::Consistency;
 use scylla::statement::batch::{Batch as ScyllaBatch, BatchType};
@@ -41,11 +42,12 @@ const BATCH_ROWS: usize = 16;
 /// Batches of rows the channel holds before workers are pushed back.
 const CHANNEL_BATCHES: usize = 64;
 
-/// A parsed `cassandra://HOST:PORT[,HOST:PORT]/KEYSPACE?replication=1&ttl=S&consistency=C`.
-#[derive(Clone, Debug, PartialEq)]
+/// A parsed `cassandra://[USER@]HOST:PORT[,HOST:PORT]/KEYSPACE?replication=1&ttl=S&consistency=C`,
+/// with the access parameters of [`crate::cassandra_access`].
+#[derive(Clone, Debug)]
 pub struct CassandraUri {
-    /// Contact points.
-    pub hosts: Vec<String>,
+    /// Contact points, login and TLS.
+    pub access: CassandraAccess,
     /// Keyspace (created if missing).
     pub keyspace: String,
     /// Replication factor for a keyspace this sink creates.
@@ -59,36 +61,28 @@ pub struct CassandraUri {
 impl CassandraUri {
     /// Parses a Cassandra sink URI.
     pub fn parse(uri: &str) -> Result<CassandraUri, String> {
-        let bad = |why: &str| format!("`{uri}` is not a Cassandra sink: {why}");
-        let rest = uri
-            .strip_prefix("cassandra://")
-            .ok_or_else(|| bad("it must start with cassandra://"))?;
-        let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (hosts, keyspace) = address
-            .split_once('/')
-            .ok_or_else(|| bad("name a keyspace: cassandra://HOST:PORT/KEYSPACE"))?;
-        if hosts.is_empty() || keyspace.is_empty() || keyspace.contains('/') {
-            return Err(bad("expected cassandra://HOST:PORT[,HOST:PORT]/KEYSPACE"));
-        }
-        let mut parsed = CassandraUri {
-            hosts: hosts.split(',').map(String::from).collect(),
-            keyspace: keyspace.to_string(),
+        let parsed = ServiceUri::parse(uri, "cassandra", "Cassandra sink", "keyspace")
+            .map_err(|e| e.to_string())?;
+        let bad = |why: &str| parsed.error(why).to_string();
+        let (access, own) = CassandraAccess::from_uri(&parsed).map_err(|e| e.to_string())?;
+        let mut sink = CassandraUri {
+            access,
+            keyspace: parsed.name.clone(),
             replication: 1,
             ttl: None,
             consistency: Consistency::LocalQuorum,
         };
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            match pair.split_once('=') {
-                Some(("replication", n)) => {
-                    parsed.replication =
-                        n.parse().map_err(|_| bad("replication must be a number"))?
+        for (key, value) in &own {
+            match key.as_str() {
+                "replication" => {
+                    sink.replication = value
+                        .parse()
+                        .map_err(|_| bad("replication must be a number"))?
                 }
-                Some(("ttl", s)) => {
-                    parsed.ttl = Some(s.parse().map_err(|_| bad("ttl must be seconds"))?)
-                }
-                Some(("consistency", c)) => {
-                    parsed.consistency =
-                        match c.to_ascii_lowercase().as_str() {
+                "ttl" => sink.ttl = Some(value.parse().map_err(|_| bad("ttl must be seconds"))?),
+                "consistency" => {
+                    sink.consistency =
+                        match value.to_ascii_lowercase().as_str() {
                             "one" => Consistency::One,
                             "quorum" => Consistency::Quorum,
                             "local_quorum" => Consistency::LocalQuorum,
@@ -100,13 +94,24 @@ impl CassandraUri {
                         }
                 }
                 _ => {
-                    return Err(bad(&format!(
-                        "unknown parameter `{pair}`; allowed: replication, ttl, consistency"
-                    )))
+                    return Err(parsed
+                        .unknown(
+                            key,
+                            &format!(
+                                "replication, ttl, consistency, {}",
+                                crate::cassandra_access::PARAMS
+                            ),
+                        )
+                        .to_string())
                 }
             }
         }
-        Ok(parsed)
+        Ok(sink)
+    }
+
+    /// The contact points, comma-separated.
+    pub fn host_list(&self) -> String {
+        self.access.hosts.join(",")
     }
 }
 
@@ -311,17 +316,16 @@ async fn prepare(uri: &CassandraUri, plan: &Plan) -> Result<(Session, Statements
         .consistency(uri.consistency)
         .request_timeout(Some(Duration::from_secs(10)))
         .build();
-    let session = SessionBuilder::new()
-        .known_nodes(&uri.hosts)
-        .default_execution_profile_handle(profile.into_handle())
-        .build()
+    let builder = uri
+        .access
+        .builder()
+        .map_err(|e| e.to_string())?
+        .default_execution_profile_handle(profile.into_handle());
+    let session = uri
+        .access
+        .connect(builder)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot connect to Cassandra at {}: {e}",
-                uri.hosts.join(",")
-            )
-        })?;
+        .map_err(|e| e.to_string())?;
     for statement in schema_cql(plan, &uri.keyspace, uri.replication)
         .split(';')
         .map(str::trim)
@@ -541,7 +545,7 @@ mod tests {
             "cassandra://a:9042,b:9042/evilnet?replication=3&ttl=86400&consistency=one",
         )
         .expect("uri");
-        assert_eq!(uri.hosts, vec!["a:9042", "b:9042"]);
+        assert_eq!(uri.access.hosts, vec!["a:9042", "b:9042"]);
         assert_eq!(uri.keyspace, "evilnet");
         assert_eq!(
             (uri.replication, uri.ttl, uri.consistency),

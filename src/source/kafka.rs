@@ -5,8 +5,9 @@
 //! had data by the broker's log end offsets, never by a timer.
 
 use super::{PartitionStatus, RawRecord, Resume, SourceError, Tracked, WorkerSource};
+use crate::kafka_access::{self, AccessWatch, KafkaAccess};
+use crate::uri::ServiceUri;
 use rdkafka::bindings as kafka_c;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -31,11 +32,12 @@ pub enum StartAt {
     Time(i64),
 }
 
-/// A parsed `kafka://HOST:PORT[,HOST:PORT]/TOPIC?start=..&group=..&stop=end` URI.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A parsed `kafka://[USER@]HOST:PORT[,HOST:PORT]/TOPIC?start=..&group=..&stop=end` URI, with
+/// the access parameters of [`crate::kafka_access`].
+#[derive(Clone, Debug)]
 pub struct KafkaUri {
-    /// Bootstrap servers, comma-separated.
-    pub brokers: String,
+    /// How to reach the brokers.
+    pub access: KafkaAccess,
     /// The topic.
     pub topic: String,
     /// Where to start.
@@ -49,49 +51,46 @@ pub struct KafkaUri {
 impl KafkaUri {
     /// Parses a Kafka source URI; `default_group` names the group when the URI does not.
     pub fn parse(uri: &str, default_group: &str) -> Result<KafkaUri, SourceError> {
-        let bad = |why: &str| SourceError::BadKafkaUri {
-            uri: uri.to_string(),
-            why: why.to_string(),
-        };
-        let rest = uri
-            .strip_prefix("kafka://")
-            .ok_or_else(|| bad("it must start with kafka://"))?;
-        let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (brokers, topic) = address
-            .split_once('/')
-            .ok_or_else(|| bad("name a topic: kafka://HOST:PORT/TOPIC"))?;
-        if brokers.is_empty() || topic.is_empty() || topic.contains('/') {
-            return Err(bad("expected kafka://HOST:PORT[,HOST:PORT]/TOPIC"));
-        }
-        let mut parsed = KafkaUri {
-            brokers: brokers.to_string(),
-            topic: topic.to_string(),
+        let parsed = ServiceUri::parse(uri, "kafka", "Kafka source", "topic")?;
+        let (access, own) = KafkaAccess::from_uri(&parsed)?;
+        let mut source = KafkaUri {
+            access,
+            topic: parsed.name.clone(),
             start: StartAt::Committed,
             group: default_group.to_string(),
             stop_at_end: false,
         };
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            match pair.split_once('=') {
-                Some(("start", "earliest")) => parsed.start = StartAt::Earliest,
-                Some(("start", "latest")) => parsed.start = StartAt::Latest,
-                Some(("start", "committed")) => parsed.start = StartAt::Committed,
-                Some(("start", time)) => {
+        for (key, value) in &own {
+            match (key.as_str(), value.as_str()) {
+                ("start", "earliest") => source.start = StartAt::Earliest,
+                ("start", "latest") => source.start = StartAt::Latest,
+                ("start", "committed") => source.start = StartAt::Committed,
+                ("start", time) => {
                     let at = chrono::DateTime::parse_from_rfc3339(time).map_err(|_| {
-                        bad("start must be earliest, latest, committed or an RFC 3339 time")
+                        parsed
+                            .error("start must be earliest, latest, committed or an RFC 3339 time")
                     })?;
-                    parsed.start = StartAt::Time(at.timestamp_millis());
+                    source.start = StartAt::Time(at.timestamp_millis());
                 }
-                Some(("group", group)) if !group.is_empty() => parsed.group = group.to_string(),
-                Some(("stop", "end")) => parsed.stop_at_end = true,
-                Some(("stop", "never")) => parsed.stop_at_end = false,
+                ("group", group) if !group.is_empty() => source.group = group.to_string(),
+                ("stop", "end") => source.stop_at_end = true,
+                ("stop", "never") => source.stop_at_end = false,
                 _ => {
-                    return Err(bad(&format!(
-                        "unknown parameter `{pair}`; allowed: start, group, stop=end|never"
-                    )))
+                    return Err(parsed
+                        .unknown(
+                            key,
+                            &format!("start, group, stop=end|never, {}", kafka_access::PARAMS),
+                        )
+                        .into())
                 }
             }
         }
-        Ok(parsed)
+        Ok(source)
+    }
+
+    /// The bootstrap servers.
+    pub fn brokers(&self) -> &str {
+        &self.access.brokers
     }
 }
 
@@ -105,7 +104,7 @@ const CONSUME_BATCH: usize = 1024;
 impl PartitionQueue {
     /// Splits `partition`'s messages off the consumer's queue. Called before the partition is
     /// assigned, so no message of it reaches the consumer's queue first.
-    fn split(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<PartitionQueue> {
+    fn split(consumer: &KafkaConsumer, topic: &str, partition: i32) -> Option<PartitionQueue> {
         let topic = CString::new(topic).ok()?;
         let client = consumer.client().native_ptr();
         // SAFETY: `client` is the live consumer's handle; librdkafka copies the topic name.
@@ -234,17 +233,21 @@ fn parse_resume_metadata(metadata: &str) -> Resume {
     resume
 }
 
+/// The consumer of one worker.
+type KafkaConsumer = BaseConsumer<AccessWatch>;
+
 fn kafka_error(uri: &KafkaUri, e: rdkafka::error::KafkaError) -> SourceError {
     SourceError::Kafka {
-        uri: format!("kafka://{}/{}", uri.brokers, uri.topic),
+        uri: format!("kafka://{}/{}", uri.brokers(), uri.topic),
         message: e.to_string(),
     }
 }
 
 /// Creates a consumer for the URI's group and lists the topic's partitions.
-fn connect(uri: &KafkaUri) -> Result<(BaseConsumer, Vec<i32>), SourceError> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &uri.brokers)
+fn connect(uri: &KafkaUri) -> Result<(KafkaConsumer, Vec<i32>), SourceError> {
+    let consumer: KafkaConsumer = uri
+        .access
+        .client_config()
         .set("group.id", &uri.group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -254,11 +257,20 @@ fn connect(uri: &KafkaUri) -> Result<(BaseConsumer, Vec<i32>), SourceError> {
         .set("max.partition.fetch.bytes", "8388608")
         .set("queued.min.messages", "500000")
         .set("fetch.queue.backoff.ms", "5")
-        .create()
+        .create_with_context(AccessWatch::default())
         .map_err(|e| kafka_error(uri, e))?;
-    let metadata = consumer
-        .fetch_metadata(Some(&uri.topic), BROKER_TIMEOUT)
-        .map_err(|e| kafka_error(uri, e))?;
+    let metadata = match consumer.fetch_metadata(Some(&uri.topic), BROKER_TIMEOUT) {
+        Ok(metadata) => metadata,
+        Err(e) => {
+            let serve = || {
+                let _ = consumer.poll(Duration::from_millis(20));
+            };
+            let error = uri
+                .access
+                .explain(consumer.context(), serve, kafka_error(uri, e))?;
+            return Err(error);
+        }
+    };
     match metadata.topics().iter().find(|t| t.name() == uri.topic) {
         Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
             let partitions = t.partitions().iter().map(|p| p.id()).collect();
@@ -266,7 +278,8 @@ fn connect(uri: &KafkaUri) -> Result<(BaseConsumer, Vec<i32>), SourceError> {
         }
         _ => Err(SourceError::Missing(format!(
             "kafka://{}/{} (no such topic)",
-            uri.brokers, uri.topic
+            uri.brokers(),
+            uri.topic
         ))),
     }
 }
@@ -286,7 +299,7 @@ fn coordinator_pending(error: &rdkafka::error::KafkaError) -> bool {
 /// The group's committed offsets of `wanted`, waiting up to `BROKER_TIMEOUT` for a
 /// coordinator that is not ready yet.
 fn committed_offsets(
-    consumer: &BaseConsumer,
+    consumer: &KafkaConsumer,
     wanted: &TopicPartitionList,
 ) -> Result<TopicPartitionList, rdkafka::error::KafkaError> {
     let deadline = Instant::now() + BROKER_TIMEOUT;
@@ -312,7 +325,7 @@ impl KafkaUri {
 pub struct KafkaPartitions {
     /// One per slot, split off `consumer`'s queue; declared first so they are dropped first.
     queues: Vec<PartitionQueue>,
-    consumer: BaseConsumer,
+    consumer: KafkaConsumer,
     taken: Vec<*mut kafka_c::rd_kafka_message_t>,
     topic: String,
     slots: Vec<KafkaSlot>,
@@ -388,7 +401,7 @@ impl KafkaPartitions {
                 .map_err(kafka)?;
             slots.push(KafkaSlot {
                 partition,
-                label: format!("kafka://{}/{}/{partition}", uri.brokers, uri.topic),
+                label: format!("kafka://{}/{}/{partition}", uri.brokers(), uri.topic),
                 next: start,
                 log_end: high,
                 stop_at: uri.stop_at_end.then_some(high),
@@ -656,7 +669,7 @@ mod tests {
             "d",
         )
         .expect("uri");
-        assert_eq!(uri.brokers, "a:9092,b:9092");
+        assert_eq!(uri.brokers(), "a:9092,b:9092");
         assert_eq!(uri.topic, "tweets");
         assert_eq!(uri.start, StartAt::Earliest);
         assert_eq!(uri.group, "g");

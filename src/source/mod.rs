@@ -29,13 +29,11 @@ pub enum SourceError {
         why: String,
     },
     /// A malformed Kafka URI.
-    #[error("`{uri}` is not a Kafka source: {why}")]
-    BadKafkaUri {
-        /// The URI.
-        uri: String,
-        /// What is wrong.
-        why: String,
-    },
+    #[error(transparent)]
+    BadKafkaUri(#[from] crate::uri::UriError),
+    /// Kafka access settings that cannot work, or a refused login.
+    #[error(transparent)]
+    KafkaAccess(#[from] crate::kafka_access::AccessError),
     /// The Kafka cluster refused or could not be reached.
     #[error("{uri}: {message}")]
     Kafka {
@@ -209,13 +207,15 @@ impl Sources {
     ) -> Result<Sources, SourceError> {
         if let [uri] = uris {
             if uri.starts_with("kafka://") {
-                if format == Some(Format::Csv) {
-                    return Err(SourceError::BadKafkaUri {
-                        uri: uri.clone(),
-                        why: "Kafka messages are read as JSON".into(),
-                    });
-                }
                 let kafka = KafkaUri::parse(uri, group)?;
+                if format == Some(Format::Csv) {
+                    return Err(crate::uri::UriError {
+                        uri: crate::uri::masked(uri),
+                        what: "Kafka source",
+                        why: "Kafka messages are read as JSON".into(),
+                    }
+                    .into());
+                }
                 kafka.check()?;
                 return Ok(Sources::Kafka(kafka));
             }
