@@ -34,11 +34,36 @@ pub struct Cassandra {
 impl Cassandra {
     /// Connects to the node.
     pub fn connect() -> Cassandra {
+        Cassandra::connect_to(&node(), None)
+    }
+
+    /// Connects to `node`, logging in as `login` (user, password) when given.
+    pub fn connect_to(node: &str, login: Option<(&str, &str)>) -> Cassandra {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let mut builder = SessionBuilder::new().known_node(node);
+        if let Some((user, password)) = login {
+            builder = builder.user(user, password);
+        }
         let session = runtime
-            .block_on(SessionBuilder::new().known_node(node()).build())
-            .expect("connect to Cassandra (is it running? scripts/services.sh up)");
+            .block_on(builder.build())
+            .unwrap_or_else(|e| panic!("connect to Cassandra at {node} (is it running?): {e}"));
         Cassandra { runtime, session }
+    }
+
+    /// Every row of every table of `keyspace`, as `TABLE JSON` lines.
+    pub fn rows_of_keyspace(&self, keyspace: &str) -> std::collections::BTreeSet<String> {
+        let tables = self.query(&format!(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = '{keyspace}'"
+        ));
+        let mut rows = std::collections::BTreeSet::new();
+        for table in tables.rows::<(String,)>().expect("names") {
+            let (table,) = table.expect("name");
+            let result = self.query(&format!("SELECT JSON * FROM {keyspace}.{table}"));
+            for row in result.rows::<(String,)>().expect("json") {
+                rows.insert(format!("{table} {}", row.expect("row").0));
+            }
+        }
+        rows
     }
 
     /// Runs one statement and returns its rows.

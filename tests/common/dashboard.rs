@@ -49,10 +49,20 @@ impl Server {
 
     /// As [`Server::start`], with the child's standard input.
     pub fn start_with(dir: &Path, args: &[&str], stdin: Stdio) -> Server {
+        Self::launch(dir, args, stdin, &[])
+    }
+
+    /// As [`Server::start`], with environment variables set for the child.
+    pub fn start_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::launch(dir, args, Stdio::null(), env)
+    }
+
+    fn launch(dir: &Path, args: &[&str], stdin: Stdio, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let address = format!("127.0.0.1:{port}");
         let stderr = dir.join(format!("server-{port}.log"));
         let child = tidemark()
+            .envs(env.iter().copied())
             .args(args)
             .args(["--http", &address])
             .current_dir(root())

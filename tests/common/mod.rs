@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cassandra;
+pub mod cluster;
 pub mod dashboard;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -240,17 +241,27 @@ pub fn broker() -> String {
 
 /// Creates a topic with a name no other test run uses.
 pub fn topic(prefix: &str, partitions: i32) -> String {
+    topic_on(&broker(), prefix, partitions, 1)
+}
+
+/// Creates a topic on `brokers` with `replication` copies of each partition, named so that
+/// no other test run uses it.
+pub fn topic_on(brokers: &str, prefix: &str, partitions: i32, replication: i32) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_nanos();
     let name = format!("{prefix}-{}-{nanos}", std::process::id());
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", broker())
+        .set("bootstrap.servers", brokers)
         .create()
         .expect("admin client");
     let created = futures_executor::block_on(admin.create_topics(
-        &[NewTopic::new(&name, partitions, TopicReplication::Fixed(1))],
+        &[NewTopic::new(
+            &name,
+            partitions,
+            TopicReplication::Fixed(replication),
+        )],
         &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
     ))
     .expect("create topic (is Kafka running? scripts/services.sh up)");
@@ -260,8 +271,18 @@ pub fn topic(prefix: &str, partitions: i32) -> String {
 
 /// Produces lines to explicit partitions (`partition_of(index)`), and waits for every ack.
 pub fn produce(topic: &str, lines: &[String], partition_of: impl Fn(usize) -> i32) {
+    produce_to(&broker(), topic, lines, partition_of)
+}
+
+/// Produces lines to explicit partitions of a topic on `brokers`, and waits for every ack.
+pub fn produce_to(
+    brokers: &str,
+    topic: &str,
+    lines: &[String],
+    partition_of: impl Fn(usize) -> i32,
+) {
     let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", broker())
+        .set("bootstrap.servers", brokers)
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .create()
@@ -280,11 +301,16 @@ pub fn produce(topic: &str, lines: &[String], partition_of: impl Fn(usize) -> i3
 
 /// Every message value in the topic, read from the start to the current end of each partition.
 pub fn consume_all(topic: &str) -> Vec<Vec<u8>> {
+    consume_all_from(&broker(), topic)
+}
+
+/// Every message value in a topic on `brokers`, read from the start to the current end.
+pub fn consume_all_from(brokers: &str, topic: &str) -> Vec<Vec<u8>> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
     use rdkafka::{Offset, TopicPartitionList};
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker())
+        .set("bootstrap.servers", brokers)
         .set("group.id", "tidemark-tests-reader")
         .set("enable.auto.commit", "false")
         .create()
