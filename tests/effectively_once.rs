@@ -5,55 +5,15 @@
 mod common;
 
 use common::cassandra::{sink, Cassandra};
-use common::{broker, gen_tweet_lines, produce, root, run_ok, tidemark, topic};
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
+use common::engine::Engine;
+use common::{broker, committed_offsets, gen_tweet_lines, produce, root, run_ok, tidemark, topic};
 use scylla::value::CqlTimestamp;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-/// Kills the engine however the test ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Offsets the group has committed on each partition.
 fn committed(group: &str, topic: &str, partitions: i32) -> Vec<i64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker())
-        .set("group.id", group)
-        .create()
-        .expect("consumer");
-    let mut wanted = TopicPartitionList::new();
-    for p in 0..partitions {
-        wanted.add_partition(topic, p);
-    }
-    // A broker that has just started answers "not coordinator" for a while.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let found = loop {
-        match consumer.committed_offsets(wanted.clone(), Duration::from_secs(10)) {
-            Ok(found) => break found,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("committed offsets: {e}; asking again");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(e) => panic!("committed offsets: {e}"),
-        }
-    };
-    (0..partitions)
-        .map(
-            |p| match found.find_partition(topic, p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => o,
-                _ => -1,
-            },
-        )
-        .collect()
+    committed_offsets(&broker(), group, topic, partitions)
 }
 
 /// Every final row of the evilnet tables of a keyspace, as text.
@@ -145,14 +105,7 @@ impl Scenario {
         for sink in sinks {
             command.args(["--sink", sink]);
         }
-        let child = command
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("spawn engine");
-        Engine {
-            child: KillOnDrop(child),
-            log,
-        }
+        Engine::spawn(command, log)
     }
 
     /// Offsets `group` has committed, summed over the partitions.
@@ -199,30 +152,6 @@ impl Scenario {
     }
 }
 
-/// A running engine and the file its standard error goes to.
-struct Engine {
-    child: KillOnDrop,
-    log: std::path::PathBuf,
-}
-
-impl Engine {
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.log).expect("log")
-    }
-
-    /// Waits for the engine to end by itself.
-    fn wait(&mut self, what: &str) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Some(status) = self.child.0.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "{what}: {}", self.stderr());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
 /// Asserts two sets of final rows are equal, showing a few differences.
 fn assert_same(whole: &BTreeSet<String>, other: &BTreeSet<String>, at_least: usize) {
     assert!(whole.len() > at_least, "{} rows", whole.len());
@@ -253,8 +182,7 @@ fn kill_9_and_restart_write_exactly_what_an_uninterrupted_run_writes() {
     let mut engine = scenario.spawn(&group, &[sink(&ks_killed)], "2");
     scenario.wait_committed(&group, &engine);
     std::thread::sleep(Duration::from_millis(500));
-    engine.child.0.kill().expect("SIGKILL");
-    let _ = engine.child.0.wait();
+    engine.kill();
     let resumed_at = scenario.committed(&group);
     assert!(
         resumed_at < 12_000,
@@ -331,11 +259,7 @@ fn sigterm_stops_cleanly_and_a_restart_writes_what_an_uninterrupted_run_writes()
     let group = scenario.unique("sigterm");
     let mut engine = scenario.spawn(&group, &[sink(&ks_stopped)], "2");
     scenario.wait_committed(&group, &engine);
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &engine.child.0.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    engine.terminate();
     let status = engine.wait("still running after SIGTERM");
     let stderr = engine.stderr();
     assert_eq!(status.code(), Some(0), "{stderr}");
@@ -366,8 +290,7 @@ fn a_jsonl_sink_keeps_its_rows_across_a_kill_and_a_restart_from_committed() {
     let group = scenario.unique("jsonl-once");
     let mut engine = scenario.spawn(&group, &[jsonl(&killed)], "2");
     scenario.wait_committed(&group, &engine);
-    engine.child.0.kill().expect("SIGKILL");
-    let _ = engine.child.0.wait();
+    engine.kill();
     let before = finals(&killed);
     assert!(!before.is_empty(), "windows were final before the kill");
 

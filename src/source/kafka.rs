@@ -608,6 +608,7 @@ impl KafkaPartitions {
     fn commit(&mut self, durable: Option<u64>, watermarks: &[Option<u64>], mode: CommitMode) {
         self.committed_at = Instant::now();
         let mut positions = TopicPartitionList::new();
+        let mut moved = Vec::new();
         for (index, slot) in self.slots.iter_mut().enumerate() {
             while slot
                 .pending
@@ -629,12 +630,19 @@ impl KafkaPartitions {
                     watermark,
                     settled: durable.unwrap_or(u64::MAX),
                 }));
-                slot.committed = offset;
+                moved.push((index, offset));
             }
         }
         if positions.count() > 0 {
-            if let Err(e) = self.consumer.commit(&positions, mode) {
-                tracing::warn!("kafka: cannot commit positions of {}: {e}", self.topic);
+            match self.consumer.commit(&positions, mode) {
+                // Positions not committed (a broker is failing over) are offered again next
+                // time; until then the group's older positions stand, which is safe.
+                Err(e) => tracing::warn!("kafka: cannot commit positions of {}: {e}", self.topic),
+                Ok(()) => {
+                    for (index, offset) in moved {
+                        self.slots[index].committed = offset;
+                    }
+                }
             }
         }
     }

@@ -4,6 +4,7 @@
 pub mod cassandra;
 pub mod cluster;
 pub mod dashboard;
+pub mod engine;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -359,6 +360,43 @@ pub fn tweet_ids(topic: &str) -> Vec<String> {
             let tweet: Value = serde_json::from_slice(v).expect("a JSON tweet");
             tweet["data"]["id"].as_str().expect("data.id").to_string()
         })
+        .collect()
+}
+
+/// Offsets `group` has committed on each partition of a topic on `brokers` (-1: none).
+pub fn committed_offsets(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut wanted = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        wanted.add_partition(topic, p);
+    }
+    // A broker that has just started answers "not coordinator" for a while.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let found = loop {
+        match rdkafka::consumer::Consumer::committed_offsets(
+            &consumer,
+            wanted.clone(),
+            Duration::from_secs(10),
+        ) {
+            Ok(found) => break found,
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("committed offsets: {e}; asking again");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("committed offsets: {e}"),
+        }
+    };
+    (0..partitions)
+        .map(
+            |p| match found.find_partition(topic, p).map(|e| e.offset()) {
+                Some(rdkafka::Offset::Offset(o)) => o,
+                _ => -1,
+            },
+        )
         .collect()
 }
 
