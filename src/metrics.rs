@@ -2,6 +2,7 @@
 //!
 //! Workers add to these counters once per batch; nothing here touches records.
 
+use crate::aggregate::StateSize;
 use crate::time::format_rfc3339_millis;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,6 +32,8 @@ pub struct Metrics {
     dead_letters: Mutex<BTreeMap<&'static str, u64>>,
     late_by_output: Mutex<BTreeMap<String, u64>>,
     positions: Mutex<BTreeMap<usize, Position>>,
+    partitions: Mutex<BTreeMap<usize, Vec<PartitionPosition>>>,
+    states: Mutex<BTreeMap<usize, StateSize>>,
     first_record: OnceLock<Instant>,
 }
 
@@ -78,6 +81,31 @@ impl Metrics {
                 unit,
             },
         );
+    }
+
+    /// Publishes where each partition a worker reads stands.
+    pub fn set_partitions(&self, worker: usize, partitions: Vec<PartitionPosition>) {
+        let mut all = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        all.insert(worker, partitions);
+    }
+
+    /// Where every partition this process reads stands.
+    pub fn partitions(&self) -> Vec<PartitionPosition> {
+        let all = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        all.values().flatten().cloned().collect()
+    }
+
+    /// Publishes what a worker's window store holds.
+    pub fn set_state(&self, worker: usize, state: StateSize) {
+        let mut all = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        all.insert(worker, state);
+    }
+
+    /// What the window stores of this process hold, together.
+    pub fn state(&self) -> StateSize {
+        let all = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        all.values()
+            .fold(StateSize::default(), |sum, s| sum.plus(s))
     }
 
     /// The process's source frontier, total lag, and the lag's unit.
@@ -136,6 +164,17 @@ impl Metrics {
                 .clone(),
         }
     }
+}
+
+/// Where one partition of the source stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionPosition {
+    /// The partition's name (file path, `kafka://…/topic/partition`).
+    pub label: String,
+    /// How far it is behind the end of its input, in the source's lag unit.
+    pub lag: u64,
+    /// The position committed for it (Kafka offsets), if the source commits.
+    pub committed: Option<u64>,
 }
 
 /// Where one worker's source stands.

@@ -66,6 +66,19 @@ fn publish(run: &Metrics) {
         gauge!("tidemark_watermark_delay_seconds").set(((now - ms as f64) / 1000.0).max(0.0));
     }
     gauge!("tidemark_source_lag", "unit" => unit).set(lag as f64);
+    for partition in run.partitions() {
+        gauge!("tidemark_partition_lag", "partition" => partition.label.clone(), "unit" => unit)
+            .set(partition.lag as f64);
+        if let Some(offset) = partition.committed {
+            gauge!("tidemark_partition_committed_offset", "partition" => partition.label)
+                .set(offset as f64);
+        }
+    }
+    let state = run.state();
+    gauge!("tidemark_windows_open").set(state.windows as f64);
+    gauge!("tidemark_state_cells").set(state.cells as f64);
+    gauge!("tidemark_state_distinct_values").set(state.distinct_values as f64);
+    gauge!("tidemark_state_bytes").set(state.bytes as f64);
 }
 
 /// Counts rows produced for an output (every row the sinks are given).

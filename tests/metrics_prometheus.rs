@@ -5,8 +5,9 @@
 
 mod common;
 
-use common::dashboard::{generate, get, Server};
+use common::dashboard::{generate, Server};
 use common::free_port;
+use common::prometheus::PromQl;
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 /// A Prometheus server scraping one target every second, killed when dropped.
 struct Prometheus {
     child: Child,
-    url: String,
+    api: PromQl,
 }
 
 impl Prometheus {
@@ -47,28 +48,10 @@ impl Prometheus {
             .expect("start Prometheus");
         Prometheus {
             child,
-            url: format!("http://{address}"),
+            api: PromQl {
+                url: format!("http://{address}"),
+            },
         }
-    }
-
-    /// The series of an instant PromQL query (`None` while Prometheus is not up).
-    fn query(&self, query: &str) -> Option<Vec<serde_json::Value>> {
-        let encoded: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
-        let url = format!("{}/api/v1/query?query={encoded}", self.url);
-        std::net::TcpStream::connect(self.url.trim_start_matches("http://")).ok()?;
-        let (status, body) = get(&url);
-        assert_eq!(status, 200, "{query}: {body}");
-        assert_eq!(body["status"], "success", "{query}: {body}");
-        body["data"]["result"].as_array().cloned()
-    }
-
-    /// The value of an instant PromQL query with one series, once Prometheus has one.
-    fn value(&self, query: &str) -> Option<f64> {
-        let result = self.query(query)?;
-        let [series] = result.as_slice() else {
-            return None;
-        };
-        series["value"][1].as_str()?.parse().ok()
     }
 }
 
@@ -152,7 +135,7 @@ fn prometheus_scrapes_the_runs_summary() {
 
     let prometheus = Prometheus::scraping(dir.path(), &metrics);
     let deadline = Instant::now() + Duration::from_secs(90);
-    while prometheus.value("tidemark_records_read_total") != Some(expected["read"] as f64) {
+    while prometheus.api.value("tidemark_records_read_total") != Some(expected["read"] as f64) {
         assert!(
             Instant::now() < deadline,
             "Prometheus never scraped the run"
@@ -171,7 +154,7 @@ fn prometheus_scrapes_the_runs_summary() {
     ];
     for (query, name) in checks {
         assert_eq!(
-            prometheus.value(query),
+            prometheus.api.value(query),
             Some(expected[name] as f64),
             "{query} vs {name}"
         );
@@ -185,13 +168,14 @@ fn prometheus_scrapes_the_runs_summary() {
         let label = reason.trim_start_matches("dead letters ");
         let query = format!("tidemark_dead_letters_total{{reason=\"{label}\"}}");
         assert_eq!(
-            prometheus.value(&query),
+            prometheus.api.value(&query),
             Some(expected[reason] as f64),
             "{query}"
         );
     }
     // Every row written went through the latency histogram.
     let count = prometheus
+        .api
         .value("sum(tidemark_sink_write_seconds_count)")
         .expect("histogram");
     assert!(count >= 1.0);
@@ -223,6 +207,7 @@ fn prometheus_scrapes_a_producer_while_it_sends() {
         .expect("start the producer");
     let deadline = Instant::now() + Duration::from_secs(60);
     while prometheus
+        .api
         .value("tidemark_produce_acknowledged_total")
         .unwrap_or(0.0)
         <= 0.0
@@ -233,9 +218,12 @@ fn prometheus_scrapes_a_producer_while_it_sends() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    assert_eq!(prometheus.value("tidemark_produce_broker_up"), Some(1.0));
     assert_eq!(
-        prometheus.value("tidemark_produce_spool_backlog_bytes"),
+        prometheus.api.value("tidemark_produce_broker_up"),
+        Some(1.0)
+    );
+    assert_eq!(
+        prometheus.api.value("tidemark_produce_spool_backlog_bytes"),
         Some(0.0)
     );
     let output = producer.wait_with_output().expect("producer");
@@ -245,6 +233,7 @@ fn prometheus_scrapes_a_producer_while_it_sends() {
     // What Prometheus saw never exceeds what the producer says it did.
     for name in ["read", "acknowledged"] {
         let seen = prometheus
+            .api
             .value(&format!("max_over_time(tidemark_produce_{name}_total[5m])"))
             .expect("samples");
         assert!(seen > 0.0 && seen <= 8000.0, "{name}: {seen}");

@@ -68,6 +68,31 @@ fn number_order(a: Number, b: Number) -> std::cmp::Ordering {
 }
 
 impl Accumulator {
+    /// Distinct values this accumulator holds (0 unless it is a distinct set).
+    pub fn held_values(&self) -> usize {
+        match self {
+            Accumulator::Distinct(set) => set.held(),
+            Accumulator::Count(_)
+            | Accumulator::Sum { .. }
+            | Accumulator::Avg { .. }
+            | Accumulator::Min(_)
+            | Accumulator::Max(_)
+            | Accumulator::Last(_) => 0,
+        }
+    }
+
+    /// An estimate of the memory it owns beyond its own size.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Accumulator::Distinct(set) => set.heap_bytes(),
+            Accumulator::Count(_)
+            | Accumulator::Sum { .. }
+            | Accumulator::Avg { .. }
+            | Accumulator::Min(_)
+            | Accumulator::Max(_)
+            | Accumulator::Last(_) => 0,
+        }
+    }
     /// The empty state of a function.
     pub fn new(function: AggregateFunction) -> Accumulator {
         match function {

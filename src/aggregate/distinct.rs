@@ -67,6 +67,20 @@ impl DistinctSet {
         self.all_numbers().len() + self.other.len()
     }
 
+    /// Values held: distinct ones plus numbers listed but not yet hashed (an upper bound of
+    /// [`DistinctSet::len`], without its cost).
+    pub fn held(&self) -> usize {
+        self.numbers.len() + self.staged.len() + self.other.len()
+    }
+
+    /// An estimate of the memory the set owns: its tables' capacity at a byte of control
+    /// data per slot, and the listed numbers (not the heap of text values).
+    pub fn heap_bytes(&self) -> usize {
+        self.numbers.capacity() * (std::mem::size_of::<u64>() + 1)
+            + self.staged.capacity() * std::mem::size_of::<u64>()
+            + self.other.capacity() * (std::mem::size_of::<Value>() + 1)
+    }
+
     /// Whether no value was seen.
     pub fn is_empty(&self) -> bool {
         self.numbers.is_empty() && self.staged.is_empty() && self.other.is_empty()

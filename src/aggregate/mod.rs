@@ -18,4 +18,4 @@ pub use dedup::Deduplicator;
 pub use key::{Key, KeyView};
 pub use preaggregate::{Partial, PreAggregator};
 pub use ranking::rank;
-pub use window_store::{ResultRow, WindowStore};
+pub use window_store::{ResultRow, StateSize, WindowStore};

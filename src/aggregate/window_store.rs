@@ -30,6 +30,31 @@ pub struct ResultRow {
     pub is_final: bool,
 }
 
+/// What a window store holds: the state of every open window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateSize {
+    /// Windows open (not final yet), over all outputs.
+    pub windows: u64,
+    /// (window, key) cells.
+    pub cells: u64,
+    /// Values held by distinct sets.
+    pub distinct_values: u64,
+    /// An estimate of the bytes all of it takes.
+    pub bytes: u64,
+}
+
+impl StateSize {
+    /// The two together.
+    pub fn plus(self, other: &StateSize) -> StateSize {
+        StateSize {
+            windows: self.windows + other.windows,
+            cells: self.cells + other.cells,
+            distinct_values: self.distinct_values + other.distinct_values,
+            bytes: self.bytes + other.bytes,
+        }
+    }
+}
+
 #[derive(Default)]
 struct KeyCell {
     accumulators: Vec<Accumulator>,
@@ -114,6 +139,27 @@ impl WindowStore {
                 );
             }
         }
+    }
+
+    /// What the store holds now (walks every open cell: call it now and then, not per
+    /// record).
+    pub fn state(&self) -> StateSize {
+        let cell_bytes = std::mem::size_of::<(Key, KeyCell)>() + 1;
+        let mut size = StateSize::default();
+        for window in self.outputs.iter().flat_map(|o| o.windows.values()) {
+            size.windows += 1;
+            size.cells += window.keys.len() as u64;
+            size.bytes += (window.keys.capacity() * cell_bytes) as u64;
+            for cell in window.keys.values() {
+                size.bytes +=
+                    (cell.accumulators.capacity() * std::mem::size_of::<Accumulator>()) as u64;
+                for accumulator in &cell.accumulators {
+                    size.distinct_values += accumulator.held_values() as u64;
+                    size.bytes += accumulator.heap_bytes() as u64;
+                }
+            }
+        }
+        size
     }
 
     /// Whether no window is open.

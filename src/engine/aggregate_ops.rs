@@ -11,7 +11,7 @@ use crate::value::Value;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use timely::dataflow::channels::pact::{Exchange, ExchangeCore, Pipeline};
 use timely::dataflow::operators::{Capability, Concat, Operator};
 use timely::dataflow::Stream;
@@ -202,6 +202,9 @@ fn pre_aggregate<'s>(
     })
 }
 
+/// How often a worker publishes what its window store holds (for the metrics).
+const STATE_EVERY: Duration = Duration::from_secs(1);
+
 fn windows<'s>(
     partials: Stream<'s, u64, Vec<Partial>>,
     shared: &Arc<Shared>,
@@ -225,6 +228,9 @@ fn windows<'s>(
         // Wakes the operator for early results while no input arrives.
         let activator = scope.activator_for(info.address);
         let mut store = WindowStore::new(&shared.plan);
+        let worker = scope.index();
+        let mut state_published: Option<Instant> = None;
+        let mut published_empty = false;
         let mut held: Option<Capability<u64>> = None;
         let mut rows = Vec::new();
         let mut finished = Vec::new();
@@ -246,6 +252,13 @@ fn windows<'s>(
             store.advance(now, &mut rows, &mut finished);
             shared.metrics.windows_finished(&finished);
             finished.clear();
+            // Now and then, and as soon as the last window closes.
+            let emptied = store.is_empty() && !published_empty;
+            if emptied || state_published.is_none_or(|at| at.elapsed() >= STATE_EVERY) {
+                state_published = Some(Instant::now());
+                published_empty = store.is_empty();
+                shared.metrics.set_state(worker, store.state());
+            }
             if let Some(wake) = store.advance_early(Instant::now(), &mut rows) {
                 activator.activate_after(wake);
             }

@@ -4,6 +4,7 @@
 use super::Shared;
 use crate::decode::{CsvColumns, DecodeError, Decoded};
 use crate::event::Event;
+use crate::metrics::PartitionPosition;
 use crate::sink::Rejected;
 use crate::source::{PartitionStatus, RawRecord, Tracked, WorkerSource};
 use crate::spec::OutputPlan;
@@ -11,7 +12,7 @@ use crate::time::{format_rfc3339_millis, PartitionWatermark, WindowAssigner};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{ProbeHandle, Scope, Stream};
 
@@ -110,6 +111,7 @@ pub fn read_and_decode<'s>(
         let idle_timeout = shared.plan.time.idle_timeout_ms.map(Duration::from_millis);
         let mut capability = Some(capability);
         let mut tracked = Vec::new();
+        let mut positions_published = Instant::now() - POSITIONS_EVERY;
         move |output| {
             // Stopping: read nothing more and hold the frontier where it is (no window
             // becomes final early) until what fired is written everywhere, then commit and
@@ -176,6 +178,7 @@ pub fn read_and_decode<'s>(
                     shared
                         .metrics
                         .set_position(worker, None, 0, reader.lag_unit());
+                    publish_partitions(&shared, worker, reader.as_ref());
                     capability = None;
                     input = None;
                     shared.source_frontiers.withdraw(worker);
@@ -195,15 +198,35 @@ pub fn read_and_decode<'s>(
                 }
             }
             shared.source_frontiers.publish(worker, *cap.time());
+            let lag = (0..reader.partitions()).map(|slot| reader.lag(slot)).sum();
             shared
                 .metrics
-                .set_position(worker, Some(*cap.time()), reader.lag(), reader.lag_unit());
+                .set_position(worker, Some(*cap.time()), lag, reader.lag_unit());
+            if positions_published.elapsed() >= POSITIONS_EVERY {
+                positions_published = Instant::now();
+                publish_partitions(&shared, worker, reader.as_ref());
+            }
             match reader.wait_hint() {
                 Some(wait) if read == 0 => activator.activate_after(wait),
                 _ => activator.activate(),
             }
         }
     })
+}
+
+/// How often a worker publishes where each of its partitions stands (for the metrics).
+const POSITIONS_EVERY: Duration = Duration::from_secs(1);
+
+/// Publishes each partition's lag and committed position.
+fn publish_partitions(shared: &Shared, worker: usize, reader: &dyn WorkerSource) {
+    let positions = (0..reader.partitions())
+        .map(|slot| PartitionPosition {
+            label: reader.label(slot).to_string(),
+            lag: reader.lag(slot),
+            committed: reader.committed(slot),
+        })
+        .collect();
+    shared.metrics.set_partitions(worker, positions);
 }
 
 enum Frontier {

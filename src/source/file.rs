@@ -354,11 +354,9 @@ impl WorkerSource for FileSet {
         Ok(total)
     }
 
-    fn lag(&self) -> u64 {
-        self.files
-            .iter()
-            .map(|f| f.2.size.saturating_sub(f.2.bytes_read()))
-            .sum()
+    fn lag(&self, slot: usize) -> u64 {
+        let file = &self.files[slot].2;
+        file.size.saturating_sub(file.bytes_read())
     }
 
     fn lag_unit(&self) -> &'static str {

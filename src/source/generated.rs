@@ -158,11 +158,9 @@ impl WorkerSource for GenSet {
         Ok(total)
     }
 
-    fn lag(&self) -> u64 {
-        self.partitions
-            .iter()
-            .map(|p| p.due().saturating_sub(p.emitted))
-            .sum()
+    fn lag(&self, slot: usize) -> u64 {
+        let partition = &self.partitions[slot];
+        partition.due().saturating_sub(partition.emitted)
     }
 
     fn lag_unit(&self) -> &'static str {

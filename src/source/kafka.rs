@@ -565,11 +565,13 @@ impl WorkerSource for KafkaPartitions {
         Ok(count)
     }
 
-    fn lag(&self) -> u64 {
-        self.slots
-            .iter()
-            .map(|s| (s.stop_at.unwrap_or(s.log_end).min(s.log_end) - s.next).max(0) as u64)
-            .sum()
+    fn lag(&self, slot: usize) -> u64 {
+        let s = &self.slots[slot];
+        (s.stop_at.unwrap_or(s.log_end).min(s.log_end) - s.next).max(0) as u64
+    }
+
+    fn committed(&self, slot: usize) -> Option<u64> {
+        u64::try_from(self.slots[slot].committed).ok()
     }
 
     fn lag_unit(&self) -> &'static str {

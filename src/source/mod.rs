@@ -131,8 +131,13 @@ pub trait WorkerSource {
         max: usize,
         each: &mut dyn FnMut(usize, u64, u64, RawRecord<'_>),
     ) -> Result<usize, SourceError>;
-    /// How far this worker is behind the end of its input, in [`WorkerSource::lag_unit`]s.
-    fn lag(&self) -> u64;
+    /// How far a partition is behind the end of its input, in [`WorkerSource::lag_unit`]s.
+    fn lag(&self, slot: usize) -> u64;
+    /// The position committed for a partition (offsets of logs; `None` for sources that
+    /// commit nothing).
+    fn committed(&self, _slot: usize) -> Option<u64> {
+        None
+    }
     /// The unit of [`WorkerSource::lag`] ("bytes" for files, "records" for logs).
     fn lag_unit(&self) -> &'static str;
     /// When nothing was read: how long to wait before trying again (`None`: never idle).

@@ -39,7 +39,8 @@ impl Cluster {
         Cluster { vars }
     }
 
-    fn var(&self, name: &str) -> &str {
+    /// A variable `scripts/cluster.sh env` prints.
+    pub fn var(&self, name: &str) -> &str {
         self.vars
             .get(name)
             .unwrap_or_else(|| panic!("scripts/cluster.sh env printed no {name}"))

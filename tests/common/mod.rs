@@ -5,6 +5,7 @@ pub mod cassandra;
 pub mod cluster;
 pub mod dashboard;
 pub mod engine;
+pub mod prometheus;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
