@@ -53,14 +53,16 @@ struct RunArgs {
     /// Source URI replacing the dataflow's default (repeatable): file:PATH (JSON lines, or
     /// CSV for *.csv; a FIFO or device is read through a buffer), file:- (standard input),
     /// file:GLOB (one partition per file), or
-    /// kafka://HOST:PORT[,HOST:PORT]/TOPIC?start=earliest|latest|committed|RFC3339&group=NAME&stop=end
-    /// (runs until stopped, or with stop=end until the log end offsets seen at start), or
+    /// kafka://[USER@]HOST:PORT[,HOST:PORT]/TOPIC?start=earliest|latest|committed|RFC3339&group=NAME&stop=end
+    /// (runs until stopped, or with stop=end until the log end offsets seen at start; logins
+    /// and TLS: security=, mechanism=, password.env=, password.file=, tls.ca=, config=FILE), or
     /// gen:tweets|taxi|stocks?rate=N&... (events made as they happen, event time now; until
     /// stopped, or count=N / duration_s=S).
     #[arg(long = "source", value_name = "URI")]
     sources: Vec<String>,
     /// Sink URI (repeatable): jsonl:PATH, jsonl:- (standard output, the default), or
-    /// cassandra://HOST:PORT[,HOST:PORT]/KEYSPACE?replication=N&ttl=SECONDS&consistency=LEVEL.
+    /// cassandra://[USER@]HOST:PORT[,HOST:PORT]/KEYSPACE?replication=N&ttl=SECONDS&consistency=LEVEL
+    /// (logins and TLS: password.env=, password.file=, tls=true, tls.ca=).
     #[arg(long = "sink", value_name = "URI")]
     sinks: Vec<String>,
     /// Where malformed records go (jsonl:PATH); without it the first few are logged.
@@ -111,7 +113,8 @@ struct RunArgs {
 struct ServeArgs {
     /// The dataflow file whose tables to read.
     dataflow: PathBuf,
-    /// The Cassandra cluster and keyspace: cassandra://HOST:PORT[,HOST:PORT]/KEYSPACE.
+    /// The Cassandra cluster and keyspace: cassandra://[USER@]HOST:PORT[,HOST:PORT]/KEYSPACE
+    /// (with the sink's login and TLS parameters).
     #[arg(long, value_name = "URI")]
     cassandra: String,
     /// Address to serve at.
@@ -149,7 +152,8 @@ struct QueryArgs {
     /// How to print.
     #[arg(long, value_enum, default_value = "table")]
     format: tidemark::dashboard::query::OutputFormat,
-    /// Read from Cassandra: cassandra://HOST:PORT/KEYSPACE.
+    /// Read from Cassandra: cassandra://[USER@]HOST:PORT/KEYSPACE (with the sink's login and
+    /// TLS parameters).
     #[arg(long, value_name = "URI", conflicts_with = "http")]
     cassandra: Option<String>,
     /// Read from a running engine's (or `tidemark serve`'s) API.
@@ -159,7 +163,9 @@ struct QueryArgs {
 
 #[derive(Args)]
 struct ProduceArgs {
-    /// Destination: kafka://HOST:PORT[,HOST:PORT]/TOPIC.
+    /// Destination: kafka://[USER@]HOST:PORT[,HOST:PORT]/TOPIC (logins and TLS as for a
+    /// Kafka source: security=, mechanism=, password.env=, password.file=, tls.ca=,
+    /// config=FILE).
     #[arg(long)]
     to: String,
     /// Key each message by this field (a JSON path such as `data.author_id`); messages with

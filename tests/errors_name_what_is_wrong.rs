@@ -37,12 +37,16 @@ fn help_lists_every_source_and_sink_form() {
     let text = String::from_utf8_lossy(&help.stdout);
     for form in [
         "file:-",
-        "kafka://HOST:PORT",
+        "kafka://[USER@]HOST:PORT",
+        "password.env=",
+        "password.file=",
+        "tls.ca=",
+        "config=FILE",
         "start=earliest|latest|committed",
         "group=NAME",
         "stop=end",
         "until stopped",
-        "cassandra://HOST:PORT",
+        "cassandra://[USER@]HOST:PORT",
         "replication=",
         "ttl=",
         "consistency=",
