@@ -13,6 +13,10 @@ for package in chromium prometheus docker-compose; do
     apt-get install -y "$package" >/dev/null || { apt-get update && apt-get install -y "$package" >/dev/null; }
   fi
 done
+# TLS builds against the system's OpenSSL.
+if ! dpkg -s libssl-dev >/dev/null 2>&1; then
+  apt-get install -y libssl-dev >/dev/null || { apt-get update && apt-get install -y libssl-dev >/dev/null; }
+fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo build --tests --locked
