@@ -14,7 +14,7 @@ use tidemark::aggregate::{Partial, PreAggregator, ResultRow, WindowStore};
 use tidemark::decode::Decoder;
 use tidemark::event::Event;
 use tidemark::gen::{write_lines, GenKind, GenOptions};
-use tidemark::spec::{self, Plan};
+use tidemark::plan::{self, Plan};
 use tidemark::value::Value;
 
 const EVENTS: usize = 1 << 20;
@@ -41,7 +41,7 @@ aggregates = [{aggregates}]
 {rank}
 "#
     );
-    spec::parse(Path::new("bench.toml"), &text).expect("bench plan")
+    plan::parse(Path::new("bench.toml"), &text).expect("bench plan")
 }
 
 /// Events one millisecond apart over `keys` campaigns and a million users, like the Yahoo
@@ -126,7 +126,7 @@ fn window_operators(c: &mut Criterion) {
 }
 
 fn decode(c: &mut Criterion) {
-    let plan = spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("dataflows/evilnet.toml"))
+    let plan = plan::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("dataflows/evilnet.toml"))
         .expect("evilnet");
     let decoder = Decoder::new(&plan).expect("decoder");
     let mut bytes = Vec::new();

@@ -3,7 +3,7 @@
 //! Data flows one way: [`source`] → [`decode`] → [`time`] → [`aggregate`] → [`sink`], wired
 //! together by [`engine`]. The timely frontier is the watermark: a window fires when the
 //! frontier passes its end and is final when it passes its end plus the allowed lateness.
-//! Dataflows are data: [`spec`] turns a `dataflows/*.toml` file into a validated plan.
+//! Dataflows are data: [`plan`] turns a `dataflows/*.toml` file into a validated plan.
 
 pub mod aggregate;
 pub mod cassandra_access;
@@ -12,16 +12,17 @@ pub mod decode;
 pub mod derive;
 pub mod engine;
 pub mod event;
+pub mod failure;
 pub mod gen;
 pub mod kafka_access;
 pub mod metrics;
+pub mod plan;
 pub mod produce;
 pub mod prometheus;
 pub mod secret;
 pub mod signals;
 pub mod sink;
 pub mod source;
-pub mod spec;
 pub mod time;
 pub mod uri;
 pub mod value;

@@ -1,11 +1,12 @@
 //! The `tidemark` command line: parses arguments and calls the library.
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tidemark::engine::{self, Cluster, RunError, RunOptions};
+use tidemark::engine::{self, Cluster, RunOptions};
+use tidemark::failure::Failure;
 use tidemark::gen::{write_lines, GenKind, GenOptions};
-use tidemark::produce::{ProduceError, ProduceOptions};
+use tidemark::produce::ProduceOptions;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -253,67 +254,51 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let result = match Cli::parse().command {
         Command::Run(args) => run(args),
         Command::Produce(args) => produce(args),
         Command::Schema {
             dataflow,
             keyspace,
             replication,
-        } => match tidemark::spec::load(&dataflow) {
-            Ok(plan) => {
-                let keyspace = keyspace.unwrap_or_else(|| plan.name.clone());
-                print!(
-                    "{}",
-                    tidemark::sink::schema_cql(&plan, &keyspace, replication)
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
+        } => schema(&dataflow, keyspace, replication),
         Command::Gen(args) => generate(args),
         Command::Serve(args) => serve(args),
         Command::Query(args) => query(args),
-    }
-}
-
-fn serve(args: ServeArgs) -> ExitCode {
-    use tidemark::dashboard::server::{serve_history, HistoryServeError};
-    let setup = || -> Result<_, String> {
-        let plan = tidemark::spec::load(&args.dataflow).map_err(|e| e.to_string())?;
-        let uri = tidemark::sink::CassandraUri::parse(&args.cassandra)?;
-        let stop = tidemark::signals::StopSignal::listen()
-            .map_err(|e| format!("cannot listen for SIGTERM and Ctrl-C: {e}"))?;
-        Ok((tidemark::dashboard::Catalog::new(&plan), uri, stop))
     };
-    let (catalog, uri, stop) = match setup() {
-        Ok(ready) => ready,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match serve_history(&uri, catalog, &args.http, args.http_row_limit, stop) {
+    // The one place a failure becomes an exit code.
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ (HistoryServeError::Setup(_) | HistoryServeError::Cassandra(_))) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            ExitCode::from(failure.exit_code())
         }
     }
 }
 
-fn query(args: QueryArgs) -> ExitCode {
-    use tidemark::dashboard::query::{self, QueryCliError, QueryOptions, Source};
-    let plan = match tidemark::spec::load(&args.dataflow) {
-        Ok(plan) => plan,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+fn schema(dataflow: &Path, keyspace: Option<String>, replication: u32) -> Result<(), Failure> {
+    let plan = tidemark::plan::load(dataflow).map_err(Failure::setup)?;
+    let keyspace = keyspace.unwrap_or_else(|| plan.name.clone());
+    print!(
+        "{}",
+        tidemark::sink::schema_cql(&plan, &keyspace, replication)
+    );
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> Result<(), Failure> {
+    use tidemark::dashboard::server::serve_history;
+    let plan = tidemark::plan::load(&args.dataflow).map_err(Failure::setup)?;
+    let uri = tidemark::sink::CassandraUri::parse(&args.cassandra).map_err(Failure::setup)?;
+    let stop = tidemark::signals::StopSignal::listen()
+        .map_err(|e| Failure::Setup(format!("cannot listen for SIGTERM and Ctrl-C: {e}")))?;
+    let catalog = tidemark::dashboard::Catalog::new(&plan);
+    serve_history(&uri, catalog, &args.http, args.http_row_limit, stop).map_err(Failure::from)
+}
+
+fn query(args: QueryArgs) -> Result<(), Failure> {
+    use tidemark::dashboard::query::{self, QueryOptions, Source};
+    let plan = tidemark::plan::load(&args.dataflow).map_err(Failure::setup)?;
     let options = QueryOptions {
         output: args.output,
         key: args.key,
@@ -328,69 +313,43 @@ fn query(args: QueryArgs) -> ExitCode {
         },
         format: args.format,
     };
-    match query::run(tidemark::dashboard::Catalog::new(&plan), &options) {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(QueryCliError::Request(e)) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-        Err(QueryCliError::Failed(e)) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let text = query::run(tidemark::dashboard::Catalog::new(&plan), &options)?;
+    print!("{text}");
+    Ok(())
 }
 
-fn generate(args: GenArgs) -> ExitCode {
-    let checked = || -> Result<GenOptions, String> {
-        let options = GenOptions {
-            count: args.count,
-            seed: args.seed,
-            rate: args.rate.max(1),
-            start_ms: tidemark::gen::parse_start(&args.start)?,
-            disorder_s: args.disorder_s,
-            very_late: args.very_late,
-            skew: args.skew.unwrap_or(GenOptions::defaults(args.kind).skew),
-            symbols: args.symbols.max(1),
-        };
-        options.check()?;
-        Ok(options)
+fn generate(args: GenArgs) -> Result<(), Failure> {
+    let options = GenOptions {
+        count: args.count,
+        seed: args.seed,
+        rate: args.rate.max(1),
+        start_ms: tidemark::gen::parse_start(&args.start).map_err(Failure::setup)?,
+        disorder_s: args.disorder_s,
+        very_late: args.very_late,
+        skew: args.skew.unwrap_or(GenOptions::defaults(args.kind).skew),
+        symbols: args.symbols.max(1),
     };
-    let options = match checked() {
-        Ok(options) => options,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    options.check().map_err(Failure::setup)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
     match write_lines(args.kind, &options, &mut out) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::failed(e)),
     }
 }
 
-fn run(args: RunArgs) -> ExitCode {
+fn run(args: RunArgs) -> Result<(), Failure> {
     let http = match args.http {
-        Some(address) => match tidemark::spec::parse_millis(&args.http_retention) {
-            Ok(retention_ms) => Some(engine::HttpOptions {
+        Some(address) => {
+            let retention_ms = tidemark::plan::parse_millis(&args.http_retention)
+                .map_err(|e| Failure::Setup(format!("--http-retention: {e}")))?;
+            Some(engine::HttpOptions {
                 address,
                 retention_ms,
                 row_limit: args.http_row_limit.max(1),
-            }),
-            Err(e) => {
-                eprintln!("error: --http-retention: {e}");
-                return ExitCode::from(2);
-            }
-        },
+            })
+        }
         None => None,
     };
     let options = RunOptions {
@@ -410,27 +369,17 @@ fn run(args: RunArgs) -> ExitCode {
         http,
         metrics: args.metrics,
     };
-    match engine::run(options) {
-        Ok(finished) => {
-            eprintln!("{}", finished.summary);
-            finished.serve_until_stopped();
-            ExitCode::SUCCESS
-        }
-        Err(RunError::Setup(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
-        }
-        Err(RunError::Failed(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    let finished = engine::run(options)?;
+    eprintln!("{}", finished.summary);
+    finished.serve_until_stopped();
+    Ok(())
 }
 
-fn produce(args: ProduceArgs) -> ExitCode {
+fn produce(args: ProduceArgs) -> Result<(), Failure> {
     if !(args.ack_timeout_s > 0.0 && args.ack_timeout_s.is_finite()) {
-        eprintln!("error: --ack-timeout-s must be a positive number of seconds");
-        return ExitCode::from(2);
+        return Err(Failure::Setup(
+            "--ack-timeout-s must be a positive number of seconds".into(),
+        ));
     }
     let options = ProduceOptions {
         to: args.to,
@@ -446,18 +395,7 @@ fn produce(args: ProduceArgs) -> ExitCode {
         progress: !args.quiet,
         metrics: args.metrics,
     };
-    match tidemark::produce::run(&options) {
-        Ok(summary) => {
-            eprintln!("{summary}");
-            ExitCode::SUCCESS
-        }
-        Err(ProduceError::Setup(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
-        }
-        Err(ProduceError::Failed(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    let summary = tidemark::produce::run(&options)?;
+    eprintln!("{summary}");
+    Ok(())
 }

@@ -4,7 +4,7 @@
 //! results are bit-identical whatever order workers combine partial states in.
 
 use super::distinct::DistinctSet;
-use crate::spec::AggregateFunction;
+use crate::plan::AggregateFunction;
 use crate::value::{Number, Value};
 use serde::{Deserialize, Serialize};
 
@@ -215,7 +215,7 @@ impl Accumulator {
     }
 
     /// The aggregate's current value (`null` when no value was seen), of the function's
-    /// [`ResultType`](crate::spec::ResultType): counts are integers; sums, means, minima,
+    /// [`ResultType`](crate::plan::ResultType): counts are integers; sums, means, minima,
     /// maxima and last values are floats whatever the spelling of the numbers they came
     /// from (`7` and `7.0` give the same row).
     pub fn value(&self) -> Value {

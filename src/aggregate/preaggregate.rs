@@ -3,7 +3,8 @@
 
 use super::{Accumulator, Key, KeyView};
 use crate::event::Event;
-use crate::spec::{AggregateSpec, Plan};
+use crate::plan::OutputKind;
+use crate::plan::{AggregatePlan, Plan};
 use crate::time::{Window, WindowAssigner};
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
@@ -86,8 +87,8 @@ struct OutputFold {
     /// Index of the output in the plan.
     output: u16,
     /// The output's own conditions.
-    filters: Vec<crate::spec::Condition>,
-    aggregates: Vec<AggregateSpec>,
+    filters: Vec<crate::plan::Condition>,
+    aggregates: Vec<AggregatePlan>,
     assigner: WindowAssigner,
 }
 
@@ -114,7 +115,12 @@ impl PreAggregator {
     /// A pre-aggregator for the plan's outputs.
     pub fn new(plan: &Plan) -> PreAggregator {
         let mut groups: Vec<KeyGroup> = Vec::new();
-        for (index, o) in plan.outputs.iter().enumerate().filter(|(_, o)| !o.records) {
+        for (index, o) in plan
+            .outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.kind == OutputKind::Windowed)
+        {
             let per_element = plan.list_field.filter(|&list| {
                 o.key.contains(&list)
                     || o.filters.iter().any(|c| c.field == list)
@@ -283,9 +289,9 @@ impl OutputFold {
                     .map(|a| Accumulator::new(a.function))
                     .collect()
             });
-            for (acc, spec) in slot.iter_mut().zip(aggregates) {
-                if spec.condition.as_ref().is_none_or(|c| c.holds(fields)) {
-                    acc.add(spec.field.and_then(|f| fields[f].as_ref()), event.time);
+            for (acc, aggregate) in slot.iter_mut().zip(aggregates) {
+                if aggregate.condition.as_ref().is_none_or(|c| c.holds(fields)) {
+                    acc.add(aggregate.field.and_then(|f| fields[f].as_ref()), event.time);
                 }
             }
         }

@@ -5,7 +5,7 @@
 //! when the frontier passes its end plus the allowed lateness.
 
 use super::{rank, Accumulator, Key, Partial};
-use crate::spec::{Plan, RankSpec};
+use crate::plan::{Plan, RankPlan};
 use crate::time::{Window, WindowAssigner};
 use crate::value::Value;
 use hashbrown::HashMap;
@@ -69,7 +69,7 @@ struct WindowState {
 }
 
 struct OutputStore {
-    rank: Option<RankSpec>,
+    rank: Option<RankPlan>,
     assigner: WindowAssigner,
     windows: BTreeMap<Window, WindowState>,
     early: Option<EarlyFiring>,
@@ -252,7 +252,7 @@ fn emit(
     output: u16,
     window: Window,
     state: &mut WindowState,
-    rank_spec: Option<&RankSpec>,
+    ranking: Option<&RankPlan>,
     firing: Firing,
     rows: &mut Vec<ResultRow>,
 ) {
@@ -263,7 +263,7 @@ fn emit(
             .map(Accumulator::value)
             .collect::<Vec<_>>()
     };
-    match rank_spec {
+    match ranking {
         None => {
             for (key, cell) in state.keys.iter_mut() {
                 let changed_only = matches!(firing, Firing::Early | Firing::Correction);
@@ -280,12 +280,12 @@ fn emit(
                 cell.dirty = false;
             }
         }
-        Some(spec) => {
+        Some(ranking) => {
             let scored = state
                 .keys
                 .iter()
-                .map(|(key, cell)| (key, cell.accumulators[spec.by].value()));
-            for (position, (key, _)) in rank(scored, spec.k, spec.descending)
+                .map(|(key, cell)| (key, cell.accumulators[ranking.by].value()));
+            for (position, (key, _)) in rank(scored, ranking.k, ranking.descending)
                 .into_iter()
                 .enumerate()
             {
@@ -307,23 +307,24 @@ fn emit(
 mod tests {
     use super::*;
     use crate::aggregate::Key;
-    use crate::spec::{
-        AggregateFunction, AggregateSpec, FieldSpec, OutputPlan, TimeFormat, TimeSpec, WindowSpec,
+    use crate::plan::{
+        AggregateFunction, AggregatePlan, FieldPlan, OutputKind, OutputPlan, TimeFormat, TimePlan,
+        WindowKind, WindowPlan,
     };
     use std::path::PathBuf;
 
-    fn plan(lateness: u64, rank: Option<RankSpec>) -> Plan {
+    fn plan(lateness: u64, rank: Option<RankPlan>) -> Plan {
         Plan {
             name: "t".into(),
             path: PathBuf::from("t.toml"),
             source: None,
             format: None,
             list_field: None,
-            fields: vec![FieldSpec {
+            fields: vec![FieldPlan {
                 name: "k".into(),
-                source: crate::spec::FieldSource::Paths(vec!["k".into()]),
+                source: crate::plan::FieldSource::Paths(vec!["k".into()]),
             }],
-            time: TimeSpec {
+            time: TimePlan {
                 field: 0,
                 formats: vec![TimeFormat::EpochMillis],
                 max_out_of_orderness_ms: 0,
@@ -335,22 +336,22 @@ mod tests {
             dedup: None,
             outputs: vec![OutputPlan {
                 name: "o".into(),
-                window: WindowSpec {
+                window: WindowPlan {
                     size_ms: 10,
                     slide_ms: 10,
-                    cumulative: false,
+                    kind: WindowKind::Sliding,
                     offset_ms: 0,
                     zone: None,
                 },
                 key: vec![0],
-                aggregates: vec![AggregateSpec {
+                aggregates: vec![AggregatePlan {
                     name: "n".into(),
                     function: AggregateFunction::Count,
                     field: None,
                     condition: None,
                 }],
                 rank,
-                records: false,
+                kind: OutputKind::Windowed,
                 filters: vec![],
                 emit_every_ms: Some(1000),
             }],
@@ -474,7 +475,7 @@ mod tests {
     fn ranked_outputs_emit_ranks_and_rerank_on_correction() {
         let mut store = WindowStore::new(&plan(
             5,
-            Some(RankSpec {
+            Some(RankPlan {
                 k: 1,
                 by: 0,
                 descending: true,

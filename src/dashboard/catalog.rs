@@ -7,10 +7,11 @@
 
 use super::request::RequestError;
 use crate::aggregate::{Key, ResultRow};
-use crate::sink::{key_types, stored_result, KeyType, RowFormat};
-use crate::spec::{
-    AggregateFunction, Derivation, FieldSource, OutputPlan, Plan, RankSpec, ResultType, WindowSpec,
+use crate::plan::{
+    AggregateFunction, Derivation, FieldSource, OutputPlan, Plan, RankPlan, ResultType, WindowPlan,
 };
+use crate::plan::{OutputKind, WindowKind};
+use crate::sink::{key_types, stored_result, KeyType, RowFormat};
 use crate::time::Window;
 use serde_json::json;
 
@@ -40,19 +41,19 @@ pub struct OutputInfo {
     /// Aggregate names and functions, in output order.
     pub aggregates: Vec<(String, AggregateFunction)>,
     result_types: Vec<ResultType>,
-    window: WindowSpec,
-    rank: Option<RankSpec>,
+    window: WindowPlan,
+    rank: Option<RankPlan>,
     /// The one key field is a grid cell named by its centre (`"lat,lon"`): the page maps it.
     pub geo: bool,
 }
 
 impl OutputInfo {
     fn new(plan: &Plan, output: &OutputPlan) -> OutputInfo {
-        let shape = match (&output.rank, output.records, output.key.is_empty()) {
+        let shape = match (&output.rank, output.kind, output.key.is_empty()) {
             (Some(_), _, _) => Shape::Ranked,
-            (None, true, _) => Shape::Records,
-            (None, false, true) => Shape::Totals,
-            (None, false, false) => Shape::Keyed,
+            (None, OutputKind::PerRecord, _) => Shape::Records,
+            (None, OutputKind::Windowed, true) => Shape::Totals,
+            (None, OutputKind::Windowed, false) => Shape::Keyed,
         };
         OutputInfo {
             name: output.name.clone(),
@@ -140,7 +141,7 @@ impl OutputInfo {
     fn describe(&self) -> serde_json::Value {
         let window = if self.shape == Shape::Records {
             json!({ "kind": "record" })
-        } else if self.window.cumulative {
+        } else if self.window.kind == WindowKind::Cumulative {
             json!({ "kind": "cumulative", "cycle_ms": self.window.size_ms, "every_ms": self.window.slide_ms })
         } else if self.window.size_ms == self.window.slide_ms {
             json!({ "kind": "tumbling", "size_ms": self.window.size_ms })
@@ -262,7 +263,7 @@ impl Catalog {
 /// counting in 5-minute windows.
 #[cfg(test)]
 pub fn test_catalog() -> Catalog {
-    let plan = crate::spec::parse(
+    let plan = crate::plan::parse(
         std::path::Path::new("t.toml"),
         r#"
 name = "t"

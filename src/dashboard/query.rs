@@ -64,6 +64,15 @@ pub enum QueryCliError {
     Failed(String),
 }
 
+impl From<QueryCliError> for crate::failure::Failure {
+    fn from(e: QueryCliError) -> Self {
+        match e {
+            QueryCliError::Request(message) => crate::failure::Failure::Setup(message),
+            QueryCliError::Failed(message) => crate::failure::Failure::Failed(message),
+        }
+    }
+}
+
 impl From<RequestError> for QueryCliError {
     fn from(e: RequestError) -> Self {
         QueryCliError::Request(e.to_string())
@@ -171,7 +180,7 @@ fn read_cassandra(
     options: &QueryOptions,
     pairs: &[(String, String)],
 ) -> Result<String, QueryCliError> {
-    let uri = CassandraUri::parse(uri).map_err(QueryCliError::Request)?;
+    let uri = CassandraUri::parse(uri).map_err(|e| QueryCliError::Request(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

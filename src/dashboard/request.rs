@@ -2,7 +2,7 @@
 //! or flags (`tidemark query`) into one typed form, with errors that say what is wrong.
 
 use super::catalog::{Catalog, Shape};
-use crate::spec::parse_millis;
+use crate::plan::parse_millis;
 use thiserror::Error;
 
 /// How far back a request reaches when it names no range: the last six hours of the output.
@@ -120,7 +120,7 @@ pub enum RequestError {
         /// The parameter.
         parameter: String,
         /// What is wrong.
-        why: String,
+        why: crate::plan::DurationError,
     },
     /// A flag that is neither true nor false.
     #[error("`{parameter}`: `{value}` is not true or false")]

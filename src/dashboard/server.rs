@@ -148,6 +148,16 @@ pub enum HistoryServeError {
     Cassandra(#[from] super::HistoryError),
 }
 
+impl From<HistoryServeError> for crate::failure::Failure {
+    fn from(e: HistoryServeError) -> Self {
+        match e {
+            HistoryServeError::Setup(_) | HistoryServeError::Cassandra(_) => {
+                crate::failure::Failure::setup(e)
+            }
+        }
+    }
+}
+
 /// Serves the history in Cassandra at `address` until `stop` is asked for.
 pub fn serve_history(
     uri: &crate::sink::CassandraUri,

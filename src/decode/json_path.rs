@@ -16,7 +16,7 @@
 //! nobody aggregates.
 
 use super::json_index::StructureIndex;
-use crate::spec::FieldUse;
+use crate::plan::FieldUse;
 use crate::value::{number, write_json_string, Composite, Value};
 use std::borrow::Cow;
 use std::cell::RefCell;

@@ -13,7 +13,8 @@ pub use json_path::{DocumentError, JsonError, JsonPaths};
 
 use crate::derive::Deriver;
 use crate::event::Fields;
-use crate::spec::{Condition, FieldUse, Plan};
+use crate::plan::OutputKind;
+use crate::plan::{Condition, FieldUse, Plan};
 use crate::time::TimestampParser;
 use crate::value::Value;
 use std::fmt;
@@ -48,7 +49,7 @@ pub enum DecodeError {
         /// The field's name.
         field: String,
         /// What was wrong.
-        detail: String,
+        detail: crate::time::TimestampError,
     },
 }
 
@@ -86,8 +87,8 @@ impl fmt::Display for DecodeError {
             DecodeError::MalformedCsv(e) => write!(f, "malformed CSV: {e}"),
             DecodeError::MissingField(name) => write!(f, "missing field `{name}`"),
             DecodeError::WrongType { field, detail } => write!(f, "field `{field}`: {detail}"),
-            DecodeError::BadTimestamp { field, detail }
-            | DecodeError::FutureTimestamp { field, detail } => {
+            DecodeError::BadTimestamp { field, detail } => write!(f, "field `{field}`: {detail}"),
+            DecodeError::FutureTimestamp { field, detail } => {
                 write!(f, "field `{field}`: {detail}")
             }
         }
@@ -180,7 +181,7 @@ impl Decoder {
         let windowed: Vec<&Vec<usize>> = plan
             .outputs
             .iter()
-            .filter(|o| !o.records)
+            .filter(|o| o.kind == OutputKind::Windowed)
             .map(|o| &o.key)
             .collect();
         let mut required: Vec<usize> = windowed

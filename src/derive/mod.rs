@@ -12,7 +12,7 @@ mod polarity;
 pub use hashtags::hashtags;
 pub use polarity::PolarityLexicon;
 
-use crate::spec::{Derivation, FieldSource, Plan};
+use crate::plan::{Derivation, FieldSource, Plan};
 use crate::value::{Composite, Value};
 use std::sync::Arc;
 

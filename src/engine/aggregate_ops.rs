@@ -6,6 +6,7 @@ use super::large_batches::LargeBatches;
 use super::Shared;
 use crate::aggregate::{Deduplicator, Key, Partial, PreAggregator, ResultRow, WindowStore};
 use crate::event::Event;
+use crate::plan::OutputKind;
 use crate::time::Window;
 use crate::value::Value;
 use std::hash::{BuildHasher, Hash};
@@ -30,7 +31,12 @@ pub fn aggregate<'s>(
         None => events,
     };
     let windowed = windows(pre_aggregate(events.clone(), shared), shared);
-    if shared.plan.outputs.iter().any(|o| o.records) {
+    if shared
+        .plan
+        .outputs
+        .iter()
+        .any(|o| o.kind == OutputKind::PerRecord)
+    {
         windowed.concat(per_record(events, shared))
     } else {
         windowed
@@ -48,7 +54,7 @@ fn per_record<'s>(
         .outputs
         .iter()
         .enumerate()
-        .filter(|(_, o)| o.records)
+        .filter(|(_, o)| o.kind == OutputKind::PerRecord)
         .map(|(i, o)| (i as u16, o.key.clone()))
         .collect();
     let list_field = shared.plan.list_field;
@@ -109,7 +115,11 @@ fn deduplicate<'s>(
         stable_hash(&e.fields[field])
     });
     events.unary_frontier(by_id, "Deduplicate", move |_, _| {
-        let per_record = shared.plan.outputs.iter().any(|o| o.records);
+        let per_record = shared
+            .plan
+            .outputs
+            .iter()
+            .any(|o| o.kind == OutputKind::PerRecord);
         let longest = shared
             .plan
             .outputs

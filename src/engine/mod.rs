@@ -19,13 +19,13 @@ pub(crate) use shared::Shared;
 use crate::dashboard::server::{self, ServeError};
 use crate::dashboard::{ApiState, Backend, Catalog, LiveStore};
 use crate::decode::Decoder;
+use crate::failure::Failure;
 use crate::metrics::{Metrics, Progress, Summary};
+use crate::plan;
 use crate::sink::{FileMode, JsonlFile, RejectLog, RowFormat, RowSink, SinkUri};
 use crate::source::{Sources, StartAt};
-use crate::spec;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use thiserror::Error;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::ProbeHandle;
 
@@ -88,22 +88,11 @@ impl Finished {
     }
 }
 
-/// Why a run failed.
-#[derive(Debug, Error)]
-pub enum RunError {
-    /// Bad dataflow, source, sink or cluster settings: nothing ran.
-    #[error("{0}")]
-    Setup(String),
-    /// The dataflow started but failed.
-    #[error("{0}")]
-    Failed(String),
-}
-
 /// Runs a dataflow until its sources end (bounded files, or Kafka with `stop=end`) or the
 /// process is stopped, and returns this process's summary.
-pub fn run(options: RunOptions) -> Result<Finished, RunError> {
-    let setup = |e: String| RunError::Setup(e);
-    let plan = spec::load(&options.dataflow).map_err(|e| setup(e.to_string()))?;
+pub fn run(options: RunOptions) -> Result<Finished, Failure> {
+    let setup = |e: String| Failure::Setup(e);
+    let plan = plan::load(&options.dataflow).map_err(|e| setup(e.to_string()))?;
     let uris = if options.sources.is_empty() {
         vec![plan.source.clone().ok_or_else(|| {
             setup(format!(
@@ -125,8 +114,8 @@ pub fn run(options: RunOptions) -> Result<Finished, RunError> {
             .collect(),
         Sources::Kafka(_) | Sources::Generated(_) => Vec::new(),
     };
-    let parse = |uri: &str| -> Result<SinkUri, RunError> {
-        let sink = SinkUri::parse(uri).map_err(setup)?;
+    let parse = |uri: &str| -> Result<SinkUri, Failure> {
+        let sink = SinkUri::parse(uri).map_err(Failure::setup)?;
         if let SinkUri::Jsonl(Some(path)) = &sink {
             if std::fs::canonicalize(path).is_ok_and(|target| inputs.contains(&target)) {
                 return Err(setup(format!(
@@ -142,7 +131,7 @@ pub fn run(options: RunOptions) -> Result<Finished, RunError> {
         Sources::Kafka(kafka) if kafka.start == StartAt::Committed => FileMode::Append,
         Sources::Kafka(_) | Sources::Files(_) | Sources::Generated(_) => FileMode::Truncate,
     };
-    let open_log = |uri: &str| -> Result<JsonlFile, RunError> {
+    let open_log = |uri: &str| -> Result<JsonlFile, Failure> {
         parse(uri)?
             .open_jsonl(cluster.process, cluster.processes, mode)
             .map_err(|e| setup(format!("{uri}: {e}")))
@@ -176,10 +165,10 @@ pub fn run(options: RunOptions) -> Result<Finished, RunError> {
     if let Some(address) = &options.metrics {
         let offset = u16::try_from(cluster.process).unwrap_or(u16::MAX);
         let listener = server::bind_offset("--metrics", address, offset)
-            .map_err(|e| RunError::Setup(e.to_string()))?;
+            .map_err(|e| Failure::Setup(e.to_string()))?;
         let url = server::url(&listener);
         server::spawn_metrics(listener, Some(Arc::clone(&metrics)))
-            .map_err(|e| RunError::Setup(e.to_string()))?;
+            .map_err(|e| Failure::Setup(e.to_string()))?;
         tracing::info!("metrics for Prometheus at {url}metrics");
     }
     let (live, serving) = match &options.http {
@@ -246,7 +235,7 @@ pub fn run(options: RunOptions) -> Result<Finished, RunError> {
             write::write_rows(rows, Arc::clone(&shared)).probe_with(&written);
         });
     })
-    .map_err(|e| RunError::Setup(format!("cannot start workers: {e}")))?;
+    .map_err(|e| Failure::Setup(format!("cannot start workers: {e}")))?;
     drop(connecting);
     let joined = guards.join();
     drop(progress);
@@ -260,14 +249,14 @@ pub fn run(options: RunOptions) -> Result<Finished, RunError> {
             shared.fail(format!("a worker failed: {panic}"));
         }
     }
-    shared.flush_outputs().map_err(RunError::Failed)?;
+    shared.flush_outputs()?;
     let failures = shared
         .failures
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     if !failures.is_empty() {
-        return Err(RunError::Failed(failures.join("; ")));
+        return Err(Failure::Failed(failures.join("; ")));
     }
     if let Some(live) = &live {
         live.end_input();
@@ -282,17 +271,17 @@ pub fn run(options: RunOptions) -> Result<Finished, RunError> {
 /// Starts the dashboard server on process 0 (the others only feed it): the live store it
 /// serves, and its URL.
 fn serve_live(
-    plan: &spec::Plan,
+    plan: &plan::Plan,
     http: &HttpOptions,
     process: usize,
     metrics: &Arc<Metrics>,
-) -> Result<(Arc<LiveStore>, Option<String>), RunError> {
+) -> Result<(Arc<LiveStore>, Option<String>), Failure> {
     let catalog = Arc::new(Catalog::new(plan));
     let live = Arc::new(LiveStore::new(catalog, http.retention_ms));
     if process != 0 {
         return Ok((live, None));
     }
-    let setup = |e: ServeError| RunError::Setup(e.to_string());
+    let setup = |e: ServeError| Failure::Setup(e.to_string());
     let listener = server::bind("--http", &http.address).map_err(setup)?;
     let url = server::url(&listener);
     let state = Arc::new(ApiState {

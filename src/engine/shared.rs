@@ -4,10 +4,11 @@
 use super::{sink_lag, source_frontiers::SourceFrontiers, stop};
 use crate::dashboard::LiveStore;
 use crate::decode::Decoder;
+use crate::failure::Failure;
 use crate::metrics::Metrics;
+use crate::plan::Plan;
 use crate::sink::{RejectLog, RowFormat, RowSink};
 use crate::source::Sources;
-use crate::spec::Plan;
 use std::sync::{Arc, Mutex};
 
 /// What the workers of one process share.
@@ -32,14 +33,14 @@ pub(crate) struct Shared {
 impl Shared {
     /// Waits for every sink to write what it accepted and flushes the rejected-record logs.
     /// A sink that failed for good is left as it is: it may never finish its other writes.
-    pub fn flush_outputs(&self) -> Result<(), String> {
+    pub fn flush_outputs(&self) -> Result<(), Failure> {
         for sink in self.sinks.iter().filter(|sink| sink.failure().is_none()) {
             sink.finish()
-                .map_err(|e| format!("cannot write results: {e}"))?;
+                .map_err(|e| Failure::Failed(format!("cannot write results: {e}")))?;
         }
         for log in [&self.dead_letters, &self.late] {
             log.flush()
-                .map_err(|e| format!("cannot write rejected records: {e}"))?;
+                .map_err(|e| Failure::Failed(format!("cannot write rejected records: {e}")))?;
         }
         Ok(())
     }
@@ -69,7 +70,7 @@ impl Shared {
             std::process::exit(0)
         }
         if let Err(e) = self.flush_outputs() {
-            self.abort(e);
+            self.abort(e.to_string());
         }
         tracing::info!("stopped by a signal: every row that fired is written, positions committed");
         eprintln!("{}", self.metrics.summary());

@@ -12,7 +12,7 @@ mod stocks;
 mod taxi;
 mod tweets;
 
-pub use options::{parse_start, GenKind, GenOptions};
+pub use options::{parse_start, GenError, GenKind, GenOptions, GenUri};
 
 use rand::Rng;
 use rand_pcg::Pcg64Mcg;

@@ -1,7 +1,47 @@
 //! What a generator makes: its kind and options, from the command line or from a
 //! `gen:KIND?NAME=VALUE&...` source URI.
 
-use crate::spec::TimeFormat;
+use crate::plan::TimeFormat;
+use thiserror::Error;
+
+/// Generator options that cannot be used; each names the option and what it may be.
+#[derive(Clone, Debug, Error, PartialEq)]
+pub enum GenError {
+    /// No such generator.
+    #[error("unknown generator `{0}`; available: tweets, taxi, stocks")]
+    UnknownKind(String),
+    /// A parameter without `=`.
+    #[error("`{0}` is not NAME=VALUE")]
+    NotAPair(String),
+    /// A count, seed, rate or time that is not a whole number.
+    #[error("{name} must be a whole number, not `{value}`")]
+    NotWhole {
+        /// The parameter.
+        name: String,
+        /// What it was given.
+        value: String,
+    },
+    /// A share or factor that is not a number.
+    #[error("{name} must be a number, not `{value}`")]
+    NotANumber {
+        /// The parameter.
+        name: String,
+        /// What it was given.
+        value: String,
+    },
+    /// No such parameter.
+    #[error("unknown parameter `{0}`; allowed: count, duration_s, seed, rate, start, disorder_s, very_late, skew, symbols")]
+    UnknownParameter(String),
+    /// `very_late` outside 0..1.
+    #[error("very_late must be a share in 0..1, not `{0}`")]
+    VeryLate(f64),
+    /// `skew` outside 1..20.
+    #[error("skew must be a number from 1 (uniform) to 20, not `{0}`")]
+    Skew(f64),
+    /// `start` not an RFC 3339 time after 1970.
+    #[error("start must be an RFC 3339 time after 1970, not `{0}`")]
+    Start(String),
+}
 
 /// The generators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -16,14 +56,12 @@ pub enum GenKind {
 
 impl GenKind {
     /// The kind named `name`.
-    pub fn parse(name: &str) -> Result<GenKind, String> {
+    pub fn parse(name: &str) -> Result<GenKind, GenError> {
         match name {
             "tweets" => Ok(GenKind::Tweets),
             "taxi" => Ok(GenKind::Taxi),
             "stocks" => Ok(GenKind::Stocks),
-            _ => Err(format!(
-                "unknown generator `{name}`; available: tweets, taxi, stocks"
-            )),
+            _ => Err(GenError::UnknownKind(name.to_string())),
         }
     }
 
@@ -94,27 +132,33 @@ impl GenOptions {
     /// Parses `KIND?NAME=VALUE&...` (the part of a `gen:` URI after the scheme). Names:
     /// count, duration_s (count = duration × rate), seed, rate, start (RFC 3339),
     /// disorder_s, very_late, skew, symbols.
-    pub fn parse_uri(spec: &str) -> Result<(GenKind, GenOptions), String> {
-        let (kind, query) = spec.split_once('?').unwrap_or((spec, ""));
+    pub fn parse_uri(text: &str) -> Result<GenUri, GenError> {
+        let (kind, query) = text.split_once('?').unwrap_or((text, ""));
         let kind = GenKind::parse(kind)?;
         let mut options = GenOptions::defaults(kind);
         let mut duration_s = None;
+        let (mut count_given, mut start_given) = (false, false);
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair
                 .split_once('=')
-                .ok_or_else(|| format!("`{pair}` is not NAME=VALUE"))?;
+                .ok_or_else(|| GenError::NotAPair(pair.to_string()))?;
             let number = || {
-                value
-                    .parse::<u64>()
-                    .map_err(|_| format!("{name} must be a whole number, not `{value}`"))
+                value.parse::<u64>().map_err(|_| GenError::NotWhole {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })
             };
             let fraction = || {
-                value
-                    .parse::<f64>()
-                    .map_err(|_| format!("{name} must be a number, not `{value}`"))
+                value.parse::<f64>().map_err(|_| GenError::NotANumber {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })
             };
             match name {
-                "count" => options.count = number()?,
+                "count" => {
+                    options.count = number()?;
+                    count_given = true;
+                }
                 "duration_s" => duration_s = Some(number()?),
                 "seed" => options.seed = number()?,
                 "rate" => options.rate = number()?.max(1),
@@ -122,48 +166,59 @@ impl GenOptions {
                 "symbols" => options.symbols = number()?.max(1) as usize,
                 "very_late" => options.very_late = fraction()?,
                 "skew" => options.skew = fraction()?,
-                "start" => options.start_ms = parse_start(value)?,
-                _ => {
-                    return Err(format!(
-                        "unknown parameter `{name}`; allowed: count, duration_s, seed, rate, \
-                         start, disorder_s, very_late, skew, symbols"
-                    ))
+                "start" => {
+                    options.start_ms = parse_start(value)?;
+                    start_given = true;
                 }
+                _ => return Err(GenError::UnknownParameter(name.to_string())),
             }
         }
         if let Some(seconds) = duration_s {
             options.count = seconds * options.rate;
+            count_given = true;
         }
         options.check()?;
-        Ok((kind, options))
+        Ok(GenUri {
+            kind,
+            options,
+            count_given,
+            start_given,
+        })
     }
 
     /// Checks the values that have a range: `very_late` a share in 0..1, `skew` from 1
     /// (uniform) to 20.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), GenError> {
         if !(0.0..=1.0).contains(&self.very_late) {
-            return Err(format!(
-                "very_late must be a share in 0..1, not `{}`",
-                self.very_late
-            ));
+            return Err(GenError::VeryLate(self.very_late));
         }
         if !(1.0..=20.0).contains(&self.skew) {
-            return Err(format!(
-                "skew must be a number from 1 (uniform) to 20, not `{}`",
-                self.skew
-            ));
+            return Err(GenError::Skew(self.skew));
         }
         Ok(())
     }
 }
 
+/// A parsed `gen:` URI: the generator, its options, and which options were given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenUri {
+    /// The generator.
+    pub kind: GenKind,
+    /// Its options (defaults where not given).
+    pub options: GenOptions,
+    /// Whether `count` or `duration_s` was given (the stream is bounded).
+    pub count_given: bool,
+    /// Whether `start` was given.
+    pub start_given: bool,
+}
+
 /// An RFC 3339 time after 1970, in milliseconds.
-pub fn parse_start(value: &str) -> Result<u64, String> {
+pub fn parse_start(value: &str) -> Result<u64, GenError> {
     chrono::DateTime::parse_from_rfc3339(value)
         .ok()
         .filter(|t| t.timestamp_millis() >= 0)
         .map(|t| t.timestamp_millis() as u64)
-        .ok_or_else(|| format!("start must be an RFC 3339 time after 1970, not `{value}`"))
+        .ok_or_else(|| GenError::Start(value.to_string()))
 }
 
 #[cfg(test)]
@@ -172,28 +227,38 @@ mod tests {
 
     #[test]
     fn uris_give_kind_and_options() {
-        let (kind, o) =
-            GenOptions::parse_uri("stocks?duration_s=10&rate=200&seed=4&symbols=50&skew=1.5")
-                .expect("parse");
-        assert_eq!(kind, GenKind::Stocks);
+        let uri = GenOptions::parse_uri("stocks?duration_s=10&rate=200&seed=4&symbols=50&skew=1.5")
+            .expect("parse");
+        let o = uri.options;
+        assert_eq!(uri.kind, GenKind::Stocks);
+        assert!(uri.count_given && !uri.start_given);
         assert_eq!((o.count, o.rate, o.seed, o.symbols), (2000, 200, 4, 50));
         assert_eq!(o.skew, 1.5);
-        let (kind, o) = GenOptions::parse_uri("taxi").expect("parse");
+        let uri = GenOptions::parse_uri("taxi").expect("parse");
         assert_eq!(
-            (kind, o),
+            (uri.kind, uri.options),
             (GenKind::Taxi, GenOptions::defaults(GenKind::Taxi))
         );
+        assert!(!uri.count_given && !uri.start_given);
     }
 
     #[test]
     fn bad_parameters_are_named() {
-        let e = GenOptions::parse_uri("tweets?count=ten").expect_err("bad");
+        let e = GenOptions::parse_uri("tweets?count=ten")
+            .expect_err("bad")
+            .to_string();
         assert!(e.contains("count must be a whole number"), "{e}");
-        let e = GenOptions::parse_uri("trains").expect_err("bad");
+        let e = GenOptions::parse_uri("trains")
+            .expect_err("bad")
+            .to_string();
         assert!(e.contains("unknown generator `trains`"), "{e}");
-        let e = GenOptions::parse_uri("taxi?skew=0.5").expect_err("bad");
+        let e = GenOptions::parse_uri("taxi?skew=0.5")
+            .expect_err("bad")
+            .to_string();
         assert!(e.contains("skew must be"), "{e}");
-        let e = GenOptions::parse_uri("taxi?colour=red").expect_err("bad");
+        let e = GenOptions::parse_uri("taxi?colour=red")
+            .expect_err("bad")
+            .to_string();
         assert!(e.contains("unknown parameter `colour`"), "{e}");
     }
 }

@@ -5,6 +5,51 @@ use crate::gen::{GenKind, GenOptions, Generator};
 use crate::value::write_json_string;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use thiserror::Error;
+
+/// A source that cannot be opened or read.
+#[derive(Debug, Error)]
+pub enum InputError {
+    /// A generator URI with bad options.
+    #[error("`{uri}`: {why}")]
+    Generator {
+        /// The URI.
+        uri: String,
+        /// What is wrong.
+        why: crate::gen::GenError,
+    },
+    /// Files that do not exist or match nothing.
+    #[error(transparent)]
+    Files(#[from] crate::source::SourceError),
+    /// A file that cannot be opened.
+    #[error("cannot open {name}: {source}")]
+    Open {
+        /// The file.
+        name: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A read that failed.
+    #[error("{name}: {at}: {source}")]
+    Read {
+        /// The input.
+        name: String,
+        /// Where (`line N`).
+        at: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// CSV that cannot be read.
+    #[error("{name}: {at}: {source}")]
+    Csv {
+        /// The file.
+        name: String,
+        /// Where (`header`, `record N`).
+        at: String,
+        /// Why.
+        source: csv::Error,
+    },
+}
 
 /// One source of messages, as named on the command line.
 #[derive(Clone, Debug)]
@@ -19,16 +64,18 @@ pub enum InputUri {
 
 impl InputUri {
     /// Parses one SOURCE argument; globs expand to several.
-    pub fn parse(uri: &str) -> Result<Vec<InputUri>, String> {
+    pub fn parse(uri: &str) -> Result<Vec<InputUri>, InputError> {
         if uri == "-" {
             return Ok(vec![InputUri::Stdin]);
         }
-        if let Some(spec) = uri.strip_prefix("gen:") {
-            let (kind, options) =
-                GenOptions::parse_uri(spec).map_err(|e| format!("`{uri}`: {e}"))?;
-            return Ok(vec![InputUri::Generated(kind, options)]);
+        if let Some(text) = uri.strip_prefix("gen:") {
+            let parsed = GenOptions::parse_uri(text).map_err(|why| InputError::Generator {
+                uri: uri.to_string(),
+                why,
+            })?;
+            return Ok(vec![InputUri::Generated(parsed.kind, parsed.options)]);
         }
-        let partitions = crate::source::partitions(uri, None).map_err(|e| e.to_string())?;
+        let partitions = crate::source::partitions(uri, None)?;
         Ok(partitions
             .into_iter()
             .map(|p| InputUri::File(p.path))
@@ -75,7 +122,7 @@ impl Inputs {
 
     /// Fills `message` with the next message (without its newline); `false` at the end.
     /// Empty lines are skipped.
-    pub fn next(&mut self, message: &mut Vec<u8>) -> Result<bool, String> {
+    pub fn next(&mut self, message: &mut Vec<u8>) -> Result<bool, InputError> {
         loop {
             if self.open.is_none() {
                 let Some(uri) = self.uris.get(self.next_uri) else {
@@ -90,9 +137,14 @@ impl Inputs {
             let more = match open {
                 Open::Lines(reader) => {
                     self.line_number += 1;
-                    let read = reader
-                        .read_until(b'\n', message)
-                        .map_err(|e| format!("{name}: line {}: {e}", self.line_number))?;
+                    let read =
+                        reader
+                            .read_until(b'\n', message)
+                            .map_err(|source| InputError::Read {
+                                name: name.clone(),
+                                at: format!("line {}", self.line_number),
+                                source,
+                            })?;
                     while matches!(message.last(), Some(b'\n' | b'\r')) {
                         message.pop();
                     }
@@ -106,8 +158,10 @@ impl Inputs {
                     header,
                     row,
                 } => {
-                    let more = reader.read_record(row).map_err(|e| {
-                        format!("{name}: record {}: {e}", reader.position().record())
+                    let more = reader.read_record(row).map_err(|e| InputError::Csv {
+                        name: name.clone(),
+                        at: format!("record {}", reader.position().record()),
+                        source: e,
                     })?;
                     if more {
                         csv_row_as_json(header, row, &mut self.text);
@@ -131,7 +185,7 @@ impl Inputs {
     }
 }
 
-fn open(uri: &InputUri) -> Result<(Open, String), String> {
+fn open(uri: &InputUri) -> Result<(Open, String), InputError> {
     Ok(match uri {
         InputUri::Stdin => (
             Open::Lines(Box::new(BufReader::with_capacity(
@@ -146,7 +200,10 @@ fn open(uri: &InputUri) -> Result<(Open, String), String> {
         ),
         InputUri::File(path) => {
             let name = path.display().to_string();
-            let file = std::fs::File::open(path).map_err(|e| format!("cannot open {name}: {e}"))?;
+            let file = std::fs::File::open(path).map_err(|source| InputError::Open {
+                name: name.clone(),
+                source,
+            })?;
             let is_csv = path
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
@@ -154,7 +211,11 @@ fn open(uri: &InputUri) -> Result<(Open, String), String> {
                 let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
                 let header = reader
                     .headers()
-                    .map_err(|e| format!("{name}: header: {e}"))?
+                    .map_err(|e| InputError::Csv {
+                        name: name.clone(),
+                        at: "header".to_string(),
+                        source: e,
+                    })?
                     .iter()
                     .map(String::from)
                     .collect();
@@ -241,9 +302,11 @@ mod tests {
 
     #[test]
     fn bad_generator_parameters_are_named() {
-        let e = InputUri::parse("gen:tweets?count=ten").expect_err("bad");
+        let e = InputUri::parse("gen:tweets?count=ten")
+            .expect_err("bad")
+            .to_string();
         assert!(e.contains("count must be a whole number"), "{e}");
-        let e = InputUri::parse("gen:trains").expect_err("bad");
+        let e = InputUri::parse("gen:trains").expect_err("bad").to_string();
         assert!(e.contains("unknown generator `trains`"), "{e}");
         assert!(InputUri::parse("file:/no/such/file.jsonl").is_err());
     }

@@ -3,8 +3,9 @@
 //! so they can be spooled), and a probe that tells whether a broker takes writes.
 
 use super::spool::Record;
-use crate::kafka_access::{AccessWatch, KafkaAccess};
+use crate::kafka_access::{AccessError, AccessWatch, KafkaAccess};
 use crate::uri::ServiceUri;
+use crate::uri::UriError;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -16,6 +17,7 @@ use rdkafka::ClientContext;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
+use thiserror::Error;
 
 /// A parsed `kafka://[USER@]HOST:PORT[,HOST:PORT]/TOPIC` destination, with the access
 /// parameters of [`crate::kafka_access`].
@@ -29,12 +31,11 @@ pub struct Destination {
 
 impl Destination {
     /// Parses a `--to` URI.
-    pub fn parse(uri: &str) -> Result<Destination, String> {
-        let parsed = ServiceUri::parse(uri, "kafka", "Kafka destination", "topic")
-            .map_err(|e| e.to_string())?;
-        let (access, own) = KafkaAccess::from_uri(&parsed).map_err(|e| e.to_string())?;
+    pub fn parse(uri: &str) -> Result<Destination, KafkaOutError> {
+        let parsed = ServiceUri::parse(uri, "kafka", "Kafka destination", "topic")?;
+        let (access, own) = KafkaAccess::from_uri(&parsed)?;
         if let Some((key, _)) = own.first() {
-            return Err(parsed.unknown(key, crate::kafka_access::PARAMS).to_string());
+            return Err(parsed.unknown(key, crate::kafka_access::PARAMS).into());
         }
         Ok(Destination {
             access,
@@ -49,14 +50,50 @@ impl Destination {
 
     /// The error that explains why the brokers could not be reached, if it is a refused
     /// login or a failed TLS handshake the producer saw.
-    pub fn refused(&self, producer: &KafkaProducer) -> Option<String> {
+    pub fn refused(&self, producer: &KafkaProducer) -> Option<AccessError> {
         // Polling serves the client's log and error callbacks (delivery reports are kept).
         let serve = || producer.poll(Duration::from_millis(20));
         self.access
             .explain(&producer.context().access, serve, ())
             .err()
-            .map(|e| e.to_string())
     }
+}
+
+/// Why the producer cannot reach its topic.
+#[derive(Debug, Error)]
+pub enum KafkaOutError {
+    /// A malformed destination URI.
+    #[error(transparent)]
+    Uri(#[from] UriError),
+    /// Access settings that cannot work, or a refused login.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// The client could not be created.
+    #[error("cannot create a Kafka client for {brokers}: {source}")]
+    Client {
+        /// The bootstrap servers.
+        brokers: String,
+        /// Why.
+        source: KafkaError,
+    },
+    /// No broker answered.
+    #[error("cannot reach Kafka at {brokers}: {source}")]
+    Unreachable {
+        /// The bootstrap servers.
+        brokers: String,
+        /// Why.
+        source: KafkaError,
+    },
+    /// The topic could not be created or read.
+    #[error("cannot create topic {topic} at {brokers}: {reason}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// The bootstrap servers.
+        brokers: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What came back from the broker for one message.
@@ -145,7 +182,7 @@ fn possibly_persisted(message: &BorrowedMessage<'_>) -> bool {
 pub type KafkaProducer = BaseProducer<Reports>;
 
 /// Creates the producer. Messages not acknowledged within `ack_timeout` come back failed.
-pub fn connect(to: &Destination, ack_timeout: Duration) -> Result<KafkaProducer, String> {
+pub fn connect(to: &Destination, ack_timeout: Duration) -> Result<KafkaProducer, KafkaOutError> {
     to.access
         .client_config()
         .set("acks", "all")
@@ -156,7 +193,10 @@ pub fn connect(to: &Destination, ack_timeout: Duration) -> Result<KafkaProducer,
         .set("queue.buffering.max.messages", "100000")
         .set("message.timeout.ms", ack_timeout.as_millis().to_string())
         .create_with_context(Reports::default())
-        .map_err(|e| format!("cannot create a Kafka producer for {}: {e}", to.brokers()))
+        .map_err(|source| KafkaOutError::Client {
+            brokers: to.brokers().to_string(),
+            source,
+        })
 }
 
 /// Sends one message; on a full local queue the message is handed back.
@@ -204,23 +244,37 @@ pub fn topic_writable(producer: &KafkaProducer, topic: &str, timeout: Duration) 
 
 /// Creates the topic with `partitions` partitions unless it exists; says so if it exists
 /// with a different count.
-pub fn ensure_topic(to: &Destination, partitions: i32) -> Result<(), String> {
+pub fn ensure_topic(to: &Destination, partitions: i32) -> Result<(), KafkaOutError> {
     let admin: AdminClient<AccessWatch> = to
         .access
         .client_config()
         .create_with_context(AccessWatch::default())
-        .map_err(|e| format!("cannot create a Kafka admin client: {e}"))?;
+        .map_err(|source| KafkaOutError::Client {
+            brokers: to.brokers().to_string(),
+            source,
+        })?;
     let wait = || std::thread::sleep(Duration::from_millis(20));
-    let explained = |otherwise: String| match to.access.explain(admin.inner().context(), wait, ()) {
-        Ok(()) => otherwise,
-        Err(refused) => refused.to_string(),
+    let explained =
+        |otherwise: KafkaOutError| match to.access.explain(admin.inner().context(), wait, ()) {
+            Ok(()) => otherwise,
+            Err(refused) => KafkaOutError::Access(refused),
+        };
+    let topic_error = |reason: String| KafkaOutError::Topic {
+        topic: to.topic.clone(),
+        brokers: to.brokers().to_string(),
+        reason,
     };
     // Reaching the brokers first: an admin request to brokers that refuse the login waits
     // for ever.
     admin
         .inner()
         .fetch_metadata(Some(&to.topic), Duration::from_secs(10))
-        .map_err(|e| explained(format!("cannot reach Kafka at {}: {e}", to.brokers())))?;
+        .map_err(|source| {
+            explained(KafkaOutError::Unreachable {
+                brokers: to.brokers().to_string(),
+                source,
+            })
+        })?;
     let created = futures_executor::block_on(admin.create_topics(
         &[NewTopic::new(
             &to.topic,
@@ -230,13 +284,7 @@ pub fn ensure_topic(to: &Destination, partitions: i32) -> Result<(), String> {
         )],
         &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
     ))
-    .map_err(|e| {
-        explained(format!(
-            "cannot create topic {} at {}: {e}",
-            to.topic,
-            to.brokers()
-        ))
-    })?;
+    .map_err(|e| explained(topic_error(e.to_string())))?;
     match created.first() {
         Some(Ok(_)) => {
             tracing::info!("created topic {} with {partitions} partitions", to.topic);
@@ -246,7 +294,7 @@ pub fn ensure_topic(to: &Destination, partitions: i32) -> Result<(), String> {
             let metadata = admin
                 .inner()
                 .fetch_metadata(Some(&to.topic), Duration::from_secs(10))
-                .map_err(|e| format!("cannot read topic {}: {e}", to.topic))?;
+                .map_err(|e| topic_error(e.to_string()))?;
             let existing = metadata
                 .topics()
                 .first()
@@ -259,11 +307,8 @@ pub fn ensure_topic(to: &Destination, partitions: i32) -> Result<(), String> {
             }
             Ok(())
         }
-        Some(Err((_, code))) => Err(explained(format!(
-            "cannot create topic {}: {code}",
-            to.topic
-        ))),
-        None => Err(format!("cannot create topic {}: no answer", to.topic)),
+        Some(Err((_, code))) => Err(explained(topic_error(code.to_string()))),
+        None => Err(topic_error("no answer".to_string())),
     }
 }
 

@@ -19,147 +19,40 @@
 
 mod input;
 mod kafka_out;
+mod options;
 mod pace;
 mod probe;
+mod producing;
 mod progress;
 mod replay;
 mod spool;
 
+use crate::failure::Failure;
 pub use input::InputUri;
 pub use kafka_out::Destination;
+pub use options::{ProduceOptions, ProduceSummary};
 pub use replay::{EventTimeField, ReplayOptions};
 pub use spool::{Checkpoint, Damage, Record, Spool};
 
-use kafka_out::{Delivery, KafkaProducer};
-use rdkafka::producer::Producer;
-use std::collections::{BTreeSet, VecDeque};
-use std::path::PathBuf;
+use producing::Producing;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// What to produce where.
-#[derive(Clone, Debug)]
-pub struct ProduceOptions {
-    /// `kafka://HOST:PORT[,HOST:PORT]/TOPIC`.
-    pub to: String,
-    /// JSON path of the field whose value keys each message.
-    pub key: Option<String>,
-    /// Create the topic with this many partitions if it does not exist.
-    pub partitions: Option<i32>,
-    /// Messages per second (unlimited without).
-    pub rate: Option<f64>,
-    /// Send each message at this multiple of its event-time pace.
-    pub speedup: Option<f64>,
-    /// Shift event times so the first message happens now.
-    pub retime: bool,
-    /// A dataflow file whose `[time]` says where messages carry their event time (needed
-    /// for --speedup and --retime unless every source is one kind of generator).
-    pub dataflow: Option<PathBuf>,
-    /// Spool directory for outages.
-    pub spool: Option<PathBuf>,
-    /// With a spool: how long a message may go unacknowledged before it is spooled.
-    pub ack_timeout: Duration,
-    /// SOURCE arguments.
-    pub sources: Vec<String>,
-    /// Show the live progress line.
-    pub progress: bool,
-    /// Serve the producer's counters for Prometheus at `HOST:PORT/metrics`.
-    pub metrics: Option<String>,
-}
-
-/// How often the producer's counters are published for `--metrics`.
-const PUBLISH_EVERY: Duration = Duration::from_millis(200);
-
-/// What a produce run did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ProduceSummary {
-    /// Source messages read (after skipping those a previous run handled).
-    pub read: u64,
-    /// Source messages skipped because a previous run with this spool handled them.
-    pub skipped: u64,
-    /// Messages acknowledged by the broker (direct and from the spool).
-    pub acked: u64,
-    /// Messages written to the spool.
-    pub spooled: u64,
-    /// Messages sent again after a failure that may have reached the broker anyway.
-    pub in_doubt: u64,
-    /// Spool records lost to damage (bad checksum, torn write), each reported.
-    pub damaged: u64,
-    /// Messages sent at once and unchanged by --speedup / --retime because their event
-    /// time could not be read.
-    pub untimed: u64,
-}
-
-impl std::fmt::Display for ProduceSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "produced: read {}, skipped (already produced) {}, acknowledged {}, spooled {}, \
-             possible duplicates {}, damaged spool stretches {}",
-            self.read, self.skipped, self.acked, self.spooled, self.in_doubt, self.damaged
-        )?;
-        if self.untimed > 0 {
-            write!(f, ", without a readable event time {}", self.untimed)?;
-        }
-        Ok(())
-    }
-}
-
-/// Why a produce run stopped.
-#[derive(Debug)]
-pub enum ProduceError {
-    /// Bad arguments, unreadable source, unusable spool: nothing was produced.
-    Setup(String),
-    /// Failed while running.
-    Failed(String),
-}
-
-/// Where the producer is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    /// Source messages go straight to Kafka; the spool is empty.
-    Direct,
-    /// Something failed: waiting for every outstanding report before spooling.
-    Flushing,
-    /// No broker: source messages go to the spool.
-    Spooling,
-    /// A broker is back: the spool is sent, new messages are appended behind it.
-    Draining,
-}
-
-impl Mode {
-    fn broker(self) -> &'static str {
-        match self {
-            Mode::Direct => "broker up",
-            Mode::Flushing => "broker failing, taking messages back",
-            Mode::Spooling => "broker down, spooling",
-            Mode::Draining => "broker up, draining spool",
-        }
-    }
-}
-
-/// How many messages may be outstanding while the spool drains.
-const DRAIN_IN_FLIGHT: usize = 100_000;
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-
-/// How long a stopping producer waits for the acknowledgements of what is in flight.
-const STOP_WAIT: Duration = Duration::from_secs(5);
+use std::time::Duration;
 
 /// Produces every source message into the topic, then waits for every acknowledgement.
-pub fn run(options: &ProduceOptions) -> Result<ProduceSummary, ProduceError> {
-    let setup = ProduceError::Setup;
-    let to = Destination::parse(&options.to).map_err(setup)?;
+pub fn run(options: &ProduceOptions) -> Result<ProduceSummary, Failure> {
+    let setup = Failure::Setup;
+    let to = Destination::parse(&options.to).map_err(Failure::setup)?;
     let mut uris = Vec::new();
     for source in &options.sources {
-        uris.extend(InputUri::parse(source).map_err(ProduceError::Setup)?);
+        uris.extend(InputUri::parse(source).map_err(Failure::setup)?);
     }
     if uris.is_empty() {
-        return Err(ProduceError::Setup("name at least one SOURCE".into()));
+        return Err(Failure::Setup("name at least one SOURCE".into()));
     }
     let key_path = match &options.key {
         Some(path) => Some(
             crate::decode::JsonPaths::compile([path.as_str()])
-                .map_err(|e| ProduceError::Setup(format!("--key `{path}`: {e}")))?,
+                .map_err(|e| Failure::Setup(format!("--key `{path}`: {e}")))?,
         ),
         None => None,
     };
@@ -178,21 +71,21 @@ pub fn run(options: &ProduceOptions) -> Result<ProduceSummary, ProduceError> {
         // Without a spool, librdkafka retries for ever and the source waits.
         Duration::ZERO
     };
-    let producer = Arc::new(kafka_out::connect(&to, ack_timeout).map_err(ProduceError::Setup)?);
+    let producer = Arc::new(kafka_out::connect(&to, ack_timeout).map_err(Failure::setup)?);
     let writable = || kafka_out::topic_writable(&producer, &to.topic, Duration::from_secs(10));
     let mut can_write = writable();
     if !can_write {
         // A refused login or TLS handshake is never mended by waiting, spool or not.
         if let Some(refused) = to.refused(&producer) {
-            return Err(ProduceError::Setup(refused));
+            return Err(Failure::setup(refused));
         }
     }
     if let Some(partitions) = options.partitions {
-        kafka_out::ensure_topic(&to, partitions).map_err(ProduceError::Setup)?;
+        kafka_out::ensure_topic(&to, partitions).map_err(Failure::setup)?;
         can_write = can_write || writable();
     }
     if !can_write && options.spool.is_none() {
-        return Err(ProduceError::Setup(format!(
+        return Err(Failure::Setup(format!(
             "topic {} is not writable at {} (does it exist? --partitions N creates it; \
              --spool DIR keeps going while the broker is down)",
             to.topic,
@@ -200,7 +93,7 @@ pub fn run(options: &ProduceOptions) -> Result<ProduceSummary, ProduceError> {
         )));
     }
     let spool = match &options.spool {
-        Some(dir) => Some(Spool::open(dir).map_err(ProduceError::Setup)?),
+        Some(dir) => Some(Spool::open(dir).map_err(Failure::setup)?),
         None => None,
     };
     let replayable = uris.iter().all(InputUri::is_replayable);
@@ -215,7 +108,7 @@ pub fn run(options: &ProduceOptions) -> Result<ProduceSummary, ProduceError> {
     );
     let probe = probe::Probe::start(Arc::clone(&producing.producer), to.topic.clone());
     let stop = crate::signals::StopSignal::listen()
-        .map_err(|e| ProduceError::Setup(format!("cannot listen for SIGTERM and Ctrl-C: {e}")))?;
+        .map_err(|e| Failure::Setup(format!("cannot listen for SIGTERM and Ctrl-C: {e}")))?;
     producing.run(
         &stop,
         input::Inputs::new(uris),
@@ -231,20 +124,20 @@ pub fn run(options: &ProduceOptions) -> Result<ProduceSummary, ProduceError> {
 fn replay_options(
     options: &ProduceOptions,
     uris: &[InputUri],
-) -> Result<Option<ReplayOptions>, ProduceError> {
+) -> Result<Option<ReplayOptions>, Failure> {
     if options.speedup.is_none() && !options.retime {
         return Ok(None);
     }
     if let Some(speedup) = options.speedup {
         if !(speedup > 0.0 && speedup.is_finite()) {
-            return Err(ProduceError::Setup(format!(
+            return Err(Failure::Setup(format!(
                 "--speedup must be a positive number, not {speedup}"
             )));
         }
     }
     let field = match &options.dataflow {
         Some(path) => {
-            let plan = crate::spec::load(path).map_err(|e| ProduceError::Setup(e.to_string()))?;
+            let plan = crate::plan::load(path).map_err(|e| Failure::Setup(e.to_string()))?;
             EventTimeField {
                 paths: plan.fields[plan.time.field].paths().to_vec(),
                 formats: plan.time.formats,
@@ -265,7 +158,7 @@ fn replay_options(
                     }
                 }
                 None => {
-                    return Err(ProduceError::Setup(
+                    return Err(Failure::Setup(
                         "--speedup and --retime need to know where the event time is: name \
                          the dataflow whose [time] describes these messages with --dataflow FILE"
                             .into(),
@@ -279,501 +172,4 @@ fn replay_options(
         speedup: options.speedup,
         retime: options.retime,
     }))
-}
-
-/// The state of one produce run.
-struct Producing {
-    producer: Arc<KafkaProducer>,
-    topic: String,
-    key_path: Option<crate::decode::JsonPaths>,
-    spool: Option<Spool>,
-    checkpoint: Checkpoint,
-    replayable: bool,
-    /// The sources are those of the saved checkpoint (so handled messages are skipped).
-    same_sources: bool,
-    mode: Mode,
-    next_seq: u64,
-    /// Delivery reports still to come.
-    awaiting: usize,
-    /// Sent straight from the source and neither acknowledged nor spooled.
-    direct_unresolved: BTreeSet<u64>,
-    /// Taken back after a failure, to be spooled in order.
-    taken_back: Vec<Record>,
-    /// Sent from the spool and not acknowledged.
-    spool_unacked: BTreeSet<u64>,
-    /// Spooled records acknowledged while an older one was not (skipped when the spool is
-    /// read again after a failure).
-    spool_acked_ahead: BTreeSet<u64>,
-    /// A spooled record the local queue had no room for.
-    drain_pending: Option<Record>,
-    /// (sequence number, when it was sent) every few milliseconds of sending, to see how
-    /// long the oldest unacknowledged message has waited.
-    sent_marks: VecDeque<(u64, Instant)>,
-    ack_timeout: Duration,
-    /// Reading the spool continues at this sequence number.
-    spool_read_next: u64,
-    spool_read_all: bool,
-    summary: ProduceSummary,
-    progress: progress::ProgressLine,
-}
-
-impl Producing {
-    fn new(
-        producer: Arc<KafkaProducer>,
-        topic: String,
-        key_path: Option<crate::decode::JsonPaths>,
-        mut spool: Option<Spool>,
-        sources: String,
-        replayable: bool,
-        ack_timeout: Duration,
-    ) -> Producing {
-        let saved = spool
-            .as_ref()
-            .and_then(Spool::checkpoint)
-            .unwrap_or_default();
-        let same_sources = saved.sources == sources && replayable;
-        let checkpoint = Checkpoint {
-            sources,
-            base: if same_sources {
-                saved.base
-            } else {
-                saved.base + saved.resolved
-            },
-            resolved: if same_sources { saved.resolved } else { 0 },
-            acked: saved.acked,
-        };
-        if let Some(spool) = &mut spool {
-            spool.rewind(saved.acked);
-        }
-        let mode = match &spool {
-            Some(spool) if !spool.is_empty() => Mode::Spooling,
-            _ => Mode::Direct,
-        };
-        Producing {
-            producer,
-            topic,
-            key_path,
-            spool,
-            next_seq: checkpoint.base,
-            spool_read_next: checkpoint.acked,
-            checkpoint,
-            replayable,
-            same_sources,
-            mode,
-            awaiting: 0,
-            direct_unresolved: BTreeSet::new(),
-            taken_back: Vec::new(),
-            spool_unacked: BTreeSet::new(),
-            spool_acked_ahead: BTreeSet::new(),
-            drain_pending: None,
-            sent_marks: VecDeque::new(),
-            ack_timeout,
-            spool_read_all: false,
-            summary: ProduceSummary::default(),
-            progress: progress::ProgressLine::default(),
-        }
-    }
-
-    fn run(
-        &mut self,
-        stop: &crate::signals::StopSignal,
-        mut inputs: input::Inputs,
-        mut pacer: pace::Pacer,
-        mut replay: Option<replay::Replay>,
-        probe: &probe::Probe,
-        show_progress: bool,
-    ) -> Result<ProduceSummary, ProduceError> {
-        let mut message = Vec::with_capacity(4096);
-        // Records spooled after the last checkpoint count as handled too.
-        let spooled_until = self
-            .spool
-            .as_ref()
-            .and_then(Spool::last_seq)
-            .map_or(0, |s| s + 1);
-        let mut skip = self.checkpoint.resolved;
-        if self.same_sources {
-            skip = skip.max(spooled_until.saturating_sub(self.checkpoint.base));
-        } else {
-            self.next_seq = self.next_seq.max(spooled_until);
-            self.checkpoint.base = self.next_seq;
-        }
-        for _ in 0..skip {
-            if !inputs.next(&mut message).map_err(ProduceError::Failed)? {
-                break;
-            }
-            self.next_seq += 1;
-            self.summary.skipped += 1;
-        }
-        if self.summary.skipped > 0 {
-            tracing::info!(
-                "skipped {} source messages a previous run with this spool produced",
-                self.summary.skipped
-            );
-        }
-        let mut pending: Option<Record> = None;
-        let mut source_done = false;
-        let mut deliveries = Vec::new();
-        let mut last_checkpoint = Instant::now();
-        let mut last_published = Instant::now();
-        let mut failed_at = 0;
-        // When a stop was asked for: read no more, wait a while for what is in flight.
-        let mut stopping_since: Option<Instant> = None;
-        loop {
-            if stopping_since.is_none() && stop.requested() {
-                tracing::info!("stopping: reading no more, waiting for acknowledgements");
-                stopping_since = Some(Instant::now());
-            }
-            if let Some(since) = stopping_since {
-                let settled = pending.is_none() && self.awaiting == 0;
-                if settled || since.elapsed() >= STOP_WAIT {
-                    // What is unacknowledged now is sent again by the next run with this
-                    // spool (counted as possible duplicates); the spool and its checkpoint
-                    // are made durable first.
-                    self.save_checkpoint()?;
-                    if let Some(spool) = &mut self.spool {
-                        spool.sync().map_err(|e| {
-                            ProduceError::Failed(format!("cannot sync the spool: {e}"))
-                        })?;
-                    }
-                    if show_progress {
-                        self.progress.show(
-                            &self.summary,
-                            self.spool.as_ref(),
-                            self.mode.broker(),
-                            true,
-                        );
-                    }
-                    return Ok(self.summary.clone());
-                }
-            }
-            self.producer.poll(Duration::ZERO);
-            self.producer.context().take(&mut deliveries);
-            let failed = self.apply(&mut deliveries);
-            if self.spool.is_some() {
-                let down = self.producer.context().brokers_went_down()
-                    || (self.awaiting > 0 && probe.broker_down())
-                    || self.stalled();
-                if (failed || down) && matches!(self.mode, Mode::Direct | Mode::Draining) {
-                    tracing::warn!("Kafka is not taking messages; spooling to disk");
-                    kafka_out::purge(&self.producer);
-                    self.sent_marks.clear();
-                    self.mode = Mode::Flushing;
-                    failed_at = probe.now();
-                }
-            } else if failed {
-                return Err(ProduceError::Failed(
-                    "Kafka refused a message (see the log); without --spool it cannot be kept"
-                        .into(),
-                ));
-            }
-            match self.mode {
-                Mode::Flushing if self.awaiting == 0 => self.spool_taken_back()?,
-                Mode::Spooling if probe.writable_after(failed_at) => {
-                    tracing::info!("Kafka is back; sending the spool");
-                    self.mode = Mode::Draining;
-                    self.spool_read_all = false;
-                }
-                Mode::Draining => self.drain()?,
-                _ => {}
-            }
-
-            // The source: straight to Kafka, or behind the spool. A pending record taken from
-            // the source before a stop is still sent or spooled.
-            let mut idle = true;
-            if !source_done && self.mode != Mode::Flushing {
-                for _ in 0..1024 {
-                    if pending.is_none() {
-                        if stopping_since.is_some() {
-                            break;
-                        }
-                        if !pacer.wait().is_zero() {
-                            break;
-                        }
-                        if !inputs.next(&mut message).map_err(ProduceError::Failed)? {
-                            source_done = true;
-                            break;
-                        }
-                        if let Some(replay) = &mut replay {
-                            pacer.hold_until(replay.apply(&mut message));
-                            self.summary.untimed = replay.unreadable;
-                        }
-                        pending = Some(self.record(&message));
-                        self.summary.read += 1;
-                    }
-                    if !pacer.wait().is_zero() {
-                        break;
-                    }
-                    pacer.release();
-                    let record = pending.take().expect("a record");
-                    if self.mode == Mode::Direct {
-                        match kafka_out::send(&self.producer, &self.topic, &record) {
-                            Ok(()) => {
-                                self.awaiting += 1;
-                                self.direct_unresolved.insert(record.seq);
-                                self.mark_sent(record.seq);
-                                idle = false;
-                            }
-                            Err(e) if kafka_out::is_queue_full(&e) => {
-                                pending = Some(record);
-                                break;
-                            }
-                            Err(e) => return Err(ProduceError::Failed(format!("Kafka: {e}"))),
-                        }
-                    } else {
-                        self.append(&record)?;
-                        idle = false;
-                    }
-                }
-            }
-
-            let everything_done = source_done
-                && pending.is_none()
-                && self.awaiting == 0
-                && self.mode == Mode::Direct
-                && self.spool.as_ref().is_none_or(Spool::is_empty);
-            if everything_done || last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-                self.save_checkpoint()?;
-                last_checkpoint = Instant::now();
-            }
-            if show_progress {
-                self.progress.show(
-                    &self.summary,
-                    self.spool.as_ref(),
-                    self.mode.broker(),
-                    everything_done,
-                );
-            }
-            if last_published.elapsed() >= PUBLISH_EVERY || everything_done {
-                crate::prometheus::publish_produce(
-                    &self.summary,
-                    self.spool.as_ref().map_or(0, Spool::bytes),
-                    self.mode == Mode::Direct,
-                );
-                last_published = Instant::now();
-            }
-            if everything_done {
-                return Ok(self.summary.clone());
-            }
-            if idle {
-                let wait = pacer
-                    .wait()
-                    .clamp(Duration::from_micros(200), Duration::from_millis(20));
-                self.producer.poll(wait);
-            }
-        }
-    }
-
-    fn mark_sent(&mut self, seq: u64) {
-        if self.spool.is_some() {
-            mark_sent(&mut self.sent_marks, seq);
-        }
-    }
-
-    /// Whether the oldest unacknowledged message has waited longer than the ack timeout.
-    fn stalled(&mut self) -> bool {
-        let oldest = match (self.direct_unresolved.first(), self.spool_unacked.first()) {
-            (Some(&a), Some(&b)) => a.min(b),
-            (Some(&a), None) | (None, Some(&a)) => a,
-            (None, None) => return false,
-        };
-        while self
-            .sent_marks
-            .get(1)
-            .is_some_and(|&(seq, _)| seq <= oldest)
-        {
-            self.sent_marks.pop_front();
-        }
-        self.sent_marks
-            .front()
-            .is_some_and(|&(seq, at)| seq <= oldest && at.elapsed() > self.ack_timeout)
-    }
-
-    /// A source message as a record: the next sequence number, now as its timestamp, and
-    /// its key.
-    fn record(&mut self, message: &[u8]) -> Record {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let key = self.key_path.as_ref().and_then(|paths| {
-            let mut slot = [None];
-            paths.extract(message, &mut slot).ok()?;
-            key_bytes(slot[0].take()?)
-        });
-        Record {
-            seq,
-            timestamp_ms: chrono::Utc::now().timestamp_millis(),
-            key,
-            payload: message.to_vec(),
-        }
-    }
-
-    /// Applies delivery reports; `true` if any message failed.
-    fn apply(&mut self, deliveries: &mut Vec<Delivery>) -> bool {
-        let mut failed = false;
-        for delivery in deliveries.drain(..) {
-            self.awaiting -= 1;
-            match delivery {
-                Delivery::Acked(seq) => {
-                    self.summary.acked += 1;
-                    let from_spool =
-                        !self.direct_unresolved.remove(&seq) && self.spool_unacked.remove(&seq);
-                    if from_spool && self.spool_unacked.first().is_some_and(|&o| o < seq) {
-                        self.spool_acked_ahead.insert(seq);
-                    }
-                }
-                Delivery::Failed { record, in_doubt } => {
-                    failed = true;
-                    self.summary.in_doubt += u64::from(in_doubt);
-                    // A message from the spool is still there; one sent directly is kept
-                    // to be spooled.
-                    if self.direct_unresolved.contains(&record.seq) {
-                        self.taken_back.push(record);
-                    }
-                }
-            }
-        }
-        failed
-    }
-
-    /// Every report is in after a failure: spool what was taken back, in order, and read the
-    /// spool again from its oldest unacknowledged record.
-    fn spool_taken_back(&mut self) -> Result<(), ProduceError> {
-        let mut taken_back = std::mem::take(&mut self.taken_back);
-        taken_back.sort_by_key(|r| r.seq);
-        for record in &taken_back {
-            self.append(record)?;
-            self.direct_unresolved.remove(&record.seq);
-        }
-        debug_assert!(self.direct_unresolved.is_empty());
-        let oldest = self.spool_acked_cursor();
-        self.spool_unacked.clear();
-        self.drain_pending = None;
-        self.spool_read_next = oldest;
-        if let Some(spool) = &mut self.spool {
-            spool.rewind(oldest);
-        }
-        self.mode = Mode::Spooling;
-        Ok(())
-    }
-
-    fn append(&mut self, record: &Record) -> Result<(), ProduceError> {
-        let spool = self.spool.as_mut().expect("spooling needs a spool");
-        spool
-            .append(record)
-            .map_err(|e| ProduceError::Failed(format!("cannot write the spool: {e}")))?;
-        self.summary.spooled += 1;
-        self.spool_read_all = false;
-        Ok(())
-    }
-
-    /// Sends spooled records while there is room; back to direct once all are acknowledged.
-    fn drain(&mut self) -> Result<(), ProduceError> {
-        let Some(spool) = &mut self.spool else {
-            return Ok(());
-        };
-        let spool_error = |e: std::io::Error| ProduceError::Failed(format!("spool: {e}"));
-        let mut damaged = 0;
-        while !self.spool_read_all && self.awaiting < DRAIN_IN_FLIGHT {
-            let next = match self.drain_pending.take() {
-                Some(record) => Some(record),
-                None => spool
-                    .read(&mut |damage: Damage| {
-                        tracing::error!("{damage}");
-                        damaged += 1;
-                    })
-                    .map_err(spool_error)?,
-            };
-            let Some(record) = next else {
-                self.spool_read_all = true;
-                break;
-            };
-            if self.spool_acked_ahead.remove(&record.seq) {
-                self.spool_read_next = record.seq + 1;
-                continue;
-            }
-            match kafka_out::send(&self.producer, &self.topic, &record) {
-                Ok(()) => {
-                    self.awaiting += 1;
-                    self.spool_unacked.insert(record.seq);
-                    self.spool_read_next = record.seq + 1;
-                    mark_sent(&mut self.sent_marks, record.seq);
-                }
-                Err(e) if kafka_out::is_queue_full(&e) => {
-                    self.drain_pending = Some(record);
-                    break;
-                }
-                Err(e) => return Err(ProduceError::Failed(format!("Kafka: {e}"))),
-            }
-        }
-        self.summary.damaged += damaged;
-        let acked = self.spool_acked_cursor();
-        let drained = self.spool_read_all && self.spool_unacked.is_empty();
-        let spool = self.spool.as_mut().expect("a spool");
-        spool.release(acked, drained).map_err(spool_error)?;
-        if drained && spool.is_empty() {
-            tracing::info!("spool drained; sending directly again");
-            self.mode = Mode::Direct;
-        }
-        Ok(())
-    }
-
-    /// Every spooled record below this is acknowledged.
-    fn spool_acked_cursor(&mut self) -> u64 {
-        let cursor = self
-            .spool_unacked
-            .first()
-            .copied()
-            .unwrap_or(self.spool_read_next);
-        while self.spool_acked_ahead.first().is_some_and(|&s| s < cursor) {
-            self.spool_acked_ahead.pop_first();
-        }
-        cursor
-    }
-
-    fn save_checkpoint(&mut self) -> Result<(), ProduceError> {
-        if self.spool.is_none() {
-            return Ok(());
-        }
-        let first_unresolved = self
-            .direct_unresolved
-            .first()
-            .copied()
-            .unwrap_or(self.next_seq);
-        self.checkpoint.resolved = if self.replayable {
-            first_unresolved - self.checkpoint.base
-        } else {
-            0
-        };
-        if !self.replayable {
-            self.checkpoint.base = first_unresolved;
-        }
-        self.checkpoint.acked = self.spool_acked_cursor();
-        let spool = self.spool.as_mut().expect("a spool");
-        spool
-            .save_checkpoint(&self.checkpoint)
-            .map_err(|e| ProduceError::Failed(format!("cannot save the spool checkpoint: {e}")))
-    }
-}
-
-/// Notes when `seq` was sent, at most one mark per 10 ms.
-fn mark_sent(marks: &mut VecDeque<(u64, Instant)>, seq: u64) {
-    let now = Instant::now();
-    if marks
-        .back()
-        .is_none_or(|&(_, at)| now.duration_since(at) >= Duration::from_millis(10))
-    {
-        marks.push_back((seq, now));
-    }
-}
-
-/// A key field's value as message key bytes (text as is, anything else as JSON).
-fn key_bytes(value: crate::value::Value) -> Option<Vec<u8>> {
-    match value {
-        crate::value::Value::Null => None,
-        crate::value::Value::Str(s) => Some(s.as_bytes().to_vec()),
-        other => {
-            let mut text = String::new();
-            other.write_json(&mut text);
-            Some(text.into_bytes())
-        }
-    }
 }

@@ -9,7 +9,7 @@
 //! go as soon as they are read. Messages whose event time cannot be read are sent as they
 //! are, at once, and counted.
 
-use crate::spec::TimeFormat;
+use crate::plan::TimeFormat;
 use crate::time::TimestampParser;
 use crate::value::Value;
 use chrono::TimeZone;

@@ -18,7 +18,8 @@
 //! overwrites and never adds.
 
 use crate::aggregate::ResultRow;
-use crate::spec::{Derivation, FieldSource, OutputPlan, Plan, ResultType};
+use crate::plan::{Derivation, FieldSource, OutputPlan, Plan, ResultType};
+use crate::plan::{OutputKind, WindowKind};
 use crate::value::{Number, Value};
 use scylla::value::{CqlDate, CqlTimestamp, CqlValue};
 
@@ -97,7 +98,7 @@ pub fn key_types(plan: &Plan, output: &OutputPlan) -> Vec<KeyType> {
         .iter()
         .map(|&i| match &plan.fields[i].source {
             FieldSource::Derived(Derivation::Polarity { .. } | Derivation::CountOf { .. })
-                if output.records =>
+                if output.kind == OutputKind::PerRecord =>
             {
                 KeyType::Double
             }
@@ -197,7 +198,7 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
             });
             continue;
         }
-        if !keys.is_empty() && !output.records {
+        if !keys.is_empty() && output.kind == OutputKind::Windowed {
             let mut columns: Vec<(String, &'static str)> = key_columns.clone().collect();
             columns.extend([time("window_start"), time("window_end")]);
             columns.extend(aggregates.iter().cloned());
@@ -207,13 +208,12 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
                 name: output.name.clone(),
                 columns,
                 partition_key: keys.clone(),
-                clustering: if output.window.cumulative {
-                    vec![
+                clustering: match output.window.kind {
+                    WindowKind::Cumulative => vec![
                         ("window_start".into(), "DESC"),
                         ("window_end".into(), "DESC"),
-                    ]
-                } else {
-                    vec![("window_start".into(), "DESC")]
+                    ],
+                    WindowKind::Sliding => vec![("window_start".into(), "DESC")],
                 },
                 layout: Layout::ByKey,
                 key_types: key_types.clone(),
@@ -226,18 +226,21 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
         columns.extend(aggregates);
         columns.push(finished);
         let mut clustering = vec![("window_start".to_string(), "DESC")];
-        if output.window.cumulative {
-            clustering.push(("window_end".to_string(), "DESC"));
+        match output.window.kind {
+            WindowKind::Cumulative => clustering.push(("window_end".to_string(), "DESC")),
+            WindowKind::Sliding => {}
         }
         // A per-record row is identified by its time and its first field.
-        let identifying = if output.records { 1 } else { keys.len() };
+        let identifying = match output.kind {
+            OutputKind::PerRecord => 1,
+            OutputKind::Windowed => keys.len(),
+        };
         clustering.extend(keys.iter().take(identifying).map(|k| (k.clone(), "ASC")));
         tables.push(Table {
             output: index,
-            name: if output.records {
-                output.name.clone()
-            } else {
-                format!("{}_by_window", output.name)
+            name: match output.kind {
+                OutputKind::PerRecord => output.name.clone(),
+                OutputKind::Windowed => format!("{}_by_window", output.name),
             },
             columns,
             partition_key: vec!["day".into()],
@@ -447,7 +450,7 @@ mod tests {
 
     #[test]
     fn rows_share_a_partition_exactly_when_their_partition_key_columns_agree() {
-        let plan = crate::spec::load(std::path::Path::new("dataflows/evilnet.toml")).expect("plan");
+        let plan = crate::plan::load(std::path::Path::new("dataflows/evilnet.toml")).expect("plan");
         let day = 86_400_000;
         let rows: Vec<ResultRow> = [(0, "A"), (0, "B"), (day - 1, "A"), (day, "A"), (day, "B")]
             .into_iter()

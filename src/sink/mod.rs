@@ -5,6 +5,7 @@
 
 mod cassandra;
 mod cql_schema;
+mod error;
 mod jsonl;
 mod rejects;
 mod retry;
@@ -12,12 +13,13 @@ mod rows;
 
 pub use cassandra::{CassandraSink, CassandraUri, Ticket};
 pub use cql_schema::{ident as cql_ident, key_types, schema_cql, stored_result, KeyType};
+pub use error::SinkError;
 pub use jsonl::{FileMode, JsonlFile};
 pub use rejects::{RejectLog, Rejected};
 pub use rows::RowFormat;
 
 use crate::aggregate::ResultRow;
-use crate::spec::Plan;
+use crate::plan::Plan;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -32,17 +34,14 @@ pub enum SinkUri {
 
 impl SinkUri {
     /// Parses `jsonl:PATH`, `jsonl:-` or `cassandra://...`.
-    pub fn parse(uri: &str) -> Result<SinkUri, String> {
+    pub fn parse(uri: &str) -> Result<SinkUri, SinkError> {
         if uri.starts_with("cassandra://") {
             return CassandraUri::parse(uri).map(SinkUri::Cassandra);
         }
         match uri.strip_prefix("jsonl:") {
             Some("-") => Ok(SinkUri::Jsonl(None)),
             Some(path) if !path.is_empty() => Ok(SinkUri::Jsonl(Some(PathBuf::from(path)))),
-            _ => Err(format!(
-                "`{uri}` is not a sink; allowed: jsonl:PATH, jsonl:- (standard output), \
-                 cassandra://HOST:PORT/KEYSPACE"
-            )),
+            _ => Err(SinkError::Unknown(uri.to_string())),
         }
     }
 
@@ -96,12 +95,9 @@ impl RowSink {
         process: usize,
         processes: usize,
         mode: FileMode,
-    ) -> Result<RowSink, String> {
+    ) -> Result<RowSink, SinkError> {
         match uri {
-            SinkUri::Jsonl(_) => uri
-                .open_jsonl(process, processes, mode)
-                .map(RowSink::Jsonl)
-                .map_err(|e| e.to_string()),
+            SinkUri::Jsonl(_) => Ok(RowSink::Jsonl(uri.open_jsonl(process, processes, mode)?)),
             SinkUri::Cassandra(cassandra) => {
                 CassandraSink::connect(cassandra, plan).map(RowSink::Cassandra)
             }
@@ -115,7 +111,7 @@ impl RowSink {
         rows: Vec<ResultRow>,
         fired: Instant,
         format: &RowFormat,
-    ) -> Result<Offer, String> {
+    ) -> Result<Offer, SinkError> {
         match self {
             RowSink::Jsonl(file) => {
                 let mut text = String::new();
@@ -123,9 +119,7 @@ impl RowSink {
                     format.write(row, &mut text);
                 }
                 // Flushed as they fire, so an unbounded run's results reach readers promptly.
-                file.append(&text)
-                    .and_then(|()| file.flush())
-                    .map_err(|e| e.to_string())?;
+                file.append(&text).and_then(|()| file.flush())?;
                 Ok(Offer::Written)
             }
             RowSink::Cassandra(cassandra) => Ok(match cassandra.try_offer(rows, fired) {
@@ -152,9 +146,9 @@ impl RowSink {
     }
 
     /// Finishes writing everything accepted so far.
-    pub fn finish(&self) -> Result<(), String> {
+    pub fn finish(&self) -> Result<(), SinkError> {
         match self {
-            RowSink::Jsonl(file) => file.flush().map_err(|e| e.to_string()),
+            RowSink::Jsonl(file) => Ok(file.flush()?),
             RowSink::Cassandra(cassandra) => cassandra.finish(),
         }
     }
@@ -176,6 +170,7 @@ mod tests {
         ));
         assert!(SinkUri::parse("csv:x")
             .unwrap_err()
+            .to_string()
             .contains("allowed: jsonl:PATH"));
         assert!(matches!(
             SinkUri::parse("cassandra://127.0.0.1:9042/evilnet"),

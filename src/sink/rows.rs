@@ -1,7 +1,7 @@
 //! The JSONL form of result rows.
 
 use crate::aggregate::ResultRow;
-use crate::spec::Plan;
+use crate::plan::Plan;
 use crate::time::format_rfc3339_millis;
 use crate::value::write_json_string;
 

@@ -9,7 +9,7 @@
 //! rest of the dataflow (windows still fire, a stop is still heard) and looks again soon.
 
 use super::{Partition, PartitionStatus, RawRecord, SourceError, WorkerSource};
-use crate::spec::Format;
+use crate::plan::Format;
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 use std::fs::File;
 use std::io::{BufRead, BufReader};

@@ -27,25 +27,23 @@ pub struct GenPartition {
 impl GenPartition {
     /// Parses `gen:KIND?NAME=VALUE&...` (the parameters `produce` takes).
     pub fn parse(uri: &str, index: usize) -> Result<GenPartition, SourceError> {
-        let spec = uri
+        let text = uri
             .strip_prefix("gen:")
             .ok_or_else(|| SourceError::BadUri(uri.to_string()))?;
-        let (kind, mut options) =
-            GenOptions::parse_uri(spec).map_err(|why| SourceError::BadGenUri {
-                uri: uri.to_string(),
-                why,
-            })?;
-        let query = spec.split_once('?').map_or("", |(_, q)| q);
-        let given = |name: &str| query.split('&').any(|p| p.split('=').next() == Some(name));
-        if !given("count") && !given("duration_s") {
+        let parsed = GenOptions::parse_uri(text).map_err(|why| SourceError::BadGenUri {
+            uri: uri.to_string(),
+            why,
+        })?;
+        let mut options = parsed.options;
+        if !parsed.count_given {
             options.count = u64::MAX;
         }
         Ok(GenPartition {
             index,
             uri: uri.to_string(),
-            kind,
+            kind: parsed.kind,
             options,
-            fixed_start: given("start"),
+            fixed_start: parsed.start_given,
         })
     }
 }

@@ -10,7 +10,7 @@ pub use file::{FileReader, FileSet};
 pub use generated::{GenPartition, GenSet};
 pub use kafka::{KafkaPartitions, KafkaUri, StartAt};
 
-use crate::spec::Format;
+use crate::plan::Format;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -26,7 +26,7 @@ pub enum SourceError {
         /// The URI.
         uri: String,
         /// What is wrong.
-        why: String,
+        why: crate::gen::GenError,
     },
     /// A malformed Kafka URI.
     #[error(transparent)]

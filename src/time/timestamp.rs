@@ -1,8 +1,55 @@
 //! Turning timestamp field values into event time (UTC milliseconds) and back to text.
 
-use crate::spec::TimeFormat;
+use crate::plan::TimeFormat;
 use crate::value::{Number, Value};
 use chrono::{DateTime, NaiveDateTime, TimeZone};
+use thiserror::Error;
+
+/// Why a field value is not a timestamp (the reason a record is a dead letter).
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum TimestampError {
+    /// The dataflow lists no format.
+    #[error("no time format")]
+    NoFormat,
+    /// A string format was given something else.
+    #[error("expected a timestamp string, got a {0}")]
+    NotText(&'static str),
+    /// An epoch format was given something other than a number.
+    #[error("expected epoch {unit}, got a {got}")]
+    NotANumber {
+        /// `seconds` or `milliseconds`.
+        unit: &'static str,
+        /// The value's type.
+        got: &'static str,
+    },
+    /// Epoch seconds too large to be milliseconds.
+    #[error("epoch seconds out of range")]
+    OutOfRange,
+    /// Not RFC 3339.
+    #[error("`{0}` is not an RFC 3339 timestamp")]
+    NotRfc3339(String),
+    /// Does not match a strftime pattern.
+    #[error("`{text}` does not match `{pattern}`: {why}")]
+    NoMatch {
+        /// The value.
+        text: String,
+        /// The pattern.
+        pattern: String,
+        /// The parser's reason.
+        why: String,
+    },
+    /// A local time the zone skips (a daylight-saving gap).
+    #[error("`{text}` does not exist in {zone}")]
+    NoSuchLocalTime {
+        /// The value.
+        text: String,
+        /// The zone.
+        zone: String,
+    },
+    /// Before the Unix epoch.
+    #[error("{0} ms is before 1970")]
+    BeforeEpoch(i64),
+}
 
 /// Parses one dataflow's timestamp field.
 #[derive(Clone, Debug)]
@@ -17,12 +64,15 @@ impl TimestampParser {
     }
 
     /// Event time in milliseconds since the epoch, or a reason the value is not a timestamp.
-    pub fn parse(&self, value: &Value) -> Result<u64, String> {
+    pub fn parse(&self, value: &Value) -> Result<u64, TimestampError> {
         self.parse_with(value).map(|(ms, _)| ms)
     }
 
     /// Like `parse`, also saying which format matched.
-    pub fn parse_with<'f>(&'f self, value: &Value) -> Result<(u64, &'f TimeFormat), String> {
+    pub fn parse_with<'f>(
+        &'f self,
+        value: &Value,
+    ) -> Result<(u64, &'f TimeFormat), TimestampError> {
         let mut first_error = None;
         for format in &self.formats {
             match parse_one(format, value) {
@@ -32,11 +82,11 @@ impl TimestampParser {
                 }
             }
         }
-        Err(first_error.unwrap_or_else(|| "no time format".into()))
+        Err(first_error.unwrap_or(TimestampError::NoFormat))
     }
 }
 
-fn parse_one(format: &TimeFormat, value: &Value) -> Result<u64, String> {
+fn parse_one(format: &TimeFormat, value: &Value) -> Result<u64, TimestampError> {
     let millis = match format {
         TimeFormat::Rfc3339 => {
             let text = as_text(value)?;
@@ -46,54 +96,62 @@ fn parse_one(format: &TimeFormat, value: &Value) -> Result<u64, String> {
                         .ok()
                         .map(|t| t.timestamp_millis())
                 })
-                .ok_or_else(|| format!("`{text}` is not an RFC 3339 timestamp"))?
+                .ok_or_else(|| TimestampError::NotRfc3339(text.to_string()))?
         }
         TimeFormat::EpochSeconds => match value.as_number() {
-            Some(Number::Int(s)) => s.checked_mul(1000).ok_or("epoch seconds out of range")?,
+            Some(Number::Int(s)) => s.checked_mul(1000).ok_or(TimestampError::OutOfRange)?,
             Some(Number::Float(s)) => (s * 1000.0).round() as i64,
             None => {
-                return Err(format!(
-                    "expected epoch seconds, got a {}",
-                    value.type_name()
-                ))
+                return Err(TimestampError::NotANumber {
+                    unit: "seconds",
+                    got: value.type_name(),
+                })
             }
         },
         TimeFormat::EpochMillis => match value.as_number() {
             Some(Number::Int(ms)) => ms,
             Some(Number::Float(ms)) => ms.round() as i64,
             None => {
-                return Err(format!(
-                    "expected epoch milliseconds, got a {}",
-                    value.type_name()
-                ))
+                return Err(TimestampError::NotANumber {
+                    unit: "milliseconds",
+                    got: value.type_name(),
+                })
             }
         },
         TimeFormat::Pattern { pattern, zone } => {
             let text = as_text(value)?;
             if pattern.contains("%z") || pattern.contains("%:z") {
                 DateTime::parse_from_str(text, pattern)
-                    .map_err(|e| format!("`{text}` does not match `{pattern}`: {e}"))?
+                    .map_err(|e| no_match(text, pattern, e))?
                     .timestamp_millis()
             } else {
                 let local = NaiveDateTime::parse_from_str(text, pattern)
-                    .map_err(|e| format!("`{text}` does not match `{pattern}`: {e}"))?;
+                    .map_err(|e| no_match(text, pattern, e))?;
                 zone.from_local_datetime(&local)
                     .earliest()
-                    .ok_or_else(|| format!("`{text}` does not exist in {zone}"))?
+                    .ok_or_else(|| TimestampError::NoSuchLocalTime {
+                        text: text.to_string(),
+                        zone: zone.to_string(),
+                    })?
                     .timestamp_millis()
             }
         }
     };
-    u64::try_from(millis).map_err(|_| format!("{millis} ms is before 1970"))
+    u64::try_from(millis).map_err(|_| TimestampError::BeforeEpoch(millis))
 }
 
-fn as_text(value: &Value) -> Result<&str, String> {
+fn no_match(text: &str, pattern: &str, why: chrono::ParseError) -> TimestampError {
+    TimestampError::NoMatch {
+        text: text.to_string(),
+        pattern: pattern.to_string(),
+        why: why.to_string(),
+    }
+}
+
+fn as_text(value: &Value) -> Result<&str, TimestampError> {
     match value {
         Value::Str(s) => Ok(s),
-        other => Err(format!(
-            "expected a timestamp string, got a {}",
-            other.type_name()
-        )),
+        other => Err(TimestampError::NotText(other.type_name())),
     }
 }
 
@@ -195,7 +253,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn rfc(text: &str) -> Result<u64, String> {
+    fn rfc(text: &str) -> Result<u64, TimestampError> {
         TimestampParser::new(vec![TimeFormat::Rfc3339]).parse(&Value::Str(text.into()))
     }
 

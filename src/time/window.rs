@@ -1,6 +1,7 @@
 //! Window assignment: which tumbling, sliding or cumulative windows contain an event time.
 
-use crate::spec::{Plan, WindowSpec};
+use crate::plan::{OutputKind, WindowKind};
+use crate::plan::{Plan, WindowPlan};
 use chrono::{Offset, TimeZone};
 use serde::{Deserialize, Serialize};
 
@@ -19,21 +20,21 @@ pub struct Window {
 pub struct WindowAssigner {
     size: i64,
     slide: i64,
-    cumulative: bool,
+    kind: WindowKind,
     offset: i64,
     zone: Option<chrono_tz::Tz>,
     allowed_lateness: u64,
 }
 
 impl WindowAssigner {
-    /// An assigner for a validated window spec and the dataflow's allowed lateness.
-    pub fn new(spec: &WindowSpec, allowed_lateness_ms: u64) -> Self {
+    /// An assigner for a validated window and the dataflow's allowed lateness.
+    pub fn new(window: &WindowPlan, allowed_lateness_ms: u64) -> Self {
         WindowAssigner {
-            size: spec.size_ms as i64,
-            slide: spec.slide_ms as i64,
-            cumulative: spec.cumulative,
-            offset: spec.offset_ms as i64,
-            zone: spec.zone,
+            size: window.size_ms as i64,
+            slide: window.slide_ms as i64,
+            kind: window.kind,
+            offset: window.offset_ms as i64,
+            zone: window.zone,
             allowed_lateness: allowed_lateness_ms,
         }
     }
@@ -64,7 +65,7 @@ impl WindowAssigner {
 
     /// Calls `each` for every window made of `pane`.
     pub fn for_each_window_of_pane(&self, pane: Window, mut each: impl FnMut(Window)) {
-        if self.cumulative {
+        if self.kind == WindowKind::Cumulative {
             let cycle = self.cycle_start(pane.start as i64);
             let mut end = pane.end as i64;
             while end <= cycle + self.size {
@@ -92,7 +93,8 @@ impl WindowAssigner {
         plan.outputs
             .iter()
             .map(|o| {
-                (!o.records).then(|| WindowAssigner::new(&o.window, plan.time.allowed_lateness_ms))
+                (o.kind == OutputKind::Windowed)
+                    .then(|| WindowAssigner::new(&o.window, plan.time.allowed_lateness_ms))
             })
             .collect()
     }
@@ -129,7 +131,7 @@ impl WindowAssigner {
     /// windows: earliest end first).
     pub fn for_each_window(&self, time: u64, mut each: impl FnMut(Window)) {
         let local = self.to_local(time as i64);
-        if self.cumulative {
+        if self.kind == WindowKind::Cumulative {
             let cycle = self.cycle_start(local);
             let mut end = cycle + ((local - cycle).div_euclid(self.slide) + 1) * self.slide;
             while end <= cycle + self.size {
@@ -156,7 +158,7 @@ impl WindowAssigner {
     /// allowed lateness) the event can no longer change any result.
     pub fn last_end(&self, time: u64) -> u64 {
         let local = self.to_local(time as i64);
-        if self.cumulative {
+        if self.kind == WindowKind::Cumulative {
             return self.to_utc(self.cycle_start(local) + self.size).max(0) as u64;
         }
         let start = (local - self.offset).div_euclid(self.slide) * self.slide + self.offset;
@@ -208,11 +210,11 @@ fn naive(ms: i64) -> chrono::NaiveDateTime {
 mod tests {
     use super::*;
 
-    fn spec(size: u64, slide: u64, zone: Option<&str>) -> WindowSpec {
-        WindowSpec {
+    fn window_plan(size: u64, slide: u64, zone: Option<&str>) -> WindowPlan {
+        WindowPlan {
             size_ms: size,
             slide_ms: slide,
-            cumulative: false,
+            kind: WindowKind::Sliding,
             offset_ms: 0,
             zone: zone.map(|z| z.parse().expect("zone")),
         }
@@ -226,7 +228,7 @@ mod tests {
 
     #[test]
     fn tumbling_windows_align_to_epoch() {
-        let a = WindowAssigner::new(&spec(300_000, 300_000, None), 0);
+        let a = WindowAssigner::new(&window_plan(300_000, 300_000, None), 0);
         assert_eq!(windows(&a, 0), vec![(0, 300_000)]);
         assert_eq!(windows(&a, 299_999), vec![(0, 300_000)]);
         assert_eq!(windows(&a, 300_000), vec![(300_000, 600_000)]);
@@ -235,7 +237,7 @@ mod tests {
 
     #[test]
     fn sliding_windows_cover_size_over_slide() {
-        let a = WindowAssigner::new(&spec(3_600_000, 300_000, None), 60_000);
+        let a = WindowAssigner::new(&window_plan(3_600_000, 300_000, None), 60_000);
         let t = 10_000_000_000;
         let w = windows(&a, t);
         assert_eq!(w.len(), 12);
@@ -258,8 +260,8 @@ mod tests {
 
     #[test]
     fn cumulative_windows_grow_from_the_cycle_start() {
-        let mut day = spec(86_400_000, 900_000, None);
-        day.cumulative = true;
+        let mut day = window_plan(86_400_000, 900_000, None);
+        day.kind = WindowKind::Cumulative;
         let a = WindowAssigner::new(&day, 0);
         let t = 86_400_000 * 3 + 3_600_000 + 1; // 01:00:00.001 on day 3
         let w = windows(&a, t);
@@ -275,8 +277,8 @@ mod tests {
 
     #[test]
     fn cumulative_chicago_days_start_at_local_midnight() {
-        let mut day = spec(86_400_000, 900_000, Some("America/Chicago"));
-        day.cumulative = true;
+        let mut day = window_plan(86_400_000, 900_000, Some("America/Chicago"));
+        day.kind = WindowKind::Cumulative;
         let a = WindowAssigner::new(&day, 0);
         let t = chrono::DateTime::parse_from_rfc3339("2015-04-18T00:07:00-05:00").expect("time");
         let w = windows(&a, t.timestamp_millis() as u64);
@@ -289,7 +291,10 @@ mod tests {
 
     #[test]
     fn chicago_days_follow_local_midnight_across_dst() {
-        let a = WindowAssigner::new(&spec(86_400_000, 86_400_000, Some("America/Chicago")), 0);
+        let a = WindowAssigner::new(
+            &window_plan(86_400_000, 86_400_000, Some("America/Chicago")),
+            0,
+        );
         // 2024-03-10 is the spring-forward day in Chicago: 23 hours long.
         let noon = chrono::DateTime::parse_from_rfc3339("2024-03-10T12:00:00-05:00").expect("time");
         let w = windows(&a, noon.timestamp_millis() as u64);

@@ -5,6 +5,7 @@ pub mod cassandra;
 pub mod cluster;
 pub mod dashboard;
 pub mod engine;
+pub mod failover;
 pub mod prometheus;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};

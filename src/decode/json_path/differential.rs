@@ -14,7 +14,7 @@
 //! 4. an object with more than 64 wanted members gives every one of them.
 
 use super::{DocumentError, JsonPaths};
-use crate::spec::FieldUse;
+use crate::plan::FieldUse;
 use crate::value::{number, write_json_string, Composite, Value};
 use proptest::prelude::*;
 

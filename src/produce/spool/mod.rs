@@ -1,13 +1,7 @@
 //! The on-disk spool: where messages wait while no broker takes them.
 //!
-//! A spool directory holds append-only segment files `spool-<first seq>.log` and a
-//! `checkpoint` file. Each record is framed as
-//!
-//! ```text
-//! magic u32 "TMSP" | body length u32 | CRC-32 of body u32 | body
-//! body = seq u64 | timestamp ms i64 | key length u32 (u32::MAX = no key) | key | payload
-//! ```
-//! (little endian). Records are read back in the order they were written; a segment is
+//! A spool directory holds append-only segment files `spool-<first seq>.log` (records framed
+//! as [`framing`] says) and a `checkpoint` file ([`checkpoint`]). Records are read back in the order they were written; a segment is
 //! deleted only once every record in it is acknowledged by the broker.
 //!
 //! Durability: appends go to the operating system at every checkpoint (a few times a
@@ -16,33 +10,40 @@
 //! second. A record that fails its checksum, or is cut short by a crash, is reported with its
 //! segment and byte offset and skipped; reading resumes at the next intact record.
 
+mod checkpoint;
+mod framing;
+
+pub use checkpoint::Checkpoint;
+pub use framing::Record;
+
+use framing::{frame, parse_at};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use thiserror::Error;
 
-const MAGIC: u32 = u32::from_le_bytes(*b"TMSP");
-const HEADER: usize = 12;
-const BODY_FIXED: usize = 20;
-/// Largest body accepted when reading (anything bigger is corruption).
-const MAX_BODY: usize = 64 << 20;
 /// A segment is closed once it holds this many bytes.
 const SEGMENT_BYTES: u64 = 64 << 20;
 const SYNC_EVERY: Duration = Duration::from_secs(1);
-const NO_KEY: u32 = u32::MAX;
 
-/// One spooled message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
-    /// Position in the producer's sequence of messages (increasing through the spool).
-    pub seq: u64,
-    /// Kafka timestamp of the message (milliseconds since the epoch).
-    pub timestamp_ms: i64,
-    /// Message key.
-    pub key: Option<Vec<u8>>,
-    /// Message value.
-    pub payload: Vec<u8>,
+/// A spool directory that cannot be used.
+#[derive(Debug, Error)]
+pub enum SpoolError {
+    /// Another producer holds its lock.
+    #[error("spool {} is in use by another producer", .0.display())]
+    InUse(PathBuf),
+    /// The directory or a segment cannot be created, listed or read.
+    #[error("spool {}: {what}: {source}", dir.display())]
+    Io {
+        /// The spool directory.
+        dir: PathBuf,
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        source: std::io::Error,
+    },
 }
 
 /// A damaged stretch of a segment that reading skipped.
@@ -68,45 +69,6 @@ impl std::fmt::Display for Damage {
             self.reason,
             self.skipped
         )
-    }
-}
-
-/// Where the producer stands, saved beside the segments.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Checkpoint {
-    /// What the sources were (a restart with other sources does not skip anything).
-    pub sources: String,
-    /// Sequence number of the first source message.
-    pub base: u64,
-    /// Source messages (from the first) that are acknowledged or spooled.
-    pub resolved: u64,
-    /// Spooled records with a smaller sequence number are acknowledged.
-    pub acked: u64,
-}
-
-impl Checkpoint {
-    fn to_text(&self) -> String {
-        format!(
-            "sources={}\nbase={}\nresolved={}\nacked={}\n",
-            self.sources.replace('\n', " "),
-            self.base,
-            self.resolved,
-            self.acked
-        )
-    }
-
-    fn parse(text: &str) -> Option<Checkpoint> {
-        let mut checkpoint = Checkpoint::default();
-        for line in text.lines() {
-            match line.split_once('=')? {
-                ("sources", s) => checkpoint.sources = s.to_string(),
-                ("base", n) => checkpoint.base = n.parse().ok()?,
-                ("resolved", n) => checkpoint.resolved = n.parse().ok()?,
-                ("acked", n) => checkpoint.acked = n.parse().ok()?,
-                _ => return None,
-            }
-        }
-        Some(checkpoint)
     }
 }
 
@@ -149,12 +111,16 @@ fn segment_name(first_seq: u64) -> String {
 
 impl Spool {
     /// Opens (creating) a spool directory and locks it against a second producer.
-    pub fn open(dir: &Path) -> Result<Spool, String> {
-        let fail = |what: &str, e: std::io::Error| format!("spool {}: {what}: {e}", dir.display());
+    pub fn open(dir: &Path) -> Result<Spool, SpoolError> {
+        let fail = |what: &'static str, source: std::io::Error| SpoolError::Io {
+            dir: dir.to_path_buf(),
+            what,
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(|e| fail("cannot create it", e))?;
         let lock = File::create(dir.join("lock")).map_err(|e| fail("cannot lock it", e))?;
         lock.try_lock()
-            .map_err(|_| format!("spool {} is in use by another producer", dir.display()))?;
+            .map_err(|_| SpoolError::InUse(dir.to_path_buf()))?;
         let mut segments = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(|e| fail("cannot list it", e))? {
             let entry = entry.map_err(|e| fail("cannot list it", e))?;
@@ -247,34 +213,19 @@ impl Spool {
 
     /// Appends one record. Its sequence number must be above every one spooled before.
     pub fn append(&mut self, record: &Record) -> std::io::Result<()> {
-        let key_len = record.key.as_ref().map_or(0, Vec::len);
-        let body_len = BODY_FIXED + key_len + record.payload.len();
+        let frame = frame(record);
         let needs_segment = self.writer.is_none()
             || self
                 .segments
                 .back()
-                .is_none_or(|s| s.bytes + (HEADER + body_len) as u64 > SEGMENT_BYTES);
+                .is_none_or(|s| s.bytes + frame.len() as u64 > SEGMENT_BYTES);
         if needs_segment {
             self.start_segment(record.seq)?;
         }
-        let mut body = Vec::with_capacity(body_len);
-        body.extend_from_slice(&record.seq.to_le_bytes());
-        body.extend_from_slice(&record.timestamp_ms.to_le_bytes());
-        match &record.key {
-            Some(key) => {
-                body.extend_from_slice(&(key.len() as u32).to_le_bytes());
-                body.extend_from_slice(key);
-            }
-            None => body.extend_from_slice(&NO_KEY.to_le_bytes()),
-        }
-        body.extend_from_slice(&record.payload);
         let writer = self.writer.as_mut().expect("a segment is open");
-        writer.write_all(&MAGIC.to_le_bytes())?;
-        writer.write_all(&(body.len() as u32).to_le_bytes())?;
-        writer.write_all(&crc32fast::hash(&body).to_le_bytes())?;
-        writer.write_all(&body)?;
+        writer.write_all(&frame)?;
         if let Some(segment) = self.segments.back_mut() {
-            segment.bytes += (HEADER + body.len()) as u64;
+            segment.bytes += frame.len() as u64;
         }
         self.next_seq = record.seq + 1;
         self.last_seq = Some(record.seq);
@@ -468,56 +419,9 @@ fn next_record(
     None
 }
 
-fn parse_at(data: &[u8], pos: usize) -> Result<(Record, usize), &'static str> {
-    let word = |at: usize| -> Option<u32> {
-        data.get(at..at + 4)
-            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-    };
-    if word(pos) != Some(MAGIC) {
-        return Err(if pos + 4 > data.len() {
-            "record cut short (a torn write)"
-        } else {
-            "no record header"
-        });
-    }
-    let (Some(len), Some(crc)) = (word(pos + 4), word(pos + 8)) else {
-        return Err("record cut short (a torn write)");
-    };
-    let len = len as usize;
-    if !(BODY_FIXED..=MAX_BODY).contains(&len) {
-        return Err("impossible record length");
-    }
-    let Some(body) = data.get(pos + HEADER..pos + HEADER + len) else {
-        return Err("record cut short (a torn write)");
-    };
-    if crc32fast::hash(body) != crc {
-        return Err("checksum mismatch");
-    }
-    let seq = u64::from_le_bytes(body[0..8].try_into().expect("8 bytes"));
-    let timestamp_ms = i64::from_le_bytes(body[8..16].try_into().expect("8 bytes"));
-    let key_len = u32::from_le_bytes(body[16..20].try_into().expect("4 bytes"));
-    let (key, payload) = if key_len == NO_KEY {
-        (None, &body[BODY_FIXED..])
-    } else {
-        let key_end = BODY_FIXED + key_len as usize;
-        if key_end > body.len() {
-            return Err("impossible key length");
-        }
-        (Some(body[BODY_FIXED..key_end].to_vec()), &body[key_end..])
-    };
-    Ok((
-        Record {
-            seq,
-            timestamp_ms,
-            key,
-            payload: payload.to_vec(),
-        },
-        pos + HEADER + len,
-    ))
-}
-
 #[cfg(test)]
 mod tests {
+    use super::framing::{BODY_FIXED, HEADER};
     use super::*;
 
     fn record(seq: u64) -> Record {
@@ -615,7 +519,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let _first = Spool::open(dir.path()).expect("open");
         let second = Spool::open(dir.path()).err().expect("refused");
-        assert!(second.contains("in use"), "{second}");
+        assert!(second.to_string().contains("in use"), "{second}");
     }
 
     #[test]

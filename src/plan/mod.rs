@@ -5,11 +5,12 @@
 
 mod condition;
 mod duration;
-mod file;
+mod toml_form;
+mod validate;
 
 pub use condition::{Condition, Test};
-pub use duration::parse_millis;
-pub use file::{load, parse, SpecError};
+pub use duration::{parse_millis, DurationError};
+pub use validate::{load, parse, PlanError};
 
 use std::path::PathBuf;
 
@@ -26,12 +27,12 @@ pub struct Plan {
     pub format: Option<Format>,
     /// Named fields: first those extracted from records, then those derived from them, in
     /// the order the dataflow declares them.
-    pub fields: Vec<FieldSpec>,
+    pub fields: Vec<FieldPlan>,
     /// The one list-valued field (a derived list, such as hashtags), if any: outputs that
     /// use it see one record per element.
     pub list_field: Option<usize>,
     /// Event time and watermark settings.
-    pub time: TimeSpec,
+    pub time: TimePlan,
     /// Conditions every kept record satisfies.
     pub filters: Vec<Condition>,
     /// Field whose value identifies duplicates, if de-duplication is on.
@@ -51,7 +52,7 @@ pub enum Format {
 
 /// A named field: where to find it in a record, or how to compute it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct FieldSpec {
+pub struct FieldPlan {
     /// The name other parts of the dataflow use.
     pub name: String,
     /// Where its value comes from.
@@ -107,7 +108,7 @@ pub enum Derivation {
     },
 }
 
-impl FieldSpec {
+impl FieldPlan {
     /// The paths of an extracted field; none for a derived one.
     pub fn paths(&self) -> &[String] {
         match &self.source {
@@ -119,7 +120,7 @@ impl FieldSpec {
 
 /// Event-time settings.
 #[derive(Clone, Debug)]
-pub struct TimeSpec {
+pub struct TimePlan {
     /// Index of the timestamp field.
     pub field: usize,
     /// How the timestamp is written; with several, the first that parses wins.
@@ -155,22 +156,41 @@ pub enum TimeFormat {
     },
 }
 
-/// One windowed output.
+/// What an output's rows are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// Aggregates per window and key (or a ranking of keys).
+    Windowed,
+    /// One final row per kept record, at once: its `key` fields are the listed fields and its
+    /// window the record's own millisecond; no aggregates.
+    PerRecord,
+}
+
+/// How an output's windows follow one another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowKind {
+    /// Windows `size` long starting every `slide` (tumbling when the two are equal).
+    Sliding,
+    /// Windows growing from the start of each `size`-long cycle, one `slide` step after
+    /// another ("so far today" every 15 minutes).
+    Cumulative,
+}
+
+/// One output.
 #[derive(Clone, Debug)]
 pub struct OutputPlan {
     /// The output's name (the `output` field of every row).
     pub name: String,
     /// Window shape.
-    pub window: WindowSpec,
+    pub window: WindowPlan,
     /// Indices of the key fields.
     pub key: Vec<usize>,
     /// Aggregates, in output order.
-    pub aggregates: Vec<AggregateSpec>,
+    pub aggregates: Vec<AggregatePlan>,
     /// Top-k / bottom-k ranking of keys, if any.
-    pub rank: Option<RankSpec>,
-    /// A per-record output: every kept record gives one final row at once, its `key` fields
-    /// being the listed fields and its window the record's own millisecond; no aggregates.
-    pub records: bool,
+    pub rank: Option<RankPlan>,
+    /// Windowed aggregates, or one row per record.
+    pub kind: OutputKind,
     /// Conditions a record must satisfy to count in this output (all of them).
     pub filters: Vec<Condition>,
     /// Early results: while a window is open, its changed rows are emitted (provisional)
@@ -181,13 +201,13 @@ pub struct OutputPlan {
 /// Window shape: tumbling when `slide == size`; cumulative windows all start at a cycle
 /// boundary (every `size`) and end one `slide` step after another up to the cycle's end.
 #[derive(Clone, Debug, PartialEq)]
-pub struct WindowSpec {
+pub struct WindowPlan {
     /// Window length in milliseconds (for cumulative windows: the cycle, such as a day).
     pub size_ms: u64,
     /// Distance between window starts in milliseconds (for cumulative windows: between ends).
     pub slide_ms: u64,
-    /// Windows grow from the cycle start by `slide` ("so far today" every 15 minutes).
-    pub cumulative: bool,
+    /// Sliding (or tumbling), or cumulative.
+    pub kind: WindowKind,
     /// Shift of window boundaries from the epoch (or from local midnight with a zone).
     pub offset_ms: u64,
     /// Boundaries follow this zone's wall clock when set.
@@ -196,7 +216,7 @@ pub struct WindowSpec {
 
 /// One aggregate column.
 #[derive(Clone, Debug, PartialEq)]
-pub struct AggregateSpec {
+pub struct AggregatePlan {
     /// Column name in the output.
     pub name: String,
     /// What to compute.
@@ -257,7 +277,7 @@ impl AggregateFunction {
 
 /// Keep only the first `k` keys of each window, ordered by one aggregate.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RankSpec {
+pub struct RankPlan {
     /// How many ranks.
     pub k: usize,
     /// Index (within the output's aggregates) of the ranking aggregate.

@@ -2,15 +2,33 @@
 //!
 //! Owns only the text form; everything downstream works in milliseconds.
 
+use thiserror::Error;
+
+/// What a duration may look like.
+const ALLOWED: &str = "a duration such as \"500ms\", \"10s\", \"5m\", \"1h\" or \"1d\"";
+
+/// Text that is not a duration.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DurationError {
+    /// Nothing was given.
+    #[error("empty duration; expected {}", ALLOWED)]
+    Empty,
+    /// The text is not an amount and unit, repeated.
+    #[error("`{0}` is not {ALLOWED}", ALLOWED = ALLOWED)]
+    NotADuration(String),
+    /// More milliseconds than a `u64` holds.
+    #[error("`{0}` is out of range")]
+    OutOfRange(String),
+}
+
 /// Parses a duration such as `"90s"` or `"1h30m"` into milliseconds.
-///
-/// Returns a message naming what is allowed when the text is not a duration.
-pub fn parse_millis(text: &str) -> Result<u64, String> {
-    let allowed = "a duration such as \"500ms\", \"10s\", \"5m\", \"1h\" or \"1d\"";
+pub fn parse_millis(text: &str) -> Result<u64, DurationError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(format!("empty duration; expected {allowed}"));
+        return Err(DurationError::Empty);
     }
+    let not_a_duration = || DurationError::NotADuration(text.to_string());
+    let out_of_range = || DurationError::OutOfRange(text.to_string());
     let mut total: u64 = 0;
     let mut rest = trimmed;
     while !rest.is_empty() {
@@ -18,11 +36,9 @@ pub fn parse_millis(text: &str) -> Result<u64, String> {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("`{text}` is not {allowed}"));
+            return Err(not_a_duration());
         }
-        let amount: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{text}` is out of range"))?;
+        let amount: u64 = rest[..digits].parse().map_err(|_| out_of_range())?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
@@ -33,13 +49,13 @@ pub fn parse_millis(text: &str) -> Result<u64, String> {
             "m" | "min" => 60_000,
             "h" => 3_600_000,
             "d" => 86_400_000,
-            _ => return Err(format!("`{text}` is not {allowed}")),
+            _ => return Err(not_a_duration()),
         };
         rest = &rest[unit_len..];
         total = amount
             .checked_mul(unit)
             .and_then(|ms| total.checked_add(ms))
-            .ok_or_else(|| format!("`{text}` is out of range"))?;
+            .ok_or_else(out_of_range)?;
     }
     Ok(total)
 }

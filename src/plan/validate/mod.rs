@@ -1,0 +1,337 @@
+//! Validation of a dataflow file into a [`Plan`]: every key checked, errors naming the file,
+//! the key and what is allowed. One file per part of the dataflow.
+
+mod aggregate;
+mod condition;
+mod derive;
+mod output;
+mod time;
+mod window;
+
+use super::toml_form::*;
+use super::{parse_millis, Derivation, FieldPlan, FieldSource, Format, OutputPlan, Plan};
+use crate::value::Value;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// A dataflow file that could not be read or is not valid.
+#[derive(Debug, Error)]
+#[error("{file}: {key}: {message}")]
+pub struct PlanError {
+    /// The dataflow file.
+    pub file: PathBuf,
+    /// The offending key (`output.top_cities.rank.by`), or `file` for read/parse errors.
+    pub key: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+/// How long a partition may sit at its log end before it stops holding the frontier, unless
+/// the dataflow says otherwise.
+const DEFAULT_IDLE_TIMEOUT_MS: u64 = 30_000;
+
+/// Reads and validates a dataflow file.
+pub fn load(path: &Path) -> Result<Plan, PlanError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let reason = e.to_string();
+        // "No such file or directory (os error 2)": the reason is for people.
+        let reason = match reason.find(" (os error") {
+            Some(at) => reason[..at].to_string(),
+            None => reason,
+        };
+        PlanError {
+            file: path.to_path_buf(),
+            key: "cannot read".into(),
+            message: reason,
+        }
+    })?;
+    parse(path, &text)
+}
+
+/// Checks a strftime pattern: every `%` must start a known specifier.
+fn check_strftime(pattern: &str) -> Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    if StrftimeItems::new(pattern).any(|item| matches!(item, Item::Error)) {
+        return Err(format!(
+            "`{pattern}` is not a valid strftime pattern (unknown or incomplete `%` \
+             specifier; see https://docs.rs/chrono/latest/chrono/format/strftime/)"
+        ));
+    }
+    Ok(())
+}
+
+/// Validates dataflow text as if it were read from `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Plan, PlanError> {
+    let fail = |key: &str, message: String| PlanError {
+        file: path.to_path_buf(),
+        key: key.to_string(),
+        message,
+    };
+    let raw: DataflowFile = toml::from_str(text).map_err(|e| {
+        fail(
+            "file",
+            format!("not a valid dataflow: {}", e.to_string().trim_end()),
+        )
+    })?;
+    Validator {
+        raw: &raw,
+        fail: &fail,
+    }
+    .plan(path)
+}
+
+struct Validator<'a, F: Fn(&str, String) -> PlanError> {
+    raw: &'a DataflowFile,
+    fail: &'a F,
+}
+
+impl<F: Fn(&str, String) -> PlanError> Validator<'_, F> {
+    fn plan(&self, path: &Path) -> Result<Plan, PlanError> {
+        let raw = self.raw;
+        if raw.fields.is_empty() {
+            return Err((self.fail)(
+                "fields",
+                "declare at least one field (name = \"path\")".into(),
+            ));
+        }
+        let mut fields: Vec<FieldPlan> = Vec::new();
+        for (name, paths) in &raw.fields {
+            let paths = paths.to_vec();
+            if paths.is_empty() || paths.iter().any(|p| p.trim().is_empty()) {
+                return Err((self.fail)(
+                    &format!("fields.{name}"),
+                    "give a path, or a list of alternative paths (the first present wins)".into(),
+                ));
+            }
+            fields.push(FieldPlan {
+                name: name.clone(),
+                source: FieldSource::Paths(paths),
+            });
+        }
+        let mut list_field = None;
+        for (i, table) in raw.derive.iter().enumerate() {
+            let key = format!("derive[{i}]");
+            if fields.iter().any(|f| f.name == table.name) {
+                return Err((self.fail)(
+                    &format!("{key}.name"),
+                    format!("`{}` is already a field; names must be unique", table.name),
+                ));
+            }
+            let derivation = self.derivation(&key, table, &fields)?;
+            if matches!(derivation, Derivation::Hashtags { .. }) {
+                if list_field.is_some() {
+                    return Err((self.fail)(
+                        &key,
+                        "a dataflow can have one list-valued field (hashtags)".into(),
+                    ));
+                }
+                list_field = Some(fields.len());
+            }
+            fields.push(FieldPlan {
+                name: table.name.clone(),
+                source: FieldSource::Derived(derivation),
+            });
+        }
+        let format = match raw.source.format.as_deref() {
+            None => None,
+            Some("json") | Some("jsonl") => Some(Format::Json),
+            Some("csv") => Some(Format::Csv),
+            Some(other) => {
+                return Err((self.fail)(
+                    "source.format",
+                    format!("`{other}` is not a format; allowed: \"json\", \"csv\""),
+                ))
+            }
+        };
+        let source = raw.source.uri.as_ref().map(|uri| resolve_source(path, uri));
+        let time = self.time(&fields)?;
+        let filters = raw
+            .filter
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let key = format!("filter[{i}]");
+                self.condition(&key, &self.condition_table(&key, c)?, &fields)
+            })
+            .collect::<Result<_, _>>()?;
+        let dedup = match &raw.dedup {
+            Some(d) => Some(self.field(&fields, "dedup.field", &d.field)?),
+            None => None,
+        };
+        if raw.output.is_empty() {
+            return Err((self.fail)(
+                "output",
+                "declare at least one [[output]]".into(),
+            ));
+        }
+        let mut outputs: Vec<OutputPlan> = Vec::new();
+        for table in &raw.output {
+            let output = self.output(table, &fields)?;
+            if outputs.iter().any(|o| o.name == output.name) {
+                return Err((self.fail)(
+                    &format!("output.{}", output.name),
+                    "output names must be unique".into(),
+                ));
+            }
+            outputs.push(output);
+        }
+        Ok(Plan {
+            name: raw.name.clone(),
+            path: path.to_path_buf(),
+            source,
+            format,
+            fields,
+            list_field,
+            time,
+            filters,
+            dedup,
+            outputs,
+        })
+    }
+
+    fn field(&self, fields: &[FieldPlan], key: &str, name: &str) -> Result<usize, PlanError> {
+        fields.iter().position(|f| f.name == name).ok_or_else(|| {
+            let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+            (self.fail)(
+                key,
+                format!(
+                    "unknown field `{name}`; declared fields: {}",
+                    known.join(", ")
+                ),
+            )
+        })
+    }
+
+    fn duration(&self, key: &str, text: &str) -> Result<u64, PlanError> {
+        parse_millis(text).map_err(|m| (self.fail)(key, m.to_string()))
+    }
+
+    fn zone(&self, key: &str, name: &str) -> Result<chrono_tz::Tz, PlanError> {
+        name.parse().map_err(|_| {
+            (self.fail)(
+                key,
+                format!("`{name}` is not an IANA time zone (e.g. \"America/Chicago\")"),
+            )
+        })
+    }
+}
+
+fn scalar_value(v: &toml::Value) -> Option<Value> {
+    match v {
+        toml::Value::String(s) => Some(Value::Str(s.as_str().into())),
+        toml::Value::Integer(i) => Some(Value::Int(*i)),
+        toml::Value::Float(f) => crate::value::number::from_f64(*f),
+        toml::Value::Boolean(b) => Some(Value::Bool(*b)),
+        toml::Value::Datetime(_) | toml::Value::Array(_) | toml::Value::Table(_) => None,
+    }
+}
+
+/// Resolves a relative `file:` URI against the dataflow file's folder.
+fn resolve_source(dataflow: &Path, uri: &str) -> String {
+    match uri.strip_prefix("file:") {
+        Some(rel) if Path::new(rel).is_relative() => {
+            let base = dataflow.parent().unwrap_or_else(|| Path::new("."));
+            format!("file:{}", base.join(rel).display())
+        }
+        _ => uri.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        name = "t"
+        [fields]
+        ts = "ts"
+        user = "user"
+        [time]
+        field = "ts"
+        format = "epoch_millis"
+        max_out_of_orderness = "1s"
+        allowed_lateness = "0s"
+        [[output]]
+        name = "per_user"
+        window = { tumbling = "1m" }
+        key = ["user"]
+        aggregates = [{ name = "n", fn = "count" }]
+    "#;
+
+    #[test]
+    fn minimal_dataflow_validates() {
+        let plan = parse(Path::new("dataflows/t.toml"), MINIMAL).expect("valid");
+        assert_eq!(plan.outputs[0].window.size_ms, 60_000);
+        assert_eq!(
+            plan.outputs[0].key,
+            vec![plan.field_index("user").expect("field")]
+        );
+    }
+
+    #[test]
+    fn errors_name_file_key_and_allowed_values() {
+        let bad = MINIMAL.replace("fn = \"count\"", "fn = \"median\"");
+        let err = parse(Path::new("dataflows/t.toml"), &bad).expect_err("invalid");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("dataflows/t.toml: output.per_user.aggregates.n.fn:"),
+            "{text}"
+        );
+        assert!(text.contains("allowed: count, sum"), "{text}");
+
+        let bad = MINIMAL.replace("key = [\"user\"]", "key = [\"usr\"]");
+        let text = parse(Path::new("x.toml"), &bad)
+            .expect_err("invalid")
+            .to_string();
+        assert!(
+            text.contains("unknown field `usr`; declared fields: ts, user"),
+            "{text}"
+        );
+
+        let bad = MINIMAL.replace("name = \"t\"", "name = \"t\"\ncolour = 1");
+        let text = parse(Path::new("x.toml"), &bad)
+            .expect_err("invalid")
+            .to_string();
+        assert!(text.contains("colour"), "{text}");
+    }
+
+    #[test]
+    fn zone_windows_must_be_whole_hours() {
+        let bad = MINIMAL.replace(
+            "window = { tumbling = \"1m\" }",
+            "window = { tumbling = \"30m\", time_zone = \"America/Chicago\" }",
+        );
+        assert!(parse(Path::new("x.toml"), &bad).is_err());
+        let good = MINIMAL.replace(
+            "window = { tumbling = \"1m\" }",
+            "window = { tumbling = \"1d\", time_zone = \"America/Chicago\" }",
+        );
+        assert!(parse(Path::new("x.toml"), &good).is_ok());
+    }
+
+    #[test]
+    fn relative_source_resolves_against_dataflow_folder() {
+        assert_eq!(
+            resolve_source(Path::new("dataflows/a.toml"), "file:../data/x.jsonl"),
+            "file:dataflows/../data/x.jsonl"
+        );
+        assert_eq!(
+            resolve_source(Path::new("a.toml"), "file:/abs.jsonl"),
+            "file:/abs.jsonl"
+        );
+    }
+
+    #[test]
+    fn a_field_only_tested_for_presence_is_read_for_its_truthiness() {
+        use crate::plan::FieldUse;
+        let plan = load(Path::new("dataflows/evilnet.toml")).expect("plan");
+        let uses = plan.field_uses();
+        let of = |name: &str| uses[plan.field_index(name).expect(name)];
+        // `referenced` is only ever tested with non_empty.
+        assert_eq!(of("referenced"), FieldUse::Truthiness);
+        // Keys, distinct inputs, the time, the id and an equality test need the whole value.
+        for whole in ["city", "author", "created_at", "id", "place_type"] {
+            assert_eq!(of(whole), FieldUse::Whole, "{whole}");
+        }
+    }
+}
