@@ -15,6 +15,7 @@
 //! wanted element. This is the decoder's hot path: tweets carry hundreds of bytes of text
 //! nobody aggregates.
 
+use thiserror::Error;
 use super::json_index::StructureIndex;
 use crate::plan::FieldUse;
 use crate::value::{number, write_json_string, Composite, Value};
@@ -138,9 +139,31 @@ enum Step {
 
 const MAX_DEPTH: usize = 128;
 
+/// A field path that cannot be compiled.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum PathError {
+    /// Not `a.b[0].c` shaped.
+    #[error("`{0}` is not a field path (like `a.b[0].c`)")]
+    Malformed(String),
+    /// A `[` without its `]`.
+    #[error("`{0}`: unclosed `[`")]
+    Unclosed(String),
+    /// Something other than a number between brackets.
+    #[error("`{path}`: `{index}` is not an index")]
+    BadIndex {
+        /// The path.
+        path: String,
+        /// What stood between the brackets.
+        index: String,
+    },
+    /// The same path twice.
+    #[error("path `{0}` is named twice")]
+    Twice(String),
+}
+
 impl JsonPaths {
     /// Compiles paths like `includes.places[0].full_name`; slot `i` receives path `i`, whole.
-    pub fn compile<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<JsonPaths, String> {
+    pub fn compile<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<JsonPaths, PathError> {
         JsonPaths::compile_with(paths.into_iter().map(|p| (p, FieldUse::Whole)))
     }
 
@@ -149,7 +172,7 @@ impl JsonPaths {
     /// zero, `""`, `[]`, `{}`) and `null` for `null`, after the value is checked as strictly.
     pub fn compile_with<'a>(
         paths: impl IntoIterator<Item = (&'a str, FieldUse)>,
-    ) -> Result<JsonPaths, String> {
+    ) -> Result<JsonPaths, PathError> {
         let mut nodes = vec![Node::default()];
         for (slot, (path, used)) in paths.into_iter().enumerate() {
             let mut at = 0;
@@ -183,7 +206,7 @@ impl JsonPaths {
                 };
             }
             if nodes[at].slot.is_some() {
-                return Err(format!("path `{path}` is named twice"));
+                return Err(PathError::Twice(path.to_string()));
             }
             nodes[at].slot = Some(slot);
             nodes[at].truthiness = match used {
@@ -262,7 +285,7 @@ impl From<JsonError> for DocumentError {
     }
 }
 
-fn parse_path(path: &str) -> Result<Vec<Step>, String> {
+fn parse_path(path: &str) -> Result<Vec<Step>, PathError> {
     let mut steps = Vec::new();
     for part in path.split('.') {
         let (name, mut rest) = match part.find('[') {
@@ -270,7 +293,7 @@ fn parse_path(path: &str) -> Result<Vec<Step>, String> {
             None => (part, ""),
         };
         if name.is_empty() && (steps.is_empty() || rest.is_empty()) {
-            return Err(format!("`{path}` is not a field path (like `a.b[0].c`)"));
+            return Err(PathError::Malformed(path.to_string()));
         }
         if !name.is_empty() {
             steps.push(Step::Key(name.to_string()));
@@ -278,15 +301,18 @@ fn parse_path(path: &str) -> Result<Vec<Step>, String> {
         while let Some(inner) = rest.strip_prefix('[') {
             let close = inner
                 .find(']')
-                .ok_or_else(|| format!("`{path}`: unclosed `[`"))?;
+                .ok_or_else(|| PathError::Unclosed(path.to_string()))?;
             let index = inner[..close]
                 .parse()
-                .map_err(|_| format!("`{path}`: `{}` is not an index", &inner[..close]))?;
+                .map_err(|_| PathError::BadIndex {
+                    path: path.to_string(),
+                    index: inner[..close].to_string(),
+                })?;
             steps.push(Step::Index(index));
             rest = &inner[close + 1..];
         }
         if !rest.is_empty() {
-            return Err(format!("`{path}` is not a field path (like `a.b[0].c`)"));
+            return Err(PathError::Malformed(path.to_string()));
         }
     }
     Ok(steps)

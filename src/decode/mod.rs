@@ -9,7 +9,7 @@ mod json_index;
 mod json_path;
 
 pub use csv_columns::CsvColumns;
-pub use json_path::{DocumentError, JsonError, JsonPaths};
+pub use json_path::{DocumentError, JsonError, JsonPaths, PathError};
 
 use crate::derive::Deriver;
 use crate::event::Fields;
@@ -135,7 +135,7 @@ pub struct Decoder {
 
 impl Decoder {
     /// A decoder for the plan's fields, filters and timestamp.
-    pub fn new(plan: &Plan) -> Result<Decoder, String> {
+    pub fn new(plan: &Plan) -> Result<Decoder, PathError> {
         let alternatives: Vec<Vec<String>> = plan
             .fields
             .iter()

@@ -22,7 +22,7 @@ use crate::decode::Decoder;
 use crate::failure::Failure;
 use crate::metrics::{Metrics, Progress, Summary};
 use crate::plan;
-use crate::sink::{FileMode, JsonlFile, RejectLog, RowFormat, RowSink, SinkUri};
+use crate::sink::{self, FileMode, JsonlFile, RejectLog, RowFormat, SinkUri};
 use crate::source::{Sources, StartAt};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -144,7 +144,7 @@ pub fn run(options: RunOptions) -> Result<Finished, Failure> {
     let sinks = sink_uris
         .iter()
         .map(|uri| {
-            RowSink::open(
+            sink::open(
                 &parse(uri)?,
                 &plan,
                 cluster.process,

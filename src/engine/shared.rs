@@ -17,7 +17,7 @@ pub(crate) struct Shared {
     pub sources: Sources,
     pub decoder: Decoder,
     pub rows: RowFormat,
-    pub sinks: Vec<RowSink>,
+    pub sinks: Vec<Box<dyn RowSink>>,
     pub dead_letters: RejectLog,
     pub late: RejectLog,
     pub metrics: Arc<Metrics>,

@@ -65,3 +65,28 @@ impl JsonlFile {
             .flush()
     }
 }
+
+impl super::RowSink for JsonlFile {
+    fn offer(
+        &self,
+        rows: Vec<crate::aggregate::ResultRow>,
+        _fired: std::time::Instant,
+        format: &super::RowFormat,
+    ) -> Result<super::Offer, super::SinkError> {
+        let mut text = String::new();
+        for row in &rows {
+            format.write(row, &mut text);
+        }
+        // Flushed as they fire, so an unbounded run's results reach readers promptly.
+        self.append(&text).and_then(|()| self.flush())?;
+        Ok(super::Offer::Written)
+    }
+
+    fn kind(&self) -> &'static str {
+        "jsonl"
+    }
+
+    fn finish(&self) -> Result<(), super::SinkError> {
+        Ok(self.flush()?)
+    }
+}

@@ -78,80 +78,42 @@ pub enum Offer {
     Refused(Vec<ResultRow>),
 }
 
-/// Where result rows go.
-pub enum RowSink {
-    /// JSON lines, formatted with the plan's column names.
-    Jsonl(JsonlFile),
-    /// Cassandra tables.
-    Cassandra(CassandraSink),
-}
-
-impl RowSink {
-    /// Opens a result sink for process `process` of `processes`; a JSONL file is opened
-    /// in `mode`.
-    pub fn open(
-        uri: &SinkUri,
-        plan: &Plan,
-        process: usize,
-        processes: usize,
-        mode: FileMode,
-    ) -> Result<RowSink, SinkError> {
-        match uri {
-            SinkUri::Jsonl(_) => Ok(RowSink::Jsonl(uri.open_jsonl(process, processes, mode)?)),
-            SinkUri::Cassandra(cassandra) => {
-                CassandraSink::connect(cassandra, plan).map(RowSink::Cassandra)
-            }
-        }
-    }
-
+/// Where result rows go: one implementation per kind of sink, chosen by [`open`].
+pub trait RowSink: Send + Sync {
     /// Takes rows without blocking; `fired` is when their window fired, which the write
     /// latency is measured from.
-    pub fn offer(
+    fn offer(
         &self,
         rows: Vec<ResultRow>,
         fired: Instant,
         format: &RowFormat,
-    ) -> Result<Offer, SinkError> {
-        match self {
-            RowSink::Jsonl(file) => {
-                let mut text = String::new();
-                for row in &rows {
-                    format.write(row, &mut text);
-                }
-                // Flushed as they fire, so an unbounded run's results reach readers promptly.
-                file.append(&text).and_then(|()| file.flush())?;
-                Ok(Offer::Written)
-            }
-            RowSink::Cassandra(cassandra) => Ok(match cassandra.try_offer(rows, fired) {
-                Ok(ticket) => Offer::Accepted(ticket),
-                Err(rows) => Offer::Refused(rows),
-            }),
-        }
-    }
+    ) -> Result<Offer, SinkError>;
 
     /// The sink's kind, as metrics label it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            RowSink::Jsonl(_) => "jsonl",
-            RowSink::Cassandra(_) => "cassandra",
-        }
-    }
+    fn kind(&self) -> &'static str;
 
     /// A write that failed for good, after which the run cannot go on.
-    pub fn failure(&self) -> Option<String> {
-        match self {
-            RowSink::Jsonl(_) => None,
-            RowSink::Cassandra(cassandra) => cassandra.failure(),
-        }
+    fn failure(&self) -> Option<String> {
+        None
     }
 
     /// Finishes writing everything accepted so far.
-    pub fn finish(&self) -> Result<(), SinkError> {
-        match self {
-            RowSink::Jsonl(file) => Ok(file.flush()?),
-            RowSink::Cassandra(cassandra) => cassandra.finish(),
-        }
-    }
+    fn finish(&self) -> Result<(), SinkError>;
+}
+
+/// Opens the result sink `uri` names for process `process` of `processes`; a JSONL file is
+/// opened in `mode`.
+pub fn open(
+    uri: &SinkUri,
+    plan: &Plan,
+    process: usize,
+    processes: usize,
+    mode: FileMode,
+) -> Result<Box<dyn RowSink>, SinkError> {
+    Ok(match uri {
+        SinkUri::Jsonl(_) => Box::new(uri.open_jsonl(process, processes, mode)?),
+        SinkUri::Cassandra(cassandra) => Box::new(CassandraSink::connect(cassandra, plan)?),
+    })
 }
 
 #[cfg(test)]

@@ -48,16 +48,10 @@ pub fn load(path: &Path) -> Result<Plan, PlanError> {
     parse(path, &text)
 }
 
-/// Checks a strftime pattern: every `%` must start a known specifier.
-fn check_strftime(pattern: &str) -> Result<(), String> {
+/// Whether every `%` of a strftime pattern starts a known specifier.
+fn strftime_is_valid(pattern: &str) -> bool {
     use chrono::format::{Item, StrftimeItems};
-    if StrftimeItems::new(pattern).any(|item| matches!(item, Item::Error)) {
-        return Err(format!(
-            "`{pattern}` is not a valid strftime pattern (unknown or incomplete `%` \
-             specifier; see https://docs.rs/chrono/latest/chrono/format/strftime/)"
-        ));
-    }
-    Ok(())
+    !StrftimeItems::new(pattern).any(|item| matches!(item, Item::Error))
 }
 
 /// Validates dataflow text as if it were read from `path`.

@@ -1,6 +1,6 @@
 //! Validation of `[time]`: the event-time field, its format and zone, lateness and idle timeout.
 
-use super::{check_strftime, Validator, DEFAULT_IDLE_TIMEOUT_MS};
+use super::{strftime_is_valid, Validator, DEFAULT_IDLE_TIMEOUT_MS};
 use crate::plan::{parse_millis, FieldPlan, PlanError, TimeFormat, TimePlan};
 
 impl<F: Fn(&str, String) -> PlanError> Validator<'_, F> {
@@ -18,7 +18,16 @@ impl<F: Fn(&str, String) -> PlanError> Validator<'_, F> {
                 "epoch_seconds" => TimeFormat::EpochSeconds,
                 "epoch_millis" => TimeFormat::EpochMillis,
                 pattern if pattern.contains('%') => {
-                    check_strftime(pattern).map_err(|e| (self.fail)("time.format", e))?;
+                    if !strftime_is_valid(pattern) {
+                        return Err((self.fail)(
+                            "time.format",
+                            format!(
+                                "`{pattern}` is not a valid strftime pattern (unknown or \
+                                 incomplete `%` specifier; see \
+                                 https://docs.rs/chrono/latest/chrono/format/strftime/)"
+                            ),
+                        ));
+                    }
                     TimeFormat::Pattern {
                         pattern: pattern.to_string(),
                         zone,

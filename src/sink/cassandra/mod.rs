@@ -23,7 +23,7 @@ mod writer;
 
 pub use uri::CassandraUri;
 
-use super::SinkError;
+use super::{Offer, RowFormat, RowSink, SinkError};
 use crate::aggregate::ResultRow;
 use crate::plan::Plan;
 use latency::WriteLatency;
@@ -96,7 +96,7 @@ impl CassandraSink {
     /// reaches zero once every one of them is in Cassandra; refused rows (channel full) come
     /// back as they were. `fired` is when their window fired: their write latency counts from
     /// then, time spent refused included.
-    pub fn try_offer(
+    fn try_offer(
         &self,
         rows: Vec<ResultRow>,
         fired: Instant,
@@ -117,14 +117,32 @@ impl CassandraSink {
             None => Err(rows),
         }
     }
+}
+
+impl RowSink for CassandraSink {
+    fn offer(
+        &self,
+        rows: Vec<ResultRow>,
+        fired: Instant,
+        _format: &RowFormat,
+    ) -> Result<Offer, SinkError> {
+        Ok(match self.try_offer(rows, fired) {
+            Ok(ticket) => Offer::Accepted(ticket),
+            Err(rows) => Offer::Refused(rows),
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "cassandra"
+    }
 
     /// The write that failed for good, if one did: the run cannot go on.
-    pub fn failure(&self) -> Option<String> {
+    fn failure(&self) -> Option<String> {
         self.fatal.get().cloned()
     }
 
     /// Waits until every accepted row is written, then logs the write latency.
-    pub fn finish(&self) -> Result<(), SinkError> {
+    fn finish(&self) -> Result<(), SinkError> {
         self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
         let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
         let finished = match writer {
