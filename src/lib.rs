@@ -5,6 +5,14 @@
 //! frontier passes its end and is final when it passes its end plus the allowed lateness.
 //! Dataflows are data: [`plan`] turns a `dataflows/*.toml` file into a validated plan.
 
+// Every dependency is used: the check runs on the library, where only the binary's allocator
+// and log output are not (they are named here for it).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+#[cfg(not(test))]
+use mimalloc as _;
+#[cfg(not(test))]
+use tracing_subscriber as _;
+
 pub mod aggregate;
 pub mod cassandra_access;
 pub mod dashboard;

@@ -15,12 +15,12 @@
 //! wanted element. This is the decoder's hot path: tweets carry hundreds of bytes of text
 //! nobody aggregates.
 
-use thiserror::Error;
 use super::json_index::StructureIndex;
 use crate::plan::FieldUse;
 use crate::value::{number, write_json_string, Composite, Value};
 use std::borrow::Cow;
 use std::cell::RefCell;
+use thiserror::Error;
 
 thread_local! {
     /// Each thread's structure index, rebuilt for every document it decodes.
@@ -302,12 +302,10 @@ fn parse_path(path: &str) -> Result<Vec<Step>, PathError> {
             let close = inner
                 .find(']')
                 .ok_or_else(|| PathError::Unclosed(path.to_string()))?;
-            let index = inner[..close]
-                .parse()
-                .map_err(|_| PathError::BadIndex {
-                    path: path.to_string(),
-                    index: inner[..close].to_string(),
-                })?;
+            let index = inner[..close].parse().map_err(|_| PathError::BadIndex {
+                path: path.to_string(),
+                index: inner[..close].to_string(),
+            })?;
             steps.push(Step::Index(index));
             rest = &inner[close + 1..];
         }

@@ -347,9 +347,4 @@ impl Plan {
         }
         uses
     }
-
-    /// Index of a field by name.
-    pub fn field_index(&self, name: &str) -> Option<usize> {
-        self.fields.iter().position(|f| f.name == name)
-    }
 }

@@ -236,7 +236,7 @@ impl Producing {
                     self.spool_read_all = false;
                 }
                 Mode::Draining => self.drain()?,
-                _ => {}
+                Mode::Direct | Mode::Flushing | Mode::Spooling => {}
             }
 
             // The source: straight to Kafka, or behind the spool. A pending record taken from

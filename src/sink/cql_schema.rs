@@ -125,10 +125,16 @@ fn result_cql(result: ResultType) -> &'static str {
 /// Binds an aggregate's result to its column: whatever number the value holds (a `min` of
 /// whole numbers is an integer) is bound as the column's type. `None` for no value.
 fn bind_result(result: ResultType, value: &Value) -> Option<CqlValue> {
-    match (result, stored_result(result, value)) {
-        (ResultType::Integer, Value::Int(i)) => Some(CqlValue::BigInt(i)),
-        (ResultType::Real, Value::Float(f)) => Some(CqlValue::Double(f)),
-        _ => None,
+    let stored = stored_result(result, value);
+    match result {
+        ResultType::Integer => match stored {
+            Value::Int(i) => Some(CqlValue::BigInt(i)),
+            _ => None,
+        },
+        ResultType::Real => match stored {
+            Value::Float(f) => Some(CqlValue::Double(f)),
+            _ => None,
+        },
     }
 }
 

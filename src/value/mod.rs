@@ -186,7 +186,7 @@ impl Value {
             Value::Int(i) => Some((*i as f64, 0)),
             Value::Float(f) => Some((fold_zero(*f), 1)),
             Value::Decimal(text) => Some((fold_zero(text.parse().unwrap_or(f64::NAN)), 2)),
-            _ => None,
+            Value::Null | Value::Bool(_) | Value::Str(_) | Value::List(_) | Value::Map(_) => None,
         }
     }
 

@@ -96,11 +96,7 @@ impl CassandraSink {
     /// reaches zero once every one of them is in Cassandra; refused rows (channel full) come
     /// back as they were. `fired` is when their window fired: their write latency counts from
     /// then, time spent refused included.
-    fn try_offer(
-        &self,
-        rows: Vec<ResultRow>,
-        fired: Instant,
-    ) -> Result<Ticket, Vec<ResultRow>> {
+    fn try_offer(&self, rows: Vec<ResultRow>, fired: Instant) -> Result<Ticket, Vec<ResultRow>> {
         let writes = rows
             .iter()
             .map(|r| self.tables_per_output[usize::from(r.output)])
