@@ -146,32 +146,7 @@ impl Producing {
         show_progress: bool,
     ) -> Result<ProduceSummary, Failure> {
         let mut message = Vec::with_capacity(4096);
-        // Records spooled after the last checkpoint count as handled too.
-        let spooled_until = self
-            .spool
-            .as_ref()
-            .and_then(Spool::last_seq)
-            .map_or(0, |s| s + 1);
-        let mut skip = self.checkpoint.resolved;
-        if self.same_sources {
-            skip = skip.max(spooled_until.saturating_sub(self.checkpoint.base));
-        } else {
-            self.next_seq = self.next_seq.max(spooled_until);
-            self.checkpoint.base = self.next_seq;
-        }
-        for _ in 0..skip {
-            if !inputs.next(&mut message).map_err(Failure::failed)? {
-                break;
-            }
-            self.next_seq += 1;
-            self.summary.skipped += 1;
-        }
-        if self.summary.skipped > 0 {
-            tracing::info!(
-                "skipped {} source messages a previous run with this spool produced",
-                self.summary.skipped
-            );
-        }
+        self.skip_handled(&mut inputs, &mut message)?;
         let mut pending: Option<Record> = None;
         let mut source_done = false;
         let mut deliveries = Vec::new();
@@ -188,56 +163,11 @@ impl Producing {
             if let Some(since) = stopping_since {
                 let settled = pending.is_none() && self.awaiting == 0;
                 if settled || since.elapsed() >= STOP_WAIT {
-                    // What is unacknowledged now is sent again by the next run with this
-                    // spool (counted as possible duplicates); the spool and its checkpoint
-                    // are made durable first.
-                    self.save_checkpoint()?;
-                    if let Some(spool) = &mut self.spool {
-                        spool
-                            .sync()
-                            .map_err(|e| Failure::Failed(format!("cannot sync the spool: {e}")))?;
-                    }
-                    if show_progress {
-                        self.progress.show(
-                            &self.summary,
-                            self.spool.as_ref(),
-                            self.mode.broker(),
-                            true,
-                        );
-                    }
-                    return Ok(self.summary.clone());
+                    return self.stopped(show_progress);
                 }
             }
-            self.producer.poll(Duration::ZERO);
-            self.producer.context().take(&mut deliveries);
-            let failed = self.apply(&mut deliveries);
-            if self.spool.is_some() {
-                let down = self.producer.context().brokers_went_down()
-                    || (self.awaiting > 0 && probe.broker_down())
-                    || self.stalled();
-                if (failed || down) && matches!(self.mode, Mode::Direct | Mode::Draining) {
-                    tracing::warn!("Kafka is not taking messages; spooling to disk");
-                    kafka_out::purge(&self.producer);
-                    self.sent_marks.clear();
-                    self.mode = Mode::Flushing;
-                    failed_at = probe.now();
-                }
-            } else if failed {
-                return Err(Failure::Failed(
-                    "Kafka refused a message (see the log); without --spool it cannot be kept"
-                        .into(),
-                ));
-            }
-            match self.mode {
-                Mode::Flushing if self.awaiting == 0 => self.spool_taken_back()?,
-                Mode::Spooling if probe.writable_after(failed_at) => {
-                    tracing::info!("Kafka is back; sending the spool");
-                    self.mode = Mode::Draining;
-                    self.spool_read_all = false;
-                }
-                Mode::Draining => self.drain()?,
-                Mode::Direct | Mode::Flushing | Mode::Spooling => {}
-            }
+            self.take_reports(&mut deliveries, probe, &mut failed_at)?;
+            self.step_mode(probe, failed_at)?;
 
             // The source: straight to Kafka, or behind the spool. A pending record taken from
             // the source before a stop is still sent or spooled.
@@ -267,23 +197,12 @@ impl Producing {
                     }
                     pacer.release();
                     let record = pending.take().expect("a record");
-                    if self.mode == Mode::Direct {
-                        match kafka_out::send(&self.producer, &self.topic, &record) {
-                            Ok(()) => {
-                                self.awaiting += 1;
-                                self.direct_unresolved.insert(record.seq);
-                                self.mark_sent(record.seq);
-                                idle = false;
-                            }
-                            Err(e) if kafka_out::is_queue_full(&e) => {
-                                pending = Some(record);
-                                break;
-                            }
-                            Err(e) => return Err(Failure::Failed(format!("Kafka: {e}"))),
+                    match self.send_or_spool(record)? {
+                        Some(full) => {
+                            pending = Some(full);
+                            break;
                         }
-                    } else {
-                        self.append(&record)?;
-                        idle = false;
+                        None => idle = false,
                     }
                 }
             }
@@ -322,6 +241,125 @@ impl Producing {
                     .clamp(Duration::from_micros(200), Duration::from_millis(20));
                 self.producer.poll(wait);
             }
+        }
+    }
+
+    /// Skips the source messages a previous run with this spool handled (acknowledged or
+    /// spooled).
+    fn skip_handled(
+        &mut self,
+        inputs: &mut input::Inputs,
+        message: &mut Vec<u8>,
+    ) -> Result<(), Failure> {
+        // Records spooled after the last checkpoint count as handled too.
+        let spooled_until = self
+            .spool
+            .as_ref()
+            .and_then(Spool::last_seq)
+            .map_or(0, |s| s + 1);
+        let mut skip = self.checkpoint.resolved;
+        if self.same_sources {
+            skip = skip.max(spooled_until.saturating_sub(self.checkpoint.base));
+        } else {
+            self.next_seq = self.next_seq.max(spooled_until);
+            self.checkpoint.base = self.next_seq;
+        }
+        for _ in 0..skip {
+            if !inputs.next(message).map_err(Failure::failed)? {
+                break;
+            }
+            self.next_seq += 1;
+            self.summary.skipped += 1;
+        }
+        if self.summary.skipped > 0 {
+            tracing::info!(
+                "skipped {} source messages a previous run with this spool produced",
+                self.summary.skipped
+            );
+        }
+        Ok(())
+    }
+
+    /// Ends a stopped run: what is unacknowledged now is sent again by the next run with this
+    /// spool (counted as possible duplicates); the spool and its checkpoint are made durable
+    /// first.
+    fn stopped(&mut self, show_progress: bool) -> Result<ProduceSummary, Failure> {
+        self.save_checkpoint()?;
+        if let Some(spool) = &mut self.spool {
+            spool
+                .sync()
+                .map_err(|e| Failure::Failed(format!("cannot sync the spool: {e}")))?;
+        }
+        if show_progress {
+            self.progress
+                .show(&self.summary, self.spool.as_ref(), self.mode.broker(), true);
+        }
+        Ok(self.summary.clone())
+    }
+
+    /// Takes the delivery reports, and with a spool, starts spooling when Kafka fails or
+    /// stops answering (noting when, in `failed_at`); without one, a failure ends the run.
+    fn take_reports(
+        &mut self,
+        deliveries: &mut Vec<Delivery>,
+        probe: &probe::Probe,
+        failed_at: &mut u64,
+    ) -> Result<(), Failure> {
+        self.producer.poll(Duration::ZERO);
+        self.producer.context().take(deliveries);
+        let failed = self.apply(deliveries);
+        if self.spool.is_some() {
+            let down = self.producer.context().brokers_went_down()
+                || (self.awaiting > 0 && probe.broker_down())
+                || self.stalled();
+            if (failed || down) && matches!(self.mode, Mode::Direct | Mode::Draining) {
+                tracing::warn!("Kafka is not taking messages; spooling to disk");
+                kafka_out::purge(&self.producer);
+                self.sent_marks.clear();
+                self.mode = Mode::Flushing;
+                *failed_at = probe.now();
+            }
+            Ok(())
+        } else if failed {
+            Err(Failure::Failed(
+                "Kafka refused a message (see the log); without --spool it cannot be kept".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Moves between modes: spools what was taken back, notices Kafka is back, drains.
+    fn step_mode(&mut self, probe: &probe::Probe, failed_at: u64) -> Result<(), Failure> {
+        match self.mode {
+            Mode::Flushing if self.awaiting == 0 => self.spool_taken_back()?,
+            Mode::Spooling if probe.writable_after(failed_at) => {
+                tracing::info!("Kafka is back; sending the spool");
+                self.mode = Mode::Draining;
+                self.spool_read_all = false;
+            }
+            Mode::Draining => self.drain()?,
+            Mode::Direct | Mode::Flushing | Mode::Spooling => {}
+        }
+        Ok(())
+    }
+
+    /// Sends a source record straight to Kafka, or spools it behind the spool; hands it
+    /// back when the client's queue is full.
+    fn send_or_spool(&mut self, record: Record) -> Result<Option<Record>, Failure> {
+        if self.mode != Mode::Direct {
+            self.append(&record)?;
+            return Ok(None);
+        }
+        match kafka_out::send(&self.producer, &self.topic, &record) {
+            Ok(()) => {
+                self.awaiting += 1;
+                self.direct_unresolved.insert(record.seq);
+                self.mark_sent(record.seq);
+                Ok(None)
+            }
+            Err(e) if kafka_out::is_queue_full(&e) => Ok(Some(record)),
+            Err(e) => Err(Failure::Failed(format!("Kafka: {e}"))),
         }
     }
 
