@@ -96,7 +96,7 @@ pub fn record_write(sink: &'static str, seconds: f64) {
     metrics::histogram!(WRITE_SECONDS, "sink" => sink).record(seconds);
 }
 
-/// Publishes a producer's counters: read, skipped, acknowledged, spooled, possible
+/// Publishes a producer's counters: read, skipped, sent, acknowledged, spooled, possible
 /// duplicates, the spool's backlog and whether a broker takes messages.
 pub fn publish_produce(
     summary: &crate::produce::ProduceSummary,
@@ -105,6 +105,7 @@ pub fn publish_produce(
 ) {
     counter!("tidemark_produce_read_total").absolute(summary.read);
     counter!("tidemark_produce_skipped_total").absolute(summary.skipped);
+    counter!("tidemark_produce_sent_total").absolute(summary.sent);
     counter!("tidemark_produce_acknowledged_total").absolute(summary.acked);
     counter!("tidemark_produce_spooled_total").absolute(summary.spooled);
     counter!("tidemark_produce_possible_duplicates_total").absolute(summary.in_doubt);

@@ -230,6 +230,19 @@ fn prometheus_scrapes_a_producer_while_it_sends() {
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("acknowledged 8000"), "{stderr}");
+    // Sent comes before acknowledged, and nothing was sent twice (the broker stayed up).
+    let sent = prometheus
+        .api
+        .value("max_over_time(tidemark_produce_sent_total[5m])")
+        .expect("sent");
+    let acked = prometheus
+        .api
+        .value("max_over_time(tidemark_produce_acknowledged_total[5m])")
+        .expect("acknowledged");
+    assert!(
+        sent >= acked && sent <= 8000.0,
+        "sent {sent}, acknowledged {acked}"
+    );
     // What Prometheus saw never exceeds what the producer says it did.
     for name in ["read", "acknowledged"] {
         let seen = prometheus

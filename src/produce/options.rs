@@ -43,6 +43,9 @@ pub struct ProduceSummary {
     pub read: u64,
     /// Source messages skipped because a previous run with this spool handled them.
     pub skipped: u64,
+    /// Messages handed to the Kafka client (direct and from the spool; a message sent again
+    /// after a failure counts again).
+    pub sent: u64,
     /// Messages acknowledged by the broker (direct and from the spool).
     pub acked: u64,
     /// Messages written to the spool.

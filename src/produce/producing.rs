@@ -354,6 +354,7 @@ impl Producing {
         match kafka_out::send(&self.producer, &self.topic, &record) {
             Ok(()) => {
                 self.awaiting += 1;
+                self.summary.sent += 1;
                 self.direct_unresolved.insert(record.seq);
                 self.mark_sent(record.seq);
                 Ok(None)
@@ -493,6 +494,7 @@ impl Producing {
             match kafka_out::send(&self.producer, &self.topic, &record) {
                 Ok(()) => {
                     self.awaiting += 1;
+                    self.summary.sent += 1;
                     self.spool_unacked.insert(record.seq);
                     self.spool_read_next = record.seq + 1;
                     mark_sent(&mut self.sent_marks, record.seq);

@@ -112,6 +112,42 @@ impl Cluster {
     }
 }
 
+/// A member killed for a while: started again when this is dropped, however the test ends,
+/// so that the tests after it find the whole cluster.
+pub struct Downed<'a> {
+    cluster: &'a Cluster,
+    member: &'static str,
+    started: bool,
+}
+
+impl Cluster {
+    /// SIGKILLs `member`; it is started again by [`Downed::restart`] or when the guard drops.
+    pub fn kill_for_a_while(&self, member: &'static str) -> Downed<'_> {
+        self.member("kill", member);
+        Downed {
+            cluster: self,
+            member,
+            started: false,
+        }
+    }
+}
+
+impl Downed<'_> {
+    /// Starts the member again on its state.
+    pub fn restart(mut self) {
+        self.cluster.member("start", self.member);
+        self.started = true;
+    }
+}
+
+impl Drop for Downed<'_> {
+    fn drop(&mut self) {
+        if !self.started {
+            self.cluster.member("start", self.member);
+        }
+    }
+}
+
 /// A random hexadecimal secret, unlike any text the engine prints.
 pub fn random_secret() -> String {
     use std::io::Read;

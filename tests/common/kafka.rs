@@ -171,3 +171,20 @@ pub fn committed_offsets(brokers: &str, group: &str, topic: &str, partitions: i3
         )
         .collect()
 }
+
+/// How many messages the partitions of a topic on `brokers` hold (their log end offsets).
+pub fn messages_in(brokers: &str, topic: &str, partitions: i32) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "tidemark-tests-reader")
+        .create()
+        .expect("consumer");
+    (0..partitions)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .map_or(0, |(_, high)| high)
+        })
+        .sum()
+}
