@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::failover::{assert_same, summary_read, Failover};
-use common::free_port;
+use common::failover::{assert_same, Failover};
+use common::{free_port, summary_read};
 
 #[test]
 fn an_engine_process_killed_ends_its_peer_and_both_resume_from_committed_offsets() {

@@ -6,7 +6,10 @@ mod common;
 
 use common::cassandra::{sink, Cassandra};
 use common::engine::Engine;
-use common::{broker, committed_offsets, gen_tweet_lines, produce, root, run_ok, tidemark, topic};
+use common::{
+    broker, committed_offsets, gen_tweet_lines, produce, root, run_ok, summary_read, tidemark,
+    topic,
+};
 use scylla::value::CqlTimestamp;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -192,16 +195,7 @@ fn kill_9_and_restart_write_exactly_what_an_uninterrupted_run_writes() {
     scenario.produce_rest();
     let restarted = scenario.run_to_end(&group, &sink(&ks_killed), "2");
     let stderr = String::from_utf8_lossy(&restarted.stderr);
-    let read: i64 = stderr
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("summary: read ")?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .expect("summary");
+    let read = summary_read(&stderr);
     assert_eq!(
         read,
         20_000 - resumed_at,

@@ -3,6 +3,7 @@
 //! Merging is commutative and associative *exactly* (sums are fixed-point, not floating), so
 //! results are bit-identical whatever order workers combine partial states in.
 
+use super::approx::ApproxSet;
 use super::distinct::DistinctSet;
 use crate::plan::AggregateFunction;
 use crate::value::{Number, Value};
@@ -38,6 +39,8 @@ pub enum Accumulator {
     Last(Option<(u64, Number)>),
     /// Every distinct value seen.
     Distinct(DistinctSet),
+    /// A sketch of the distinct values seen.
+    ApproxDistinct(Box<ApproxSet>),
 }
 
 /// Whether `candidate` (event time, value) replaces `current` as the last value: a later
@@ -68,29 +71,17 @@ fn number_order(a: Number, b: Number) -> std::cmp::Ordering {
 }
 
 impl Accumulator {
-    /// Distinct values this accumulator holds (0 unless it is a distinct set).
-    pub fn held_values(&self) -> usize {
+    /// The set of a distinct count (the only accumulator that owns memory beyond its size).
+    pub fn distinct_set(&self) -> Option<&DistinctSet> {
         match self {
-            Accumulator::Distinct(set) => set.held(),
+            Accumulator::Distinct(set) => Some(set),
             Accumulator::Count(_)
             | Accumulator::Sum { .. }
             | Accumulator::Avg { .. }
             | Accumulator::Min(_)
             | Accumulator::Max(_)
-            | Accumulator::Last(_) => 0,
-        }
-    }
-
-    /// An estimate of the memory it owns beyond its own size.
-    pub fn heap_bytes(&self) -> usize {
-        match self {
-            Accumulator::Distinct(set) => set.heap_bytes(),
-            Accumulator::Count(_)
-            | Accumulator::Sum { .. }
-            | Accumulator::Avg { .. }
-            | Accumulator::Min(_)
-            | Accumulator::Max(_)
-            | Accumulator::Last(_) => 0,
+            | Accumulator::Last(_)
+            | Accumulator::ApproxDistinct(_) => None,
         }
     }
     /// The empty state of a function.
@@ -103,6 +94,9 @@ impl Accumulator {
             AggregateFunction::Max => Accumulator::Max(None),
             AggregateFunction::Last => Accumulator::Last(None),
             AggregateFunction::Distinct => Accumulator::Distinct(DistinctSet::default()),
+            AggregateFunction::ApproxDistinct { precision } => {
+                Accumulator::ApproxDistinct(Box::new(ApproxSet::new(precision)))
+            }
         }
     }
 
@@ -144,6 +138,11 @@ impl Accumulator {
             Accumulator::Distinct(set) => {
                 if let Some(v) = value.filter(|v| !matches!(v, Value::Null)) {
                     set.insert(v);
+                }
+            }
+            Accumulator::ApproxDistinct(sketch) => {
+                if let Some(v) = value.filter(|v| !matches!(v, Value::Null)) {
+                    sketch.insert(v);
                 }
             }
         }
@@ -211,6 +210,10 @@ impl Accumulator {
                 Accumulator::Distinct(b) => a.merge(b),
                 other => mismatch(&other),
             },
+            Accumulator::ApproxDistinct(a) => match other {
+                Accumulator::ApproxDistinct(b) => a.merge(&b),
+                other => mismatch(&other),
+            },
         }
     }
 
@@ -229,6 +232,7 @@ impl Accumulator {
                 m.map_or(Value::Null, |n| Value::Float(n.as_f64()))
             }
             Accumulator::Distinct(set) => Value::Int(set.len() as i64),
+            Accumulator::ApproxDistinct(sketch) => Value::Int(sketch.estimate() as i64),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! directly; `engine` wires it into operators. Nothing here reads input or writes output.
 
 mod accumulator;
+mod approx;
 mod dedup;
 mod distinct;
 mod id_table;
@@ -14,6 +15,7 @@ mod ranking;
 mod window_store;
 
 pub use accumulator::Accumulator;
+pub use approx::ApproxSet;
 pub use dedup::Deduplicator;
 pub use key::{Key, KeyView};
 pub use preaggregate::{Partial, PreAggregator};

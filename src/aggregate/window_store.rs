@@ -153,9 +153,13 @@ impl WindowStore {
             for cell in window.keys.values() {
                 size.bytes +=
                     (cell.accumulators.capacity() * std::mem::size_of::<Accumulator>()) as u64;
-                for accumulator in &cell.accumulators {
-                    size.distinct_values += accumulator.held_values() as u64;
-                    size.bytes += accumulator.heap_bytes() as u64;
+                for set in cell
+                    .accumulators
+                    .iter()
+                    .filter_map(Accumulator::distinct_set)
+                {
+                    size.distinct_values += set.held() as u64;
+                    size.bytes += set.heap_bytes() as u64;
                 }
             }
         }

@@ -240,7 +240,7 @@ fn windows<'s>(
         let mut store = WindowStore::new(&shared.plan);
         let worker = scope.index();
         let mut state_published: Option<Instant> = None;
-        let mut published_empty = false;
+        let mut state_wake_pending = false;
         let mut held: Option<Capability<u64>> = None;
         let mut rows = Vec::new();
         let mut finished = Vec::new();
@@ -262,12 +262,20 @@ fn windows<'s>(
             store.advance(now, &mut rows, &mut finished);
             shared.metrics.windows_finished(&finished);
             finished.clear();
-            // Now and then, and as soon as the last window closes.
-            let emptied = store.is_empty() && !published_empty;
-            if emptied || state_published.is_none_or(|at| at.elapsed() >= STATE_EVERY) {
-                state_published = Some(Instant::now());
-                published_empty = store.is_empty();
-                shared.metrics.set_state(worker, store.state());
+            // At most once a second, and a second after the last change at the latest (a
+            // wake-up is asked for when a change comes too soon after the last publication).
+            match state_published.map(|at| at.elapsed()) {
+                Some(since) if since < STATE_EVERY => {
+                    if !state_wake_pending {
+                        state_wake_pending = true;
+                        activator.activate_after(STATE_EVERY - since);
+                    }
+                }
+                _ => {
+                    state_published = Some(Instant::now());
+                    state_wake_pending = false;
+                    shared.metrics.set_state(worker, store.state());
+                }
             }
             if let Some(wake) = store.advance_early(Instant::now(), &mut rows) {
                 activator.activate_after(wake);

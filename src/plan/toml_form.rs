@@ -125,6 +125,8 @@ pub(super) struct AggregateTable {
     #[serde(rename = "fn")]
     pub(super) function: String,
     pub(super) field: Option<String>,
+    /// `approx_distinct`: bits of the register index.
+    pub(super) precision: Option<i64>,
     /// A condition table, read in validation so that a mistake inside names its key.
     #[serde(rename = "where")]
     pub(super) condition: Option<toml::Value>,

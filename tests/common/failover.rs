@@ -156,16 +156,3 @@ pub fn assert_same(expected: &BTreeSet<String>, got: &BTreeSet<String>, what: &s
         expected.symmetric_difference(got).count()
     );
 }
-
-pub fn summary_read(stderr: &str) -> i64 {
-    stderr
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("summary: read ")?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no summary in {stderr}"))
-}

@@ -23,6 +23,6 @@ pub use kafka::{
 };
 pub use run::{
     final_lines, free_port, gen_tweet_lines, gen_tweets, read_jsonl, root, run_into, run_ok,
-    run_two_processes, tidemark, Finished,
+    run_two_processes, run_two_processes_of, summary_read, tidemark, Finished,
 };
 pub use services::services;

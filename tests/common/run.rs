@@ -126,6 +126,17 @@ pub fn free_port() -> u16 {
 /// Runs evilnet over `source` as two processes (`-n 2`, `workers` each) on loopback ports and
 /// returns the union of their final lines.
 pub fn run_two_processes(source: &str, dir: &Path, workers: &str) -> Vec<String> {
+    run_two_processes_of("dataflows/evilnet.toml", source, dir, workers)
+}
+
+/// Runs `dataflow` over `source` as two processes (`-n 2`, `workers` each) on loopback ports
+/// and returns the union of their final lines.
+pub fn run_two_processes_of(
+    dataflow: &str,
+    source: &str,
+    dir: &Path,
+    workers: &str,
+) -> Vec<String> {
     let hostfile = dir.join("hosts");
     std::fs::write(
         &hostfile,
@@ -140,13 +151,7 @@ pub fn run_two_processes(source: &str, dir: &Path, workers: &str) -> Vec<String>
             tidemark()
                 .current_dir(root())
                 .args([
-                    "run",
-                    "dataflows/evilnet.toml",
-                    "--source",
-                    source,
-                    "--sink",
-                    &sink,
-                    "--quiet",
+                    "run", dataflow, "--source", source, "--sink", &sink, "--quiet",
                 ])
                 .args(["-w", workers, "-n", "2", "-p", p, "-h", &hosts])
                 .spawn()
@@ -174,4 +179,18 @@ pub fn gen_tweet_lines(path: &Path, args: &[&str]) -> Vec<String> {
         .lines()
         .map(String::from)
         .collect()
+}
+
+/// The `read` count of a run's summary line.
+pub fn summary_read(stderr: &str) -> i64 {
+    stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("summary: read ")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no summary in {stderr}"))
 }

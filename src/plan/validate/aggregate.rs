@@ -3,6 +3,7 @@
 use super::Validator;
 use crate::plan::toml_form::*;
 use crate::plan::{AggregateFunction, AggregatePlan, FieldPlan, PlanError};
+use crate::plan::{APPROX_DEFAULT_PRECISION, APPROX_PRECISIONS};
 
 impl<F: Fn(&str, String) -> PlanError> Validator<'_, F> {
     pub(super) fn aggregate(
@@ -19,16 +20,41 @@ impl<F: Fn(&str, String) -> PlanError> Validator<'_, F> {
             "max" => AggregateFunction::Max,
             "last" => AggregateFunction::Last,
             "distinct" => AggregateFunction::Distinct,
+            "approx_distinct" => AggregateFunction::ApproxDistinct {
+                precision: match a.precision {
+                    None => APPROX_DEFAULT_PRECISION,
+                    Some(p) if u8::try_from(p).is_ok_and(|p| APPROX_PRECISIONS.contains(&p)) => {
+                        p as u8
+                    }
+                    Some(p) => {
+                        return Err((self.fail)(
+                            &format!("{key}.precision"),
+                            format!(
+                                "{p} is not a precision; allowed: {} to {} (2^precision \
+                                 registers; default {APPROX_DEFAULT_PRECISION})",
+                                APPROX_PRECISIONS.start(),
+                                APPROX_PRECISIONS.end()
+                            ),
+                        ))
+                    }
+                },
+            },
             other => {
                 return Err((self.fail)(
                     &format!("{key}.fn"),
                     format!(
                         "`{other}` is not an aggregate; allowed: count, sum, avg, min, max, last, \
-                     distinct"
+                     distinct, approx_distinct"
                     ),
                 ))
             }
         };
+        if a.precision.is_some() && !matches!(function, AggregateFunction::ApproxDistinct { .. }) {
+            return Err((self.fail)(
+                &format!("{key}.precision"),
+                "only approx_distinct takes a precision".into(),
+            ));
+        }
         let field = match (&a.field, function) {
             (None, AggregateFunction::Count) => None,
             (Some(_), AggregateFunction::Count) => {

@@ -295,6 +295,49 @@ mod tests {
     }
 
     #[test]
+    fn approx_distinct_takes_a_precision_in_range_and_nothing_else_does() {
+        let approx = |extra: &str| {
+            MINIMAL.replace(
+                "fn = \"count\"",
+                &format!("fn = \"approx_distinct\", field = \"user\"{extra}"),
+            )
+        };
+        let plan = parse(Path::new("t.toml"), &approx("")).expect("default precision");
+        assert_eq!(
+            plan.outputs[0].aggregates[0].function,
+            crate::plan::AggregateFunction::ApproxDistinct {
+                precision: crate::plan::APPROX_DEFAULT_PRECISION
+            }
+        );
+        let plan = parse(Path::new("t.toml"), &approx(", precision = 10")).expect("valid");
+        assert_eq!(
+            plan.outputs[0].aggregates[0].function,
+            crate::plan::AggregateFunction::ApproxDistinct { precision: 10 }
+        );
+        for wrong in [", precision = 3", ", precision = 19", ", precision = -1"] {
+            let text = parse(Path::new("t.toml"), &approx(wrong))
+                .expect_err(wrong)
+                .to_string();
+            assert!(
+                text.contains("output.per_user.aggregates.n.precision:")
+                    && text.contains("allowed: 4 to 18"),
+                "{text}"
+            );
+        }
+        let exact = MINIMAL.replace(
+            "fn = \"count\"",
+            "fn = \"distinct\", field = \"user\", precision = 12",
+        );
+        let text = parse(Path::new("t.toml"), &exact)
+            .expect_err("precision on distinct")
+            .to_string();
+        assert!(
+            text.contains("only approx_distinct takes a precision"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn zone_windows_must_be_whole_hours() {
         let bad = MINIMAL.replace(
             "window = { tumbling = \"1m\" }",
