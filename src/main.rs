@@ -207,7 +207,7 @@ struct ProduceArgs {
     metrics: Option<String>,
     /// Sources, in order: file:PATH (JSONL, or CSV rows as JSON objects; globs allowed),
     /// gen:tweets|taxi|stocks?count=N&seed=S&rate=R&... (parameters: count, duration_s,
-    /// seed, rate, start, disorder_s, very_late, skew, symbols), or - (stdin).
+    /// seed, rate, start, disorder_s, very_late, skew, symbols, users), or - (stdin).
     #[arg(required = true)]
     sources: Vec<String>,
 }
@@ -241,6 +241,9 @@ struct GenArgs {
     /// Number of stock symbols.
     #[arg(long, default_value_t = 500)]
     symbols: usize,
+    /// Number of possible tweet authors (how many appear depends on --count and --skew).
+    #[arg(long, default_value_t = 200_000)]
+    users: usize,
 }
 
 fn main() -> ExitCode {
@@ -328,6 +331,7 @@ fn generate(args: GenArgs) -> Result<(), Failure> {
         very_late: args.very_late,
         skew: args.skew.unwrap_or(GenOptions::defaults(args.kind).skew),
         symbols: args.symbols.max(1),
+        users: args.users.max(1),
     };
     options.check().map_err(Failure::setup)?;
     let stdout = std::io::stdout();

@@ -30,7 +30,7 @@ pub enum GenError {
         value: String,
     },
     /// No such parameter.
-    #[error("unknown parameter `{0}`; allowed: count, duration_s, seed, rate, start, disorder_s, very_late, skew, symbols")]
+    #[error("unknown parameter `{0}`; allowed: count, duration_s, seed, rate, start, disorder_s, very_late, skew, symbols, users")]
     UnknownParameter(String),
     /// `very_late` outside 0..1.
     #[error("very_late must be a share in 0..1, not `{0}`")]
@@ -111,11 +111,14 @@ pub struct GenOptions {
     pub skew: f64,
     /// Number of distinct stock symbols (stocks only).
     pub symbols: usize,
+    /// Number of possible tweet authors (tweets only; how many appear depends on `count`
+    /// and `skew`).
+    pub users: usize,
 }
 
 impl GenOptions {
     /// The defaults for `kind`: 1000 events, seed 1, 1000 events/s from
-    /// 2022-09-26T03:00:00Z, in order, 500 symbols.
+    /// 2022-09-26T03:00:00Z, in order, 500 symbols, 200 000 possible authors.
     pub fn defaults(kind: GenKind) -> GenOptions {
         GenOptions {
             count: 1000,
@@ -126,12 +129,13 @@ impl GenOptions {
             very_late: 0.0,
             skew: kind.default_skew(),
             symbols: 500,
+            users: 200_000,
         }
     }
 
     /// Parses `KIND?NAME=VALUE&...` (the part of a `gen:` URI after the scheme). Names:
     /// count, duration_s (count = duration × rate), seed, rate, start (RFC 3339),
-    /// disorder_s, very_late, skew, symbols.
+    /// disorder_s, very_late, skew, symbols, users.
     pub fn parse_uri(text: &str) -> Result<GenUri, GenError> {
         let (kind, query) = text.split_once('?').unwrap_or((text, ""));
         let kind = GenKind::parse(kind)?;
@@ -164,6 +168,7 @@ impl GenOptions {
                 "rate" => options.rate = number()?.max(1),
                 "disorder_s" => options.disorder_s = number()?,
                 "symbols" => options.symbols = number()?.max(1) as usize,
+                "users" => options.users = number()?.max(1) as usize,
                 "very_late" => options.very_late = fraction()?,
                 "skew" => options.skew = fraction()?,
                 "start" => {

@@ -113,6 +113,7 @@ mod tests {
         let options = GenOptions {
             count: 20_000,
             symbols: 300,
+            users: 200_000,
             ..GenOptions::defaults(GenKind::Stocks)
         };
         let mut out = Vec::new();

@@ -66,6 +66,7 @@ pub struct TweetGenerator {
     clock: EventClock,
     seed: u64,
     skew: f64,
+    users: usize,
 }
 
 impl TweetGenerator {
@@ -76,6 +77,7 @@ impl TweetGenerator {
             clock: EventClock::new(options),
             seed: options.seed,
             skew: options.skew,
+            users: options.users,
         }
     }
 
@@ -85,19 +87,19 @@ impl TweetGenerator {
             return false;
         };
         let id = 1_574_000_000_000_000_000 + (self.seed % 1_000_000) * 1_000_000_000 + i;
-        tweet(&mut self.rng, self.skew, id, created, line);
+        tweet(&mut self.rng, self.skew, self.users, id, created, line);
         true
     }
 }
 
 /// Writes one tweet; `id` is unique per (seed, index), so files made with different seeds can
 /// be mixed without colliding ids.
-fn tweet(rng: &mut Pcg64Mcg, skew: f64, id: u64, created_ms: u64, line: &mut String) {
+fn tweet(rng: &mut Pcg64Mcg, skew: f64, users: usize, id: u64, created_ms: u64, line: &mut String) {
     use crate::value::write_json_string;
     line.clear();
     let city_index = skewed(rng, CITIES.len(), skew);
     let (city, province) = CITIES[city_index];
-    let author = 1_000_000 + skewed(rng, 200_000, skew) as u64;
+    let author = 1_000_000 + skewed(rng, users, skew) as u64;
     let place_id = format!(
         "{:016x}",
         0x36775d842cbec509u64.wrapping_mul(city_index as u64 + 1)
