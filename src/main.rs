@@ -61,9 +61,11 @@ struct RunArgs {
     /// stopped, or count=N / duration_s=S).
     #[arg(long = "source", value_name = "URI")]
     sources: Vec<String>,
-    /// Sink URI (repeatable): jsonl:PATH, jsonl:- (standard output, the default), or
+    /// Sink URI (repeatable): jsonl:PATH, jsonl:- (standard output, the default),
     /// cassandra://[USER@]HOST:PORT[,HOST:PORT]/KEYSPACE?replication=N&ttl=SECONDS&consistency=LEVEL
-    /// (logins and TLS: password.env=, password.file=, tls=true, tls.ca=).
+    /// (logins and TLS: password.env=, password.file=, tls=true, tls.ca=), or
+    /// kafka://[USER@]HOST:PORT[,HOST:PORT]/TOPIC (one JSON message per row, keyed by the
+    /// row's output, window and key or rank; logins and TLS as for a Kafka source).
     #[arg(long = "sink", value_name = "URI")]
     sinks: Vec<String>,
     /// Where malformed records go (jsonl:PATH); without it the first few are logged.

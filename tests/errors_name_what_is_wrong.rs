@@ -47,6 +47,7 @@ fn help_lists_every_source_and_sink_form() {
         "stop=end",
         "until stopped",
         "cassandra://[USER@]HOST:PORT",
+        "kafka://[USER@]HOST:PORT[,HOST:PORT]/TOPIC (one JSON message per row",
         "replication=",
         "ttl=",
         "consistency=",

@@ -8,7 +8,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SinkError {
     /// Not a sink URI this build knows.
-    #[error("`{0}` is not a sink; allowed: jsonl:PATH, jsonl:- (standard output), cassandra://HOST:PORT/KEYSPACE")]
+    #[error("`{0}` is not a sink; allowed: jsonl:PATH, jsonl:- (standard output), cassandra://HOST:PORT/KEYSPACE, kafka://HOST:PORT/TOPIC")]
     Unknown(String),
     /// A malformed Cassandra URI.
     #[error(transparent)]
@@ -35,6 +35,9 @@ pub enum SinkError {
         /// Cassandra's answer.
         message: String,
     },
+    /// Kafka could not be reached, refused the login, or refused a message for good.
+    #[error("{0}")]
+    Kafka(String),
     /// The client's runtime or writer task failed.
     #[error("the Cassandra writer failed: {0}")]
     Writer(String),

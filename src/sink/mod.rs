@@ -7,6 +7,7 @@ mod cassandra;
 mod cql_schema;
 mod error;
 mod jsonl;
+mod kafka;
 mod rejects;
 mod retry;
 mod rows;
@@ -15,6 +16,7 @@ pub use cassandra::{CassandraSink, CassandraUri, Ticket};
 pub use cql_schema::{ident as cql_ident, key_types, schema_cql, stored_result, KeyType};
 pub use error::SinkError;
 pub use jsonl::{FileMode, JsonlFile};
+pub use kafka::{KafkaSink, KafkaSinkUri};
 pub use rejects::{RejectLog, Rejected};
 pub use rows::RowFormat;
 
@@ -30,13 +32,18 @@ pub enum SinkUri {
     Jsonl(Option<PathBuf>),
     /// `cassandra://HOST:PORT/KEYSPACE?...`.
     Cassandra(CassandraUri),
+    /// `kafka://HOST:PORT/TOPIC?...`.
+    Kafka(KafkaSinkUri),
 }
 
 impl SinkUri {
-    /// Parses `jsonl:PATH`, `jsonl:-` or `cassandra://...`.
+    /// Parses `jsonl:PATH`, `jsonl:-`, `cassandra://...` or `kafka://...`.
     pub fn parse(uri: &str) -> Result<SinkUri, SinkError> {
         if uri.starts_with("cassandra://") {
             return CassandraUri::parse(uri).map(SinkUri::Cassandra);
+        }
+        if uri.starts_with("kafka://") {
+            return KafkaSinkUri::parse(uri).map(SinkUri::Kafka);
         }
         match uri.strip_prefix("jsonl:") {
             Some("-") => Ok(SinkUri::Jsonl(None)),
@@ -57,6 +64,7 @@ impl SinkUri {
             SinkUri::Cassandra(_) => Err(std::io::Error::other(
                 "only result rows can go to Cassandra",
             )),
+            SinkUri::Kafka(_) => Err(std::io::Error::other("only result rows can go to Kafka")),
             SinkUri::Jsonl(None) => Ok(JsonlFile::stdout()),
             SinkUri::Jsonl(Some(path)) if processes > 1 => {
                 let mut name = path.clone().into_os_string();
@@ -113,6 +121,7 @@ pub fn open(
     Ok(match uri {
         SinkUri::Jsonl(_) => Box::new(uri.open_jsonl(process, processes, mode)?),
         SinkUri::Cassandra(cassandra) => Box::new(CassandraSink::connect(cassandra, plan)?),
+        SinkUri::Kafka(kafka) => Box::new(KafkaSink::connect(kafka)?),
     })
 }
 

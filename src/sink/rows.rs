@@ -37,6 +37,33 @@ impl RowFormat {
     /// outputs), key fields, aggregates, `final`.
     pub fn write(&self, row: &ResultRow, out: &mut String) {
         let columns = &self.outputs[usize::from(row.output)];
+        self.write_fields(row, columns, true, &row.values, out);
+        out.push_str(if row.is_final {
+            ",\"final\":true}\n"
+        } else {
+            ",\"final\":false}\n"
+        });
+    }
+
+    /// Appends what identifies a row, as a JSON object: `output`, `window_start`,
+    /// `window_end`, and `rank` or the key fields. Every version of one row has the same.
+    pub fn write_identity(&self, row: &ResultRow, out: &mut String) {
+        let columns = &self.outputs[usize::from(row.output)];
+        // A ranked row is its rank; which key holds it changes.
+        self.write_fields(row, columns, row.rank.is_none(), &[], out);
+        out.push('}');
+    }
+
+    /// Output, window, rank, key fields (if `keys`) and the given aggregate values, without
+    /// the closing brace.
+    fn write_fields(
+        &self,
+        row: &ResultRow,
+        columns: &OutputColumns,
+        keys: bool,
+        values: &[crate::value::Value],
+        out: &mut String,
+    ) {
         out.push_str("{\"output\":");
         write_json_string(&columns.name, out);
         out.push_str(",\"window_start\":\"");
@@ -48,21 +75,18 @@ impl RowFormat {
             out.push_str(",\"rank\":");
             out.push_str(itoa::Buffer::new().format(rank));
         }
+        let key_count = if keys { columns.keys.len() } else { 0 };
         let named = columns
             .keys
             .iter()
             .zip(row.key.0.iter())
-            .chain(columns.aggregates.iter().zip(&row.values));
+            .take(key_count)
+            .chain(columns.aggregates.iter().zip(values));
         for (name, value) in named {
             out.push(',');
             write_json_string(name, out);
             out.push(':');
             value.write_json(out);
         }
-        out.push_str(if row.is_final {
-            ",\"final\":true}\n"
-        } else {
-            ",\"final\":false}\n"
-        });
     }
 }

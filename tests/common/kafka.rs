@@ -79,6 +79,15 @@ pub fn consume_all(topic: &str) -> Vec<Vec<u8>> {
 
 /// Every message value in a topic on `brokers`, read from the start to the current end.
 pub fn consume_all_from(brokers: &str, topic: &str) -> Vec<Vec<u8>> {
+    consume_messages_from(brokers, topic)
+        .into_iter()
+        .map(|(_, value)| value)
+        .collect()
+}
+
+/// Every message (key, value) in a topic on `brokers`, from the start to the current end,
+/// each partition in order.
+pub fn consume_messages_from(brokers: &str, topic: &str) -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
     use rdkafka::{Offset, TopicPartitionList};
@@ -117,7 +126,10 @@ pub fn consume_all_from(brokers: &str, topic: &str) -> Vec<Vec<u8>> {
         );
         if let Some(message) = consumer.poll(Duration::from_millis(500)) {
             let message = message.expect("message");
-            values.push(message.payload().unwrap_or_default().to_vec());
+            values.push((
+                message.key().map(<[u8]>::to_vec),
+                message.payload().unwrap_or_default().to_vec(),
+            ));
             remaining -= 1;
         }
     }
