@@ -154,3 +154,30 @@ fn a_kill_9_and_a_restart_leave_each_rows_final_version_last() {
     ]);
     assert_final_rows(&last_per_key(&rows), &final_lines(&read_jsonl(&whole)));
 }
+
+#[test]
+fn a_dataflows_sinks_take_the_rows_when_the_command_line_names_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rows = topic("sink-file-rows", 1);
+    let evilnet = std::fs::read_to_string(root().join("dataflows/evilnet.toml")).expect("evilnet");
+    let dataflow = dir.path().join("evilnet.toml");
+    std::fs::write(
+        &dataflow,
+        format!(
+            "{}\n[[sink]]\nuri = \"kafka://{}/{rows}\"\n\n[[sink]]\nuri = \"jsonl:rows.jsonl\"\n",
+            evilnet.replace(
+                "uri = \"file:../data/evilnet/tweets_decoded.jsonl\"",
+                &format!(
+                    "uri = \"file:{}\"",
+                    root().join("data/evilnet/tweets_decoded.jsonl").display()
+                )
+            ),
+            broker()
+        ),
+    )
+    .expect("dataflow");
+    run_ok(&[dataflow.to_str().expect("path")]);
+    // The JSONL path is relative to the dataflow file.
+    let finals = final_lines(&read_jsonl(&dir.path().join("rows.jsonl")));
+    assert_final_rows(&last_per_key(&rows), &finals);
+}

@@ -322,6 +322,7 @@ mod tests {
             name: "t".into(),
             path: PathBuf::from("t.toml"),
             source: None,
+            sinks: Vec::new(),
             format: None,
             list_field: None,
             fields: vec![FieldPlan {

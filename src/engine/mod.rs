@@ -136,10 +136,11 @@ pub fn run(options: RunOptions) -> Result<Finished, Failure> {
             .open_jsonl(cluster.process, cluster.processes, mode)
             .map_err(|e| setup(format!("{uri}: {e}")))
     };
-    let sink_uris = if options.sinks.is_empty() {
-        vec!["jsonl:-".to_string()]
-    } else {
-        options.sinks.clone()
+    // The command line's sinks, else the dataflow's, else standard output.
+    let sink_uris = match (options.sinks.is_empty(), plan.sinks.is_empty()) {
+        (false, _) => options.sinks.clone(),
+        (true, false) => plan.sinks.clone(),
+        (true, true) => vec!["jsonl:-".to_string()],
     };
     let sinks = sink_uris
         .iter()

@@ -23,6 +23,9 @@ pub struct Plan {
     pub path: PathBuf,
     /// The default source URI (already resolved against the dataflow's folder).
     pub source: Option<String>,
+    /// The default sink URIs (`[[sink]]`; `jsonl:` paths resolved against the dataflow's
+    /// folder), used when the command line names none.
+    pub sinks: Vec<String>,
     /// Record format; `None` means "from the file extension".
     pub format: Option<Format>,
     /// Named fields: first those extracted from records, then those derived from them, in

@@ -20,6 +20,16 @@ pub(super) struct DataflowFile {
     #[serde(default)]
     pub(super) filter: Vec<toml::Value>,
     pub(super) output: Vec<OutputTable>,
+    /// Where results go unless the command line says otherwise.
+    #[serde(default)]
+    pub(super) sink: Vec<SinkTable>,
+}
+
+/// One `[[sink]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SinkTable {
+    pub(super) uri: String,
 }
 
 /// A string, or a list of alternatives.

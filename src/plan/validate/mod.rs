@@ -138,6 +138,11 @@ impl<F: Fn(&str, String) -> PlanError> Validator<'_, F> {
             }
         };
         let source = raw.source.uri.as_ref().map(|uri| resolve_source(path, uri));
+        let sinks = raw
+            .sink
+            .iter()
+            .map(|s| resolve_relative(path, "jsonl:", &s.uri))
+            .collect();
         let time = self.time(&fields)?;
         let filters = raw
             .filter
@@ -173,6 +178,7 @@ impl<F: Fn(&str, String) -> PlanError> Validator<'_, F> {
             name: raw.name.clone(),
             path: path.to_path_buf(),
             source,
+            sinks,
             format,
             fields,
             list_field,
@@ -222,10 +228,16 @@ fn scalar_value(v: &toml::Value) -> Option<Value> {
 
 /// Resolves a relative `file:` URI against the dataflow file's folder.
 fn resolve_source(dataflow: &Path, uri: &str) -> String {
-    match uri.strip_prefix("file:") {
-        Some(rel) if Path::new(rel).is_relative() => {
+    resolve_relative(dataflow, "file:", uri)
+}
+
+/// Resolves a URI of `scheme` (`file:`, `jsonl:`) with a relative path against the dataflow
+/// file's folder; other URIs (and standard streams, `-`) stay as they are.
+fn resolve_relative(dataflow: &Path, scheme: &str, uri: &str) -> String {
+    match uri.strip_prefix(scheme) {
+        Some(rel) if rel != "-" && Path::new(rel).is_relative() => {
             let base = dataflow.parent().unwrap_or_else(|| Path::new("."));
-            format!("file:{}", base.join(rel).display())
+            format!("{scheme}{}", base.join(rel).display())
         }
         _ => uri.to_string(),
     }
@@ -292,6 +304,28 @@ mod tests {
             .expect_err("invalid")
             .to_string();
         assert!(text.contains("colour"), "{text}");
+    }
+
+    #[test]
+    fn sinks_of_the_file_resolve_jsonl_paths_against_its_folder() {
+        let with_sinks = format!(
+            "{MINIMAL}\n[[sink]]\nuri = \"jsonl:out/rows.jsonl\"\n[[sink]]\nuri = \"jsonl:-\"\n\
+             [[sink]]\nuri = \"kafka://k:9092/rows\"\n"
+        );
+        let plan = parse(Path::new("dataflows/t.toml"), &with_sinks).expect("valid");
+        assert_eq!(
+            plan.sinks,
+            vec![
+                "jsonl:dataflows/out/rows.jsonl".to_string(),
+                "jsonl:-".to_string(),
+                "kafka://k:9092/rows".to_string()
+            ]
+        );
+        let wrong = format!("{MINIMAL}\n[[sink]]\npath = \"x\"\n");
+        let text = parse(Path::new("t.toml"), &wrong)
+            .expect_err("no uri")
+            .to_string();
+        assert!(text.contains("path"), "{text}");
     }
 
     #[test]
