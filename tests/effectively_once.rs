@@ -12,7 +12,7 @@ use common::{
 };
 use scylla::value::CqlTimestamp;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Offsets the group has committed on each partition.
 fn committed(group: &str, topic: &str, partitions: i32) -> Vec<i64> {
@@ -118,18 +118,9 @@ impl Scenario {
 
     /// Waits until `group` has committed a position on every partition.
     fn wait_committed(&self, group: &str, engine: &Engine) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while committed(group, &self.name, self.partitions)
-            .iter()
-            .any(|&o| o <= 0)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "nothing committed: {}",
-                engine.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        common::wait_committed(&broker(), group, &self.name, self.partitions, || {
+            engine.stderr()
+        });
     }
 
     fn produce_rest(&self) {

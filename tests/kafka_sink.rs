@@ -11,7 +11,6 @@ use common::{
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 /// The last message of each key in `topic`, as sorted JSON lines; every message has a key
 /// naming its output and window.
@@ -110,18 +109,7 @@ fn a_kill_9_and_a_restart_leave_each_rows_final_version_last() {
         &sink,
     ]);
     let mut engine = Engine::spawn(command, dir.path().join("engine.log"));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while committed_offsets(&broker(), &group, &input, 2)
-        .iter()
-        .any(|&o| o <= 0)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "nothing committed: {}",
-            engine.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::wait_committed(&broker(), &group, &input, 2, || engine.stderr());
     engine.kill();
     let committed: i64 = committed_offsets(&broker(), &group, &input, 2).iter().sum();
     assert!(

@@ -200,3 +200,26 @@ pub fn messages_in(brokers: &str, topic: &str, partitions: i32) -> i64 {
         })
         .sum()
 }
+
+/// Waits (at most 90 s) until `group` has committed a position on every partition of a
+/// topic on `brokers`; `logs` gives what the engines printed, for the failure message.
+pub fn wait_committed(
+    brokers: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    logs: impl Fn() -> String,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while committed_offsets(brokers, group, topic, partitions)
+        .iter()
+        .any(|&o| o <= 0)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing committed: {}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -19,7 +19,7 @@ pub mod services;
 pub use anchors::assert_seed_anchors;
 pub use kafka::{
     broker, committed_offsets, consume_all, consume_all_from, consume_messages_from, messages_in,
-    produce, produce_to, topic, topic_on, tweet_ids,
+    produce, produce_to, topic, topic_on, tweet_ids, wait_committed,
 };
 pub use run::{
     final_lines, free_port, gen_tweet_lines, gen_tweets, read_jsonl, root, run_into, run_ok,
