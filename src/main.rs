@@ -254,8 +254,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_ansi(colour)
         .with_env_filter(
+            // The Cassandra driver reports every connection at info: warnings and up only.
             tracing_subscriber::EnvFilter::try_from_env("TIDEMARK_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| "info,scylla=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
