@@ -307,17 +307,17 @@ impl KafkaAccess {
         otherwise: E,
     ) -> Result<E, AccessError> {
         let deadline = Instant::now() + Duration::from_secs(1);
-        while watch.failure().is_none() && Instant::now() < deadline {
+        while watch.refusal().is_none() && Instant::now() < deadline {
             serve();
         }
-        match (watch.failure(), &self.login) {
-            (Some(Failure::Login(reason)), Some(login)) => Err(AccessError::Refused {
+        match (watch.refusal(), &self.login) {
+            (Some(Refusal::Login(reason)), Some(login)) => Err(AccessError::Refused {
                 brokers: self.brokers.clone(),
                 user: login.user.clone(),
                 mechanism: login.mechanism.name(),
                 reason,
             }),
-            (Some(Failure::Login(reason) | Failure::Tls(reason)), _) => Err(AccessError::Tls {
+            (Some(Refusal::Login(reason) | Refusal::Tls(reason)), _) => Err(AccessError::Tls {
                 brokers: self.brokers.clone(),
                 reason,
             }),
@@ -379,9 +379,9 @@ fn read_properties(path: &Path) -> Result<Wanted, AccessError> {
     Ok(wanted)
 }
 
-/// A failure to reach the brokers that no retry will mend.
+/// A refusal by the brokers that no retry will mend: a login or TLS handshake.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Failure {
+pub enum Refusal {
     /// The login was refused.
     Login(String),
     /// The TLS handshake failed.
@@ -391,40 +391,40 @@ pub enum Failure {
 /// Remembers the first refused login or failed TLS handshake a client reports.
 #[derive(Default)]
 pub struct AccessWatch {
-    failure: Mutex<Option<Failure>>,
+    refusal: Mutex<Option<Refusal>>,
 }
 
 impl AccessWatch {
     /// Looks at an error the client reported.
     pub fn note(&self, error: &KafkaError, reason: &str) {
-        let failure = match error.rdkafka_error_code() {
+        let refusal = match error.rdkafka_error_code() {
             Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed) => {
-                Failure::Login(reason.to_string())
+                Refusal::Login(reason.to_string())
             }
-            Some(RDKafkaErrorCode::SSL) => Failure::Tls(reason.to_string()),
+            Some(RDKafkaErrorCode::SSL) => Refusal::Tls(reason.to_string()),
             _ => return,
         };
-        let mut first = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        first.get_or_insert(failure);
+        let mut first = self.refusal.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(refusal);
     }
 
     /// Looks at a line the client logged: librdkafka reports a refused login or a failed
     /// TLS handshake in its log as the connection fails, before any error event.
     pub fn note_log(&self, message: &str) {
-        let failure = if let Some(at) = message.find("SASL authentication error") {
-            Failure::Login(message[at..].to_string())
+        let refusal = if let Some(at) = message.find("SASL authentication error") {
+            Refusal::Login(message[at..].to_string())
         } else if let Some(at) = message.find("SSL handshake failed") {
-            Failure::Tls(message[at..].to_string())
+            Refusal::Tls(message[at..].to_string())
         } else {
             return;
         };
-        let mut first = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        first.get_or_insert(failure);
+        let mut first = self.refusal.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(refusal);
     }
 
-    /// The first failure seen, if any.
-    pub fn failure(&self) -> Option<Failure> {
-        self.failure
+    /// The first refusal seen, if any.
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.refusal
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
