@@ -12,6 +12,7 @@ mod id_table;
 mod key;
 mod preaggregate;
 mod ranking;
+mod session_store;
 mod window_store;
 
 pub use accumulator::Accumulator;

@@ -2,10 +2,12 @@
 //!
 //! A window fires its on-time result when the frontier passes its end, re-fires corrections
 //! when late partial states change it, and fires its final result (then releases its state)
-//! when the frontier passes its end plus the allowed lateness.
+//! when the frontier passes its end plus the allowed lateness. Session windows, whose bounds
+//! depend on the data, are kept per key by `session_store.rs`.
 
+use super::session_store::SessionStore;
 use super::{rank, Accumulator, Key, Partial};
-use crate::plan::{Plan, RankPlan};
+use crate::plan::{Plan, RankPlan, WindowKind};
 use crate::time::{Window, WindowAssigner};
 use crate::value::Value;
 use hashbrown::HashMap;
@@ -71,8 +73,16 @@ struct WindowState {
 struct OutputStore {
     rank: Option<RankPlan>,
     assigner: WindowAssigner,
-    windows: BTreeMap<Window, WindowState>,
+    windows: Windows,
     early: Option<EarlyFiring>,
+}
+
+/// The open windows of one output.
+enum Windows {
+    /// Windows whose bounds follow from time alone (sliding, tumbling, cumulative).
+    Fixed(BTreeMap<Window, WindowState>),
+    /// Session windows, per key.
+    Sessions(SessionStore),
 }
 
 /// When an output with `emit_every` next shows its window in progress.
@@ -102,10 +112,19 @@ impl WindowStore {
         let outputs = plan
             .outputs
             .iter()
-            .map(|o| OutputStore {
+            .enumerate()
+            .map(|(index, o)| OutputStore {
                 rank: o.rank.clone(),
                 assigner: WindowAssigner::new(&o.window, plan.time.allowed_lateness_ms),
-                windows: BTreeMap::new(),
+                windows: match o.window.kind {
+                    WindowKind::Session => Windows::Sessions(SessionStore::new(
+                        index as u16,
+                        plan.time.allowed_lateness_ms,
+                    )),
+                    WindowKind::Sliding | WindowKind::Cumulative => {
+                        Windows::Fixed(BTreeMap::new())
+                    }
+                },
                 early: o.emit_every_ms.map(|ms| EarlyFiring {
                     every: Duration::from_millis(ms),
                     next: Instant::now() + Duration::from_millis(ms),
@@ -118,7 +137,13 @@ impl WindowStore {
     /// Merges one partial state.
     pub fn absorb(&mut self, partial: Partial) {
         let store = &mut self.outputs[usize::from(partial.output)];
-        let window = store.windows.entry(partial.window).or_default();
+        let windows = match &mut store.windows {
+            Windows::Fixed(windows) => windows,
+            Windows::Sessions(sessions) => {
+                return sessions.absorb(partial.key, partial.window, partial.accumulators)
+            }
+        };
+        let window = windows.entry(partial.window).or_default();
         window.dirty = true;
         match window.keys.get_mut(&partial.key) {
             Some(cell) => {
@@ -144,32 +169,40 @@ impl WindowStore {
     /// What the store holds now (walks every open cell: call it now and then, not per
     /// record).
     pub fn state(&self) -> StateSize {
-        let cell_bytes = std::mem::size_of::<(Key, KeyCell)>() + 1;
         let mut size = StateSize::default();
-        for window in self.outputs.iter().flat_map(|o| o.windows.values()) {
-            size.windows += 1;
-            size.cells += window.keys.len() as u64;
-            size.bytes += (window.keys.capacity() * cell_bytes) as u64;
-            for cell in window.keys.values() {
-                size.bytes +=
-                    (cell.accumulators.capacity() * std::mem::size_of::<Accumulator>()) as u64;
-                for set in cell
-                    .accumulators
-                    .iter()
-                    .filter_map(Accumulator::distinct_set)
-                {
-                    size.distinct_values += set.held() as u64;
-                    size.bytes += set.heap_bytes() as u64;
+        for output in &self.outputs {
+            let windows = match &output.windows {
+                Windows::Fixed(windows) => windows,
+                Windows::Sessions(sessions) => {
+                    size = size.plus(&sessions.state());
+                    continue;
                 }
-            }
+            };
+            size = size.plus(&fixed_state(windows));
         }
         size
     }
 
     /// Whether no window is open.
     pub fn is_empty(&self) -> bool {
-        self.outputs.iter().all(|o| o.windows.is_empty())
+        self.outputs.iter().all(|o| match &o.windows {
+            Windows::Fixed(windows) => windows.is_empty(),
+            Windows::Sessions(sessions) => sessions.is_empty(),
+        })
     }
+
+    /// Where the frontier after the store must stay: at the start of the earliest open
+    /// session, if any output has sessions (`None`: nothing to hold).
+    pub fn hold(&self) -> Option<u64> {
+        self.outputs
+            .iter()
+            .filter_map(|o| match &o.windows {
+                Windows::Fixed(_) => None,
+                Windows::Sessions(sessions) => sessions.hold(),
+            })
+            .min()
+    }
+
 
     /// Fires every window the frontier has passed; `None` means the input is complete.
     /// Windows that became final are added to `finished` as (output, start, end).
@@ -180,8 +213,15 @@ impl WindowStore {
         finished: &mut Vec<(u16, u64, u64)>,
     ) {
         for (index, store) in self.outputs.iter_mut().enumerate() {
+            let windows = match &mut store.windows {
+                Windows::Fixed(windows) => windows,
+                Windows::Sessions(sessions) => {
+                    sessions.advance(frontier, rows, finished);
+                    continue;
+                }
+            };
             let mut done = Vec::new();
-            for (window, state) in store.windows.iter_mut() {
+            for (window, state) in windows.iter_mut() {
                 if frontier.is_some_and(|f| f < window.end) {
                     break;
                 }
@@ -209,7 +249,7 @@ impl WindowStore {
                 }
             }
             for window in done {
-                store.windows.remove(&window);
+                windows.remove(&window);
                 finished.push((index as u16, window.start, window.end));
             }
         }
@@ -227,7 +267,22 @@ impl WindowStore {
             let Some(early) = store.early.as_mut() else {
                 continue;
             };
-            let mut open = store.windows.iter_mut().filter(|(_, state)| !state.fired);
+            let windows = match &mut store.windows {
+                Windows::Fixed(windows) => windows,
+                Windows::Sessions(sessions) => {
+                    if !sessions.has_unfired() {
+                        continue;
+                    }
+                    if now >= early.next {
+                        early.next = now + early.every;
+                        sessions.advance_early(rows);
+                    }
+                    let until = early.next.saturating_duration_since(now);
+                    wake = Some(wake.map_or(until, |w| w.min(until)));
+                    continue;
+                }
+            };
+            let mut open = windows.iter_mut().filter(|(_, state)| !state.fired);
             let Some((&current, state)) = open.next() else {
                 continue;
             };
@@ -250,6 +305,30 @@ impl WindowStore {
         }
         wake
     }
+}
+
+/// What the open windows of one output with fixed windows hold.
+fn fixed_state(windows: &BTreeMap<Window, WindowState>) -> StateSize {
+    let cell_bytes = std::mem::size_of::<(Key, KeyCell)>() + 1;
+    let mut size = StateSize::default();
+    for window in windows.values() {
+        size.windows += 1;
+        size.cells += window.keys.len() as u64;
+        size.bytes += (window.keys.capacity() * cell_bytes) as u64;
+        for cell in window.keys.values() {
+            size.bytes +=
+                (cell.accumulators.capacity() * std::mem::size_of::<Accumulator>()) as u64;
+            for set in cell
+                .accumulators
+                .iter()
+                .filter_map(Accumulator::distinct_set)
+            {
+                size.distinct_values += set.held() as u64;
+                size.bytes += set.heap_bytes() as u64;
+            }
+        }
+    }
+    size
 }
 
 fn emit(

@@ -139,14 +139,18 @@ impl OutputInfo {
     }
 
     fn describe(&self) -> serde_json::Value {
-        let window = if self.shape == Shape::Records {
-            json!({ "kind": "record" })
-        } else if self.window.kind == WindowKind::Cumulative {
-            json!({ "kind": "cumulative", "cycle_ms": self.window.size_ms, "every_ms": self.window.slide_ms })
-        } else if self.window.size_ms == self.window.slide_ms {
-            json!({ "kind": "tumbling", "size_ms": self.window.size_ms })
-        } else {
-            json!({ "kind": "sliding", "size_ms": self.window.size_ms, "every_ms": self.window.slide_ms })
+        let window = match self.window.kind {
+            _ if self.shape == Shape::Records => json!({ "kind": "record" }),
+            WindowKind::Cumulative => {
+                json!({ "kind": "cumulative", "cycle_ms": self.window.size_ms, "every_ms": self.window.slide_ms })
+            }
+            WindowKind::Session => json!({ "kind": "session", "gap_ms": self.window.size_ms }),
+            WindowKind::Sliding if self.window.size_ms == self.window.slide_ms => {
+                json!({ "kind": "tumbling", "size_ms": self.window.size_ms })
+            }
+            WindowKind::Sliding => {
+                json!({ "kind": "sliding", "size_ms": self.window.size_ms, "every_ms": self.window.slide_ms })
+            }
         };
         let aggregates: Vec<serde_json::Value> = self
             .aggregates

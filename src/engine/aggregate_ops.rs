@@ -3,13 +3,15 @@
 //! per-record outputs turn each de-duplicated event into its rows at once.
 
 use super::large_batches::LargeBatches;
+use super::session_hold::{self, SessionHold};
 use super::Shared;
 use crate::aggregate::{Deduplicator, Key, Partial, PreAggregator, ResultRow, WindowStore};
 use crate::event::Event;
-use crate::plan::OutputKind;
+use crate::plan::{OutputKind, WindowKind};
 use crate::time::Window;
 use crate::value::Value;
 use std::hash::{BuildHasher, Hash};
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,17 +23,28 @@ fn stable_hash(value: impl Hash) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(value)
 }
 
-/// Events in, result rows out.
+/// Events in, result rows out; with session outputs, also the stream whose frontier is where
+/// open sessions hold the committed position (see `session_hold.rs`).
 pub fn aggregate<'s>(
     events: Stream<'s, u64, Vec<Event>>,
     shared: &Arc<Shared>,
-) -> Stream<'s, u64, Vec<ResultRow>> {
+) -> (Stream<'s, u64, Vec<ResultRow>>, Option<Stream<'s, u64, Vec<()>>>) {
+    let scope = events.scope();
     let events = match shared.plan.dedup {
         Some(field) => deduplicate(events, field, shared),
         None => events,
     };
-    let windowed = windows(pre_aggregate(events.clone(), shared), shared);
-    if shared
+    let hold = shared
+        .plan
+        .outputs
+        .iter()
+        .any(|o| o.window.kind == WindowKind::Session)
+        .then(|| Rc::new(SessionHold::default()));
+    let held = hold
+        .as_ref()
+        .map(|hold| session_hold::hold_stream(scope, Rc::clone(hold)));
+    let windowed = windows(pre_aggregate(events.clone(), shared), shared, hold);
+    let rows = if shared
         .plan
         .outputs
         .iter()
@@ -40,7 +53,8 @@ pub fn aggregate<'s>(
         windowed.concat(per_record(events, shared))
     } else {
         windowed
-    }
+    };
+    (rows, held)
 }
 
 /// One final row per event for every per-record output, keyed by its listed fields (one per
@@ -218,6 +232,7 @@ const STATE_EVERY: Duration = Duration::from_secs(1);
 fn windows<'s>(
     partials: Stream<'s, u64, Vec<Partial>>,
     shared: &Arc<Shared>,
+    hold: Option<Rc<SessionHold>>,
 ) -> Stream<'s, u64, Vec<ResultRow>> {
     let ranked: Vec<bool> = shared
         .plan
@@ -260,6 +275,12 @@ fn windows<'s>(
             });
             let now = frontier.frontier().first().copied();
             store.advance(now, &mut rows, &mut finished);
+            if let Some(hold) = &hold {
+                hold.set(match (now, store.hold()) {
+                    (Some(t), Some(session)) => Some(t.min(session)),
+                    (now, _) => now,
+                });
+            }
             shared.metrics.windows_finished(&finished);
             finished.clear();
             // At most once a second, and a second after the last change at the latest (a

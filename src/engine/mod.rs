@@ -7,6 +7,7 @@ mod large_batches;
 mod live;
 mod peers;
 mod read;
+mod session_hold;
 mod shared;
 mod sink_lag;
 mod source_frontiers;
@@ -218,6 +219,7 @@ pub fn run(options: RunOptions) -> Result<Finished, Failure> {
             };
             let written = ProbeHandle::new();
             let read = ProbeHandle::new();
+            let sessions = ProbeHandle::new();
             let events = read::read_and_decode(
                 scope,
                 Arc::clone(&shared),
@@ -225,10 +227,14 @@ pub fn run(options: RunOptions) -> Result<Finished, Failure> {
                 read::Probes {
                     read: read.clone(),
                     written: written.clone(),
+                    sessions: sessions.clone(),
                 },
             )
             .probe_with(&read);
-            let rows = aggregate_ops::aggregate(events, &shared);
+            let (rows, held) = aggregate_ops::aggregate(events, &shared);
+            if let Some(held) = held {
+                held.probe_with(&sessions);
+            }
             if shared.live.is_some() {
                 let here = first.then(|| shared.live.clone()).flatten();
                 live::publish(rows.clone(), here);

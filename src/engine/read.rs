@@ -62,6 +62,9 @@ pub struct Probes {
     pub read: ProbeHandle<u64>,
     /// The frontier after the sinks: what is written.
     pub written: ProbeHandle<u64>,
+    /// Where open sessions hold the committed position (no stream, and so no hold, without
+    /// session outputs).
+    pub sessions: ProbeHandle<u64>,
 }
 
 /// Builds the source operator for this worker over the partitions `open` gives it.
@@ -74,7 +77,17 @@ pub fn read_and_decode<'s>(
     let Probes {
         read: read_probe,
         written: durable,
+        sessions,
     } = probes;
+    // What a source may commit: what is written, and no record of a session still open.
+    let written_probe = durable.clone();
+    let committable = move || {
+        let written = written_probe.with_frontier(|f| f.iter().next().copied());
+        match sessions.with_frontier(|f| f.iter().next().copied()) {
+            Some(held) => written.map(|w| w.min(held)),
+            None => written,
+        }
+    };
     let worker = scope.index();
     let peers = scope.peers();
     source(scope, "ReadDecode", move |capability, info| {
@@ -119,7 +132,7 @@ pub fn read_and_decode<'s>(
             let everything_written = || {
                 let written = durable.with_frontier(|f| f.iter().next().copied());
                 let read = read_probe.with_frontier(|f| f.iter().next().copied());
-                (written == read).then_some(written)
+                (written == read).then(&committable)
             };
             let (Some(cap), Some(reader)) = (capability.as_mut(), input.as_mut()) else {
                 capability = None;
@@ -169,7 +182,7 @@ pub fn read_and_decode<'s>(
             publish(&shared, &tally);
             // The frontier after the sinks says which results are written; sources that can
             // commit their position do so up to the records all of whose results are.
-            let written = durable.with_frontier(|f| f.iter().next().copied());
+            let written = committable();
             let watermarks: Vec<Option<u64>> =
                 slots.iter().map(|s| s.watermark.current()).collect();
             reader.commit_durable(written, &watermarks);
@@ -330,17 +343,27 @@ fn read_batch(
                 );
                 let mut counted = false;
                 for (i, assigner) in assigners.iter().enumerate() {
-                    if assigner.is_some() && arrival >= finals[i] {
-                        *tally.late.entry(outputs[i].name.clone()).or_default() += 1;
-                        let reason = format!(
-                            "every window of `{}` containing {} was final at watermark {}",
-                            outputs[i].name,
-                            format_rfc3339_millis(time),
-                            format_rfc3339_millis(arrival)
-                        );
-                        late.push(reject(reason, Some(i)));
-                    } else {
-                        counted = true;
+                    match assigner {
+                        Some(a) if a.is_too_late(time, arrival) => {
+                            *tally.late.entry(outputs[i].name.clone()).or_default() += 1;
+                            let reason = match a.gap() {
+                                None => format!(
+                                    "every window of `{}` containing {} was final at watermark {}",
+                                    outputs[i].name,
+                                    format_rfc3339_millis(time),
+                                    format_rfc3339_millis(arrival)
+                                ),
+                                Some(_) => format!(
+                                    "{} is more than the allowed lateness behind watermark {} \
+                                     (sessions of `{}`)",
+                                    format_rfc3339_millis(time),
+                                    format_rfc3339_millis(arrival),
+                                    outputs[i].name,
+                                ),
+                            };
+                            late.push(reject(reason, Some(i)));
+                        }
+                        _ => counted = true,
                     }
                 }
                 if counted {

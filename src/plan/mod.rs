@@ -177,6 +177,10 @@ pub enum WindowKind {
     /// Windows growing from the start of each `size`-long cycle, one `slide` step after
     /// another ("so far today" every 15 minutes).
     Cumulative,
+    /// Per key, a session of events each less than `size` (the gap) after the one before:
+    /// `[first event, last event + gap)`. Sessions grow and merge as events come, so their
+    /// bounds depend on the data.
+    Session,
 }
 
 /// One output.
@@ -202,14 +206,17 @@ pub struct OutputPlan {
 }
 
 /// Window shape: tumbling when `slide == size`; cumulative windows all start at a cycle
-/// boundary (every `size`) and end one `slide` step after another up to the cycle's end.
+/// boundary (every `size`) and end one `slide` step after another up to the cycle's end;
+/// session windows close after a gap of `size` without events for their key.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WindowPlan {
-    /// Window length in milliseconds (for cumulative windows: the cycle, such as a day).
+    /// Window length in milliseconds (for cumulative windows: the cycle, such as a day; for
+    /// session windows: the gap).
     pub size_ms: u64,
-    /// Distance between window starts in milliseconds (for cumulative windows: between ends).
+    /// Distance between window starts in milliseconds (for cumulative windows: between ends;
+    /// for session windows: the gap, as `size_ms`).
     pub slide_ms: u64,
-    /// Sliding (or tumbling), or cumulative.
+    /// Sliding (or tumbling), cumulative or session.
     pub kind: WindowKind,
     /// Shift of window boundaries from the epoch (or from local midnight with a zone).
     pub offset_ms: u64,

@@ -123,6 +123,7 @@ pub(super) struct WindowTable {
     pub(super) tumbling: Option<String>,
     pub(super) sliding: Option<String>,
     pub(super) cumulative: Option<String>,
+    pub(super) session: Option<String>,
     pub(super) every: Option<String>,
     pub(super) offset: Option<String>,
     pub(super) time_zone: Option<String>,

@@ -219,7 +219,10 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
                         ("window_start".into(), "DESC"),
                         ("window_end".into(), "DESC"),
                     ],
-                    WindowKind::Sliding => vec![("window_start".into(), "DESC")],
+                    // A key's sessions never overlap: their start tells them apart.
+                    WindowKind::Sliding | WindowKind::Session => {
+                        vec![("window_start".into(), "DESC")]
+                    }
                 },
                 layout: Layout::ByKey,
                 key_types: key_types.clone(),
@@ -234,7 +237,7 @@ pub fn tables(plan: &Plan) -> Vec<Table> {
         let mut clustering = vec![("window_start".to_string(), "DESC")];
         match output.window.kind {
             WindowKind::Cumulative => clustering.push(("window_end".to_string(), "DESC")),
-            WindowKind::Sliding => {}
+            WindowKind::Sliding | WindowKind::Session => {}
         }
         // A per-record row is identified by its time and its first field.
         let identifying = match output.kind {

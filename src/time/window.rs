@@ -1,4 +1,5 @@
-//! Window assignment: which tumbling, sliding or cumulative windows contain an event time.
+//! Window assignment: which tumbling, sliding or cumulative windows contain an event time,
+//! which session window an event opens, and when a record is too late for them.
 
 use crate::plan::{OutputKind, WindowKind};
 use crate::plan::{Plan, WindowPlan};
@@ -46,7 +47,7 @@ impl WindowAssigner {
     /// update per event instead of one per window.
     #[inline]
     pub fn pane(&self, time: u64) -> Option<Window> {
-        if self.zone.is_some() || self.size % self.slide != 0 {
+        if self.kind == WindowKind::Session || self.zone.is_some() || self.size % self.slide != 0 {
             return None;
         }
         let start = (time as i64 - self.offset).div_euclid(self.slide) * self.slide + self.offset;
@@ -108,61 +109,112 @@ impl WindowAssigner {
     /// Calls `each` for every window containing `time` that an event arriving at `arrival`
     /// may still change (those not yet final).
     pub fn for_each_open_window(&self, time: u64, arrival: u64, mut each: impl FnMut(Window)) {
-        self.for_each_window(time, |w| {
-            if arrival < self.final_at(w) {
-                each(w)
+        match self.kind {
+            WindowKind::Session => {
+                if !self.is_too_late(time, arrival) {
+                    self.for_each_window(time, each);
+                }
             }
-        });
+            WindowKind::Sliding | WindowKind::Cumulative => self.for_each_window(time, |w| {
+                if arrival < self.final_at(w) {
+                    each(w)
+                }
+            }),
+        }
+    }
+
+    /// Whether this output's windows are sessions, which grow and merge per key.
+    pub fn is_session(&self) -> bool {
+        self.kind == WindowKind::Session
+    }
+
+    /// The session gap, for session windows.
+    pub fn gap(&self) -> Option<u64> {
+        self.is_session().then_some(self.size as u64)
+    }
+
+    /// The allowed lateness, in milliseconds.
+    pub fn allowed_lateness(&self) -> u64 {
+        self.allowed_lateness
     }
 
     /// When the last window containing `time` becomes final: after that the event cannot
-    /// change anything.
+    /// change anything. For a session window it is the earliest the event's session can be
+    /// final (the session may go on longer).
     pub fn final_at_last(&self, time: u64) -> u64 {
         self.last_end(time).saturating_add(self.allowed_lateness)
     }
 
-    /// True when every window containing `time` is final by `arrival`: the event is too late
-    /// to count anywhere in this output.
+    /// The first arrival at which a record with event time `time` is too late for this
+    /// output. Fixed windows: when every window containing it is final. Sessions: when the
+    /// record is more than the allowed lateness behind its partition's watermark. (A session
+    /// is final when the frontier passes its last event + gap + allowed lateness, so every
+    /// record that is not too late reaches its session before it is final, and sessions do
+    /// not depend on the order in which records reach the window operator.)
+    pub fn late_from(&self, time: u64) -> u64 {
+        match self.kind {
+            WindowKind::Session => time.saturating_add(self.allowed_lateness).saturating_add(1),
+            WindowKind::Sliding | WindowKind::Cumulative => self.final_at_last(time),
+        }
+    }
+
+    /// True when `arrival` is at or after [`late_from`](Self::late_from): the event is too
+    /// late to count anywhere in this output.
     pub fn is_too_late(&self, time: u64, arrival: u64) -> bool {
-        arrival >= self.final_at_last(time)
+        arrival >= self.late_from(time)
     }
 
     /// Calls `each` for every window containing `time`, latest start first (cumulative
-    /// windows: earliest end first).
+    /// windows: earliest end first; sessions: the event's own session, `[time, time + gap)`).
     pub fn for_each_window(&self, time: u64, mut each: impl FnMut(Window)) {
         let local = self.to_local(time as i64);
-        if self.kind == WindowKind::Cumulative {
-            let cycle = self.cycle_start(local);
-            let mut end = cycle + ((local - cycle).div_euclid(self.slide) + 1) * self.slide;
-            while end <= cycle + self.size {
-                each(Window {
-                    start: self.to_utc(cycle).max(0) as u64,
-                    end: self.to_utc(end).max(0) as u64,
-                });
-                end += self.slide;
+        match self.kind {
+            // The session of this one event; sessions of a key merge where they overlap.
+            WindowKind::Session => each(Window {
+                start: time,
+                end: time.saturating_add(self.size as u64),
+            }),
+            WindowKind::Cumulative => {
+                let cycle = self.cycle_start(local);
+                let mut end = cycle + ((local - cycle).div_euclid(self.slide) + 1) * self.slide;
+                while end <= cycle + self.size {
+                    each(Window {
+                        start: self.to_utc(cycle).max(0) as u64,
+                        end: self.to_utc(end).max(0) as u64,
+                    });
+                    end += self.slide;
+                }
             }
-            return;
-        }
-        let mut start = (local - self.offset).div_euclid(self.slide) * self.slide + self.offset;
-        while start + self.size > local {
-            let window = Window {
-                start: self.to_utc(start).max(0) as u64,
-                end: self.to_utc(start + self.size).max(0) as u64,
-            };
-            each(window);
-            start -= self.slide;
+            WindowKind::Sliding => {
+                let mut start =
+                    (local - self.offset).div_euclid(self.slide) * self.slide + self.offset;
+                while start + self.size > local {
+                    let window = Window {
+                        start: self.to_utc(start).max(0) as u64,
+                        end: self.to_utc(start + self.size).max(0) as u64,
+                    };
+                    each(window);
+                    start -= self.slide;
+                }
+            }
         }
     }
 
     /// The end of the last window containing `time`: once the frontier passes it (plus the
-    /// allowed lateness) the event can no longer change any result.
+    /// allowed lateness) the event can no longer change any result. For sessions: the end of
+    /// the event's own session, the earliest its session can end.
     pub fn last_end(&self, time: u64) -> u64 {
         let local = self.to_local(time as i64);
-        if self.kind == WindowKind::Cumulative {
-            return self.to_utc(self.cycle_start(local) + self.size).max(0) as u64;
+        match self.kind {
+            WindowKind::Session => time.saturating_add(self.size as u64),
+            WindowKind::Cumulative => {
+                self.to_utc(self.cycle_start(local) + self.size).max(0) as u64
+            }
+            WindowKind::Sliding => {
+                let start = (local - self.offset).div_euclid(self.slide) * self.slide + self.offset;
+                self.to_utc(start + self.size).max(0) as u64
+            }
         }
-        let start = (local - self.offset).div_euclid(self.slide) * self.slide + self.offset;
-        self.to_utc(start + self.size).max(0) as u64
     }
 
     /// Where the cumulative cycle containing the (local) time `t` starts.

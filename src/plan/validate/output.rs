@@ -137,6 +137,14 @@ impl<F: Fn(&str, String) -> PlanError> Validator<'_, F> {
                         "a ranked output needs key fields".into(),
                     ));
                 }
+                if window.kind == WindowKind::Session {
+                    return Err((self.fail)(
+                        &at("rank"),
+                        "session windows cannot be ranked: each key has sessions of its own \
+                         (rank a tumbling or sliding window instead)"
+                            .into(),
+                    ));
+                }
                 Some(RankPlan { k, by, descending })
             }
         };

@@ -1,4 +1,4 @@
-//! Validation of an output's `window`: size, slide, cycle, offset and zone.
+//! Validation of an output's `window`: size, slide, cycle, session gap, offset and zone.
 
 use super::Validator;
 use crate::plan::toml_form::*;
@@ -7,17 +7,30 @@ use crate::plan::{PlanError, WindowPlan};
 
 impl<F: Fn(&str, String) -> PlanError> Validator<'_, F> {
     pub(super) fn window(&self, key: &str, w: &WindowTable) -> Result<WindowPlan, PlanError> {
-        let (size_ms, slide_ms, kind) = match (&w.tumbling, &w.sliding, &w.cumulative, &w.every) {
-            (Some(size), None, None, None) => {
+        let shapes = (&w.tumbling, &w.sliding, &w.cumulative, &w.session, &w.every);
+        let (size_ms, slide_ms, kind) = match shapes {
+            (None, None, None, Some(gap), None) => {
+                if w.offset.is_some() || w.time_zone.is_some() {
+                    return Err((self.fail)(
+                        key,
+                        "a session window has no offset or time_zone: it starts at its first \
+                         event"
+                            .into(),
+                    ));
+                }
+                let gap = self.duration(&format!("{key}.session"), gap)?;
+                (gap, gap, WindowKind::Session)
+            }
+            (Some(size), None, None, None, None) => {
                 let size = self.duration(&format!("{key}.tumbling"), size)?;
                 (size, size, WindowKind::Sliding)
             }
-            (None, Some(size), None, Some(every)) => (
+            (None, Some(size), None, None, Some(every)) => (
                 self.duration(&format!("{key}.sliding"), size)?,
                 self.duration(&format!("{key}.every"), every)?,
                 WindowKind::Sliding,
             ),
-            (None, None, Some(size), Some(every)) => (
+            (None, None, Some(size), None, Some(every)) => (
                 self.duration(&format!("{key}.cumulative"), size)?,
                 self.duration(&format!("{key}.every"), every)?,
                 WindowKind::Cumulative,
@@ -25,8 +38,8 @@ impl<F: Fn(&str, String) -> PlanError> Validator<'_, F> {
             _ => {
                 return Err((self.fail)(
                     key,
-                    "give one of { tumbling = SIZE }, { sliding = SIZE, every = SLIDE } or \
-                     { cumulative = CYCLE, every = STEP }"
+                    "give one of { tumbling = SIZE }, { sliding = SIZE, every = SLIDE }, \
+                     { cumulative = CYCLE, every = STEP } or { session = GAP }"
                         .into(),
                 ))
             }
