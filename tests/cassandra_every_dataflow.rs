@@ -148,6 +148,7 @@ fn every_bundled_dataflow_stores_its_final_rows() {
         "dataflows/evilnet.toml",
         "dataflows/hashtags.toml",
         "dataflows/sentiment.toml",
+        "dataflows/sessions.toml",
         "dataflows/stocks.toml",
         "dataflows/taxi.toml",
     ] {

@@ -281,12 +281,13 @@ mod tests {
         let mut store = SessionStore::new(0, 0);
         event(&mut store, "a", 0);
         event(&mut store, "a", 9);
-        event(&mut store, "a", 19);
+        event(&mut store, "a", 18);
         event(&mut store, "b", 5);
         assert_eq!(store.hold(), Some(0));
         assert!(fire(&mut store, Some(14)).is_empty());
-        assert_eq!(fire(&mut store, Some(28)), vec![("b".into(), 5, 15, 1, true)]);
-        assert_eq!(fire(&mut store, Some(29)), vec![("a".into(), 0, 29, 3, true)]);
+        assert_eq!(fire(&mut store, Some(15)), vec![("b".into(), 5, 15, 1, true)]);
+        assert!(fire(&mut store, Some(27)).is_empty(), "a's session ends at 28");
+        assert_eq!(fire(&mut store, Some(28)), vec![("a".into(), 0, 28, 3, true)]);
         assert!(store.is_empty());
     }
 

@@ -279,6 +279,25 @@ mod tests {
     }
 
     #[test]
+    fn an_event_opens_its_own_session_and_is_late_past_the_lateness() {
+        let mut session = window_plan(1_800_000, 1_800_000, None);
+        session.kind = WindowKind::Session;
+        let a = WindowAssigner::new(&session, 600_000);
+        let t = 10_000_000;
+        assert_eq!(windows(&a, t), vec![(t, t + 1_800_000)]);
+        assert_eq!(a.pane(t), None, "sessions are not made of panes");
+        assert_eq!(a.gap(), Some(1_800_000));
+        assert_eq!(a.final_at_last(t), t + 1_800_000 + 600_000);
+        assert!(!a.is_too_late(t, t + 600_000), "exactly the lateness behind");
+        assert!(a.is_too_late(t, t + 600_001));
+        let mut open = 0;
+        a.for_each_open_window(t, t + 600_001, |_| open += 1);
+        assert_eq!(open, 0);
+        a.for_each_open_window(t, t, |_| open += 1);
+        assert_eq!(open, 1);
+    }
+
+    #[test]
     fn tumbling_windows_align_to_epoch() {
         let a = WindowAssigner::new(&window_plan(300_000, 300_000, None), 0);
         assert_eq!(windows(&a, 0), vec![(0, 300_000)]);

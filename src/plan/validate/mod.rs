@@ -372,6 +372,49 @@ mod tests {
     }
 
     #[test]
+    fn session_windows_take_a_gap_and_nothing_else() {
+        let with = |window: &str| {
+            MINIMAL.replace(
+                "window = { tumbling = \"1m\" }",
+                &format!("window = {window}"),
+            )
+        };
+        let plan = parse(Path::new("t.toml"), &with("{ session = \"30m\" }")).expect("valid");
+        assert_eq!(plan.outputs[0].window.kind, crate::plan::WindowKind::Session);
+        assert_eq!(plan.outputs[0].window.size_ms, 1_800_000);
+        for (wrong, says) in [
+            ("{ session = \"30m\", every = \"5m\" }", "{ session = GAP }"),
+            ("{ session = \"30m\", tumbling = \"5m\" }", "{ session = GAP }"),
+            ("{ session = \"0s\" }", "must be positive"),
+            ("{ session = \"soon\" }", "output.per_user.window.session"),
+            ("{ session = \"30m\", offset = \"1m\" }", "no offset or time_zone"),
+            (
+                "{ session = \"1h\", time_zone = \"America/Chicago\" }",
+                "no offset or time_zone",
+            ),
+        ] {
+            let text = parse(Path::new("t.toml"), &with(wrong))
+                .expect_err(wrong)
+                .to_string();
+            assert!(
+                text.contains("output.per_user.window") && text.contains(says),
+                "{wrong}: {text}"
+            );
+        }
+        let ranked = with("{ session = \"30m\" }").replace(
+            "aggregates = [{ name = \"n\", fn = \"count\" }]",
+            "aggregates = [{ name = \"n\", fn = \"count\" }]\nrank = { top = 3, by = \"n\" }",
+        );
+        let text = parse(Path::new("t.toml"), &ranked)
+            .expect_err("ranked sessions")
+            .to_string();
+        assert!(
+            text.contains("output.per_user.rank") && text.contains("session windows cannot be ranked"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn zone_windows_must_be_whole_hours() {
         let bad = MINIMAL.replace(
             "window = { tumbling = \"1m\" }",
