@@ -41,9 +41,7 @@ fn batch(path: &std::path::Path) -> (BTreeSet<String>, usize) {
             continue;
         }
         let arrival = watermark.map_or(t, |w| t.max(w));
-        watermark = Some(watermark.map_or(t - OUT_OF_ORDERNESS, |w| {
-            w.max(t - OUT_OF_ORDERNESS)
-        }));
+        watermark = Some(watermark.map_or(t - OUT_OF_ORDERNESS, |w| w.max(t - OUT_OF_ORDERNESS)));
         if arrival > t + LATENESS {
             late += 1;
             continue;
@@ -56,7 +54,10 @@ fn batch(path: &std::path::Path) -> (BTreeSet<String>, usize) {
         let referenced = v["data"]["referenced_tweets"]
             .as_array()
             .is_some_and(|a| !a.is_empty());
-        per_key.entry((city, author)).or_default().push((t, referenced));
+        per_key
+            .entry((city, author))
+            .or_default()
+            .push((t, referenced));
     }
     let mut rows = BTreeSet::new();
     for ((city, author), mut tweets) in per_key {
@@ -139,17 +140,34 @@ fn user_sessions_equal_the_batch_sessions_at_any_worker_count() {
         .iter()
         .filter(|l| l.split('|').nth(4) != Some("1"))
         .count();
-    assert!(multi_tweet > 100, "sessions of several tweets: {multi_tweet}");
+    assert!(
+        multi_tweet > 100,
+        "sessions of several tweets: {multi_tweet}"
+    );
 
-    let one = run_into(dir.path(), "dataflows/sessions.toml", Some(&input), &["-w", "1"]);
+    let one = run_into(
+        dir.path(),
+        "dataflows/sessions.toml",
+        Some(&input),
+        &["-w", "1"],
+    );
     assert_same(&as_lines(&one.rows), &want);
-    assert_eq!(one.late.len(), late, "every late record is in the late output");
+    assert_eq!(
+        one.late.len(),
+        late,
+        "every late record is in the late output"
+    );
     assert!(
         one.rows.iter().any(|r| r["final"] == false),
         "late records corrected sessions that had fired"
     );
 
-    let three = run_into(dir.path(), "dataflows/sessions.toml", Some(&input), &["-w", "3"]);
+    let three = run_into(
+        dir.path(),
+        "dataflows/sessions.toml",
+        Some(&input),
+        &["-w", "3"],
+    );
     assert_same(&as_lines(&three.rows), &want);
 
     let cluster = dir.path().join("cluster");

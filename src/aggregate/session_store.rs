@@ -139,7 +139,11 @@ impl SessionStore {
                 },
                 rank: None,
                 key: key.clone(),
-                values: session.accumulators.iter().map(Accumulator::value).collect(),
+                values: session
+                    .accumulators
+                    .iter()
+                    .map(Accumulator::value)
+                    .collect(),
                 is_final,
             });
             if is_final {
@@ -172,7 +176,11 @@ impl SessionStore {
                         },
                         rank: None,
                         key: key.clone(),
-                        values: session.accumulators.iter().map(Accumulator::value).collect(),
+                        values: session
+                            .accumulators
+                            .iter()
+                            .map(Accumulator::value)
+                            .collect(),
                         is_final: false,
                     });
                     session.dirty = false;
@@ -210,8 +218,7 @@ impl SessionStore {
                 size.windows += 1;
                 size.cells += 1;
                 size.bytes += session_bytes
-                    + (session.accumulators.capacity() * std::mem::size_of::<Accumulator>())
-                        as u64;
+                    + (session.accumulators.capacity() * std::mem::size_of::<Accumulator>()) as u64;
                 for set in session
                     .accumulators
                     .iter()
@@ -285,9 +292,18 @@ mod tests {
         event(&mut store, "b", 5);
         assert_eq!(store.hold(), Some(0));
         assert!(fire(&mut store, Some(14)).is_empty());
-        assert_eq!(fire(&mut store, Some(15)), vec![("b".into(), 5, 15, 1, true)]);
-        assert!(fire(&mut store, Some(27)).is_empty(), "a's session ends at 28");
-        assert_eq!(fire(&mut store, Some(28)), vec![("a".into(), 0, 28, 3, true)]);
+        assert_eq!(
+            fire(&mut store, Some(15)),
+            vec![("b".into(), 5, 15, 1, true)]
+        );
+        assert!(
+            fire(&mut store, Some(27)).is_empty(),
+            "a's session ends at 28"
+        );
+        assert_eq!(
+            fire(&mut store, Some(28)),
+            vec![("a".into(), 0, 28, 3, true)]
+        );
         assert!(store.is_empty());
     }
 
@@ -309,17 +325,29 @@ mod tests {
         event(&mut store, "a", 15);
         assert_eq!(
             fire(&mut store, Some(30)),
-            vec![("a".into(), 0, 10, 1, false), ("a".into(), 15, 25, 1, false)]
+            vec![
+                ("a".into(), 0, 10, 1, false),
+                ("a".into(), 15, 25, 1, false)
+            ]
         );
         // Bridges the two: one session [0, 25) of three events, fired anew.
         event(&mut store, "a", 7);
         assert_eq!(store.hold(), Some(0));
-        assert_eq!(fire(&mut store, Some(31)), vec![("a".into(), 0, 25, 3, false)]);
+        assert_eq!(
+            fire(&mut store, Some(31)),
+            vec![("a".into(), 0, 25, 3, false)]
+        );
         // Inside it: a correction under the same bounds.
         event(&mut store, "a", 3);
-        assert_eq!(fire(&mut store, Some(32)), vec![("a".into(), 0, 25, 4, false)]);
+        assert_eq!(
+            fire(&mut store, Some(32)),
+            vec![("a".into(), 0, 25, 4, false)]
+        );
         assert!(fire(&mut store, Some(124)).is_empty());
-        assert_eq!(fire(&mut store, Some(125)), vec![("a".into(), 0, 25, 4, true)]);
+        assert_eq!(
+            fire(&mut store, Some(125)),
+            vec![("a".into(), 0, 25, 4, true)]
+        );
         assert!(store.is_empty());
         assert_eq!(store.hold(), None);
     }

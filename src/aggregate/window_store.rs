@@ -121,9 +121,7 @@ impl WindowStore {
                         index as u16,
                         plan.time.allowed_lateness_ms,
                     )),
-                    WindowKind::Sliding | WindowKind::Cumulative => {
-                        Windows::Fixed(BTreeMap::new())
-                    }
+                    WindowKind::Sliding | WindowKind::Cumulative => Windows::Fixed(BTreeMap::new()),
                 },
                 early: o.emit_every_ms.map(|ms| EarlyFiring {
                     every: Duration::from_millis(ms),
@@ -202,7 +200,6 @@ impl WindowStore {
             })
             .min()
     }
-
 
     /// Fires every window the frontier has passed; `None` means the input is complete.
     /// Windows that became final are added to `finished` as (output, start, end).

@@ -23,12 +23,15 @@ fn stable_hash(value: impl Hash) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(value)
 }
 
+/// A stream that carries no data, only a frontier.
+pub type FrontierOnly<'s> = Stream<'s, u64, Vec<()>>;
+
 /// Events in, result rows out; with session outputs, also the stream whose frontier is where
 /// open sessions hold the committed position (see `session_hold.rs`).
 pub fn aggregate<'s>(
     events: Stream<'s, u64, Vec<Event>>,
     shared: &Arc<Shared>,
-) -> (Stream<'s, u64, Vec<ResultRow>>, Option<Stream<'s, u64, Vec<()>>>) {
+) -> (Stream<'s, u64, Vec<ResultRow>>, Option<FrontierOnly<'s>>) {
     let scope = events.scope();
     let events = match shared.plan.dedup {
         Some(field) => deduplicate(events, field, shared),

@@ -8,11 +8,12 @@
 //! again whole. The frontier of the rows themselves is not held, so results are written and a
 //! graceful stop settles as without sessions.
 
+use super::aggregate_ops::FrontierOnly;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::operator::source;
-use timely::dataflow::{Scope, Stream};
+use timely::dataflow::Scope;
 use timely::scheduling::Activator;
 
 /// Where this worker's open sessions hold the committed frontier, shared by its window
@@ -39,15 +40,19 @@ impl SessionHold {
 
 /// The operator that holds a capability where `hold` says; its stream carries no data, only
 /// the frontier.
-pub fn hold_stream<'s>(scope: Scope<'s, u64>, hold: Rc<SessionHold>) -> Stream<'s, u64, Vec<()>> {
+pub fn hold_stream<'s>(scope: Scope<'s, u64>, hold: Rc<SessionHold>) -> FrontierOnly<'s> {
     hold.at.set(Some(0));
-    source::<_, CapacityContainerBuilder<Vec<()>>, _, _>(scope, "SessionHold", move |capability, info| {
-        *hold.wake.borrow_mut() = Some(scope.activator_for(info.address));
-        let mut capability = Some(capability);
-        move |_output| match (hold.at.get(), capability.as_mut()) {
-            (Some(at), Some(cap)) if at > *cap.time() => cap.downgrade(&at),
-            (Some(_), _) => {}
-            (None, _) => capability = None,
-        }
-    })
+    source::<_, CapacityContainerBuilder<Vec<()>>, _, _>(
+        scope,
+        "SessionHold",
+        move |capability, info| {
+            *hold.wake.borrow_mut() = Some(scope.activator_for(info.address));
+            let mut capability = Some(capability);
+            move |_output| match (hold.at.get(), capability.as_mut()) {
+                (Some(at), Some(cap)) if at > *cap.time() => cap.downgrade(&at),
+                (Some(_), _) => {}
+                (None, _) => capability = None,
+            }
+        },
+    )
 }

@@ -288,7 +288,10 @@ mod tests {
         assert_eq!(a.pane(t), None, "sessions are not made of panes");
         assert_eq!(a.gap(), Some(1_800_000));
         assert_eq!(a.final_at_last(t), t + 1_800_000 + 600_000);
-        assert!(!a.is_too_late(t, t + 600_000), "exactly the lateness behind");
+        assert!(
+            !a.is_too_late(t, t + 600_000),
+            "exactly the lateness behind"
+        );
         assert!(a.is_too_late(t, t + 600_001));
         let mut open = 0;
         a.for_each_open_window(t, t + 600_001, |_| open += 1);

@@ -380,14 +380,23 @@ mod tests {
             )
         };
         let plan = parse(Path::new("t.toml"), &with("{ session = \"30m\" }")).expect("valid");
-        assert_eq!(plan.outputs[0].window.kind, crate::plan::WindowKind::Session);
+        assert_eq!(
+            plan.outputs[0].window.kind,
+            crate::plan::WindowKind::Session
+        );
         assert_eq!(plan.outputs[0].window.size_ms, 1_800_000);
         for (wrong, says) in [
             ("{ session = \"30m\", every = \"5m\" }", "{ session = GAP }"),
-            ("{ session = \"30m\", tumbling = \"5m\" }", "{ session = GAP }"),
+            (
+                "{ session = \"30m\", tumbling = \"5m\" }",
+                "{ session = GAP }",
+            ),
             ("{ session = \"0s\" }", "must be positive"),
             ("{ session = \"soon\" }", "output.per_user.window.session"),
-            ("{ session = \"30m\", offset = \"1m\" }", "no offset or time_zone"),
+            (
+                "{ session = \"30m\", offset = \"1m\" }",
+                "no offset or time_zone",
+            ),
             (
                 "{ session = \"1h\", time_zone = \"America/Chicago\" }",
                 "no offset or time_zone",
@@ -409,7 +418,8 @@ mod tests {
             .expect_err("ranked sessions")
             .to_string();
         assert!(
-            text.contains("output.per_user.rank") && text.contains("session windows cannot be ranked"),
+            text.contains("output.per_user.rank")
+                && text.contains("session windows cannot be ranked"),
             "{text}"
         );
     }
