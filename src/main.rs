@@ -209,7 +209,7 @@ struct ProduceArgs {
     metrics: Option<String>,
     /// Sources, in order: file:PATH (JSONL, or CSV rows as JSON objects; globs allowed),
     /// gen:tweets|taxi|stocks?count=N&seed=S&rate=R&... (parameters: count, duration_s,
-    /// seed, rate, start, disorder_s, very_late, skew, symbols, users), or - (stdin).
+    /// seed, rate, start, disorder_s, very_late, skew, symbols, users, cities), or - (stdin).
     #[arg(required = true)]
     sources: Vec<String>,
 }
@@ -246,6 +246,10 @@ struct GenArgs {
     /// Number of possible tweet authors (how many appear depends on --count and --skew).
     #[arg(long, default_value_t = 200_000)]
     users: usize,
+    /// Number of tweet cities: the 42 real Canadian ones first, then numbered ones
+    /// ("Toronto 2, Ontario"), for high-cardinality input.
+    #[arg(long, default_value_t = tidemark::gen::REAL_CITIES)]
+    cities: usize,
 }
 
 fn main() -> ExitCode {
@@ -335,6 +339,7 @@ fn generate(args: GenArgs) -> Result<(), Failure> {
         skew: args.skew.unwrap_or(GenOptions::defaults(args.kind).skew),
         symbols: args.symbols.max(1),
         users: args.users.max(1),
+        cities: args.cities.max(1),
     };
     options.check().map_err(Failure::setup)?;
     let stdout = std::io::stdout();

@@ -13,6 +13,7 @@ mod taxi;
 mod tweets;
 
 pub use options::{parse_start, GenError, GenKind, GenOptions, GenUri};
+pub use tweets::REAL_CITIES;
 
 use rand::Rng;
 use rand_pcg::Pcg64Mcg;

@@ -30,7 +30,7 @@ pub enum GenError {
         value: String,
     },
     /// No such parameter.
-    #[error("unknown parameter `{0}`; allowed: count, duration_s, seed, rate, start, disorder_s, very_late, skew, symbols, users")]
+    #[error("unknown parameter `{0}`; allowed: count, duration_s, seed, rate, start, disorder_s, very_late, skew, symbols, users, cities")]
     UnknownParameter(String),
     /// `very_late` outside 0..1.
     #[error("very_late must be a share in 0..1, not `{0}`")]
@@ -114,11 +114,15 @@ pub struct GenOptions {
     /// Number of possible tweet authors (tweets only; how many appear depends on `count`
     /// and `skew`).
     pub users: usize,
+    /// Number of cities tweets come from (tweets only): the first of the real Canadian
+    /// cities, and past those, numbered ones (`Toronto 2, Ontario`).
+    pub cities: usize,
 }
 
 impl GenOptions {
     /// The defaults for `kind`: 1000 events, seed 1, 1000 events/s from
-    /// 2022-09-26T03:00:00Z, in order, 500 symbols, 200 000 possible authors.
+    /// 2022-09-26T03:00:00Z, in order, 500 symbols, 200 000 possible authors, the 42 real
+    /// cities.
     pub fn defaults(kind: GenKind) -> GenOptions {
         GenOptions {
             count: 1000,
@@ -130,12 +134,13 @@ impl GenOptions {
             skew: kind.default_skew(),
             symbols: 500,
             users: 200_000,
+            cities: super::tweets::REAL_CITIES,
         }
     }
 
     /// Parses `KIND?NAME=VALUE&...` (the part of a `gen:` URI after the scheme). Names:
     /// count, duration_s (count = duration × rate), seed, rate, start (RFC 3339),
-    /// disorder_s, very_late, skew, symbols, users.
+    /// disorder_s, very_late, skew, symbols, users, cities.
     pub fn parse_uri(text: &str) -> Result<GenUri, GenError> {
         let (kind, query) = text.split_once('?').unwrap_or((text, ""));
         let kind = GenKind::parse(kind)?;
@@ -169,6 +174,7 @@ impl GenOptions {
                 "disorder_s" => options.disorder_s = number()?,
                 "symbols" => options.symbols = number()?.max(1) as usize,
                 "users" => options.users = number()?.max(1) as usize,
+                "cities" => options.cities = number()?.max(1) as usize,
                 "very_late" => options.very_late = fraction()?,
                 "skew" => options.skew = fraction()?,
                 "start" => {

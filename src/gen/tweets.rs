@@ -8,6 +8,9 @@ use super::{skewed, EventClock, GenOptions};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
+/// How many real cities there are; past those, generated cities are numbered.
+pub const REAL_CITIES: usize = CITIES.len();
+
 const CITIES: &[(&str, &str)] = &[
     ("Toronto", "Ontario"),
     ("Montréal", "Québec"),
@@ -67,6 +70,7 @@ pub struct TweetGenerator {
     seed: u64,
     skew: f64,
     users: usize,
+    cities: usize,
 }
 
 impl TweetGenerator {
@@ -78,6 +82,7 @@ impl TweetGenerator {
             seed: options.seed,
             skew: options.skew,
             users: options.users,
+            cities: options.cities,
         }
     }
 
@@ -87,19 +92,41 @@ impl TweetGenerator {
             return false;
         };
         let id = 1_574_000_000_000_000_000 + (self.seed % 1_000_000) * 1_000_000_000 + i;
-        tweet(&mut self.rng, self.skew, self.users, id, created, line);
+        let sizes = Sizes {
+            skew: self.skew,
+            users: self.users,
+            cities: self.cities,
+        };
+        tweet(&mut self.rng, sizes, id, created, line);
         true
+    }
+}
+
+/// How keys spread: the skew, and how many authors and cities there are.
+#[derive(Clone, Copy)]
+struct Sizes {
+    skew: f64,
+    users: usize,
+    cities: usize,
+}
+
+/// City `index`: a real one, or past those a numbered copy of one (`Toronto 2`).
+fn nth_city(index: usize) -> (std::borrow::Cow<'static, str>, &'static str) {
+    let (name, province) = CITIES[index % CITIES.len()];
+    match index / CITIES.len() {
+        0 => (name.into(), province),
+        n => (format!("{name} {}", n + 1).into(), province),
     }
 }
 
 /// Writes one tweet; `id` is unique per (seed, index), so files made with different seeds can
 /// be mixed without colliding ids.
-fn tweet(rng: &mut Pcg64Mcg, skew: f64, users: usize, id: u64, created_ms: u64, line: &mut String) {
+fn tweet(rng: &mut Pcg64Mcg, sizes: Sizes, id: u64, created_ms: u64, line: &mut String) {
     use crate::value::write_json_string;
     line.clear();
-    let city_index = skewed(rng, CITIES.len(), skew);
-    let (city, province) = CITIES[city_index];
-    let author = 1_000_000 + skewed(rng, users, skew) as u64;
+    let city_index = skewed(rng, sizes.cities, sizes.skew);
+    let (city, province) = nth_city(city_index);
+    let author = 1_000_000 + skewed(rng, sizes.users, sizes.skew) as u64;
     let place_id = format!(
         "{:016x}",
         0x36775d842cbec509u64.wrapping_mul(city_index as u64 + 1)
@@ -161,6 +188,38 @@ mod tests {
         super::super::write_lines(super::super::GenKind::Tweets, &options, &mut out)
             .expect("write");
         String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn cities_past_the_real_ones_are_numbered_and_distinct() {
+        let options = GenOptions {
+            count: 20_000,
+            cities: 5_000,
+            skew: 1.0,
+            ..GenOptions::defaults(super::super::GenKind::Tweets)
+        };
+        let mut out = Vec::new();
+        super::super::write_lines(super::super::GenKind::Tweets, &options, &mut out)
+            .expect("write");
+        let names: std::collections::BTreeSet<String> = String::from_utf8(out)
+            .expect("utf8")
+            .lines()
+            .map(|line| {
+                let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON");
+                v.pointer("/includes/places/0/full_name")
+                    .and_then(|n| n.as_str())
+                    .expect("full_name")
+                    .to_string()
+            })
+            .collect();
+        assert!(names.len() > 3_000, "{} names", names.len());
+        assert!(names.contains("Toronto 2, Ontario"));
+        assert!(
+            names.iter().all(|n| !n.contains(" 1,")),
+            "numbering starts at 2"
+        );
+        assert_eq!(nth_city(0).0, "Toronto");
+        assert_eq!(nth_city(REAL_CITIES).0, "Toronto 2");
     }
 
     #[test]
