@@ -83,8 +83,20 @@ pub(super) fn coordinator_pending(error: &rdkafka::error::KafkaError) -> bool {
     )
 }
 
+/// Whether an error says a broker went away during the call (one of several being
+/// restarted): another answers when asked again.
+pub(super) fn broker_lost(error: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode::{
+        AllBrokersDown, BrokerDestroy, BrokerTransportFailure, DestroyBroker,
+    };
+    matches!(
+        error.rdkafka_error_code(),
+        Some(BrokerDestroy | DestroyBroker | BrokerTransportFailure | AllBrokersDown)
+    )
+}
+
 /// The group's committed offsets of `wanted`, waiting up to `BROKER_TIMEOUT` for a
-/// coordinator that is not ready yet.
+/// coordinator that is not ready yet or a broker that went away.
 pub(super) fn committed_offsets(
     consumer: &KafkaConsumer,
     wanted: &TopicPartitionList,
@@ -92,7 +104,7 @@ pub(super) fn committed_offsets(
     let deadline = Instant::now() + BROKER_TIMEOUT;
     loop {
         match consumer.committed_offsets(wanted.clone(), BROKER_TIMEOUT) {
-            Err(e) if coordinator_pending(&e) && Instant::now() < deadline => {
+            Err(e) if (coordinator_pending(&e) || broker_lost(&e)) && Instant::now() < deadline => {
                 tracing::debug!("kafka: {e}; asking again");
                 std::thread::sleep(Duration::from_millis(200));
             }

@@ -22,7 +22,9 @@ mod uri;
 
 pub use uri::{KafkaUri, StartAt};
 
-use connect::{committed_offsets, connect, kafka_error, KafkaConsumer, BROKER_TIMEOUT};
+use connect::{
+    broker_lost, committed_offsets, connect, kafka_error, KafkaConsumer, BROKER_TIMEOUT,
+};
 use queue::{PartitionQueue, TakenMessage, CONSUME_BATCH};
 use resume::{parse_resume_metadata, resume_metadata};
 
@@ -72,6 +74,26 @@ pub struct KafkaPartitions {
     committed_at: Instant,
 }
 
+/// A partition's first and log end offsets, asked again until `BROKER_TIMEOUT` when a broker
+/// went away during the call.
+fn log_bounds(
+    consumer: &KafkaConsumer,
+    topic: &str,
+    partition: i32,
+) -> Result<(i64, i64), rdkafka::error::KafkaError> {
+    let deadline = Instant::now() + BROKER_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.fetch_watermarks(topic, partition, left.max(Duration::from_millis(100))) {
+            Err(e) if broker_lost(&e) && Instant::now() < deadline => {
+                tracing::debug!("kafka: {e}; asking again");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            result => return result,
+        }
+    }
+}
+
 impl KafkaPartitions {
     /// Connects, finds the topic's partitions, and assigns this worker's share at their start
     /// offsets.
@@ -100,9 +122,7 @@ impl KafkaPartitions {
         };
         for &partition in &mine {
             let mut resume = Resume::default();
-            let (low, high) = consumer
-                .fetch_watermarks(&uri.topic, partition, BROKER_TIMEOUT)
-                .map_err(kafka)?;
+            let (low, high) = log_bounds(&consumer, &uri.topic, partition).map_err(kafka)?;
             let start = match &uri.start {
                 StartAt::Earliest => low,
                 StartAt::Latest => high,
