@@ -9,9 +9,10 @@
 //!   the one before it is in the same session; a session is [first, last + gap).
 
 use proptest::prelude::*;
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use tidemark::engine::{run, Cluster, RunOptions};
+mod common;
+
+use common::oracle::{final_rows, millis};
 
 const BASE: u64 = 1_000_000_000_000;
 
@@ -110,11 +111,8 @@ fn engine(c: &Case) -> BTreeSet<Row> {
         std::fs::write(dir.path().join(format!("in{p}.jsonl")), lines.join("\n"))
             .expect("write input");
     }
-    let dataflow = dir.path().join("sessions.toml");
-    std::fs::write(
-        &dataflow,
-        format!(
-            r#"
+    let dataflow = format!(
+        r#"
 name = "random_sessions"
 [source]
 uri = "file:in*.jsonl"
@@ -140,35 +138,12 @@ aggregates = [
   {{ name = "max", fn = "max", field = "v" }},
 ]
 "#,
-            ooo = c.ooo,
-            lateness = c.lateness,
-            gap = c.gap,
-        ),
-    )
-    .expect("write dataflow");
-    let out = dir.path().join("out.jsonl");
-    run(RunOptions {
-        dataflow,
-        sinks: vec![format!("jsonl:{}", out.display())],
-        cluster: Cluster {
-            workers: c.workers,
-            ..Cluster::default()
-        },
-        ..RunOptions::default()
-    })
-    .expect("run");
-    let text = std::fs::read_to_string(&out).expect("output");
-    let millis = |r: &Value, field: &str| {
-        chrono::DateTime::parse_from_rfc3339(r[field].as_str().expect(field))
-            .expect("time")
-            .timestamp_millis() as u64
-    };
+        ooo = c.ooo,
+        lateness = c.lateness,
+        gap = c.gap,
+    );
     let mut rows = BTreeSet::new();
-    for line in text.lines() {
-        let r: Value = serde_json::from_str(line).expect("json");
-        if r["final"] != true {
-            continue;
-        }
+    for r in final_rows(dir.path(), &dataflow, c.workers) {
         let int = |name: &str| r[name].as_f64().expect(name) as i64;
         let row = (
             millis(&r, "window_start"),

@@ -7,9 +7,10 @@
 //! - a record counts in window [s, e) iff s <= t < e and it arrived before e + allowed lateness.
 
 use proptest::prelude::*;
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use tidemark::engine::{run, Cluster, RunOptions};
+mod common;
+
+use common::oracle::{final_rows, millis};
 
 const BASE: u64 = 1_000_000_000_000;
 
@@ -107,11 +108,8 @@ fn engine(c: &Case) -> BTreeSet<Row> {
         .map(|(t, k, v, u)| format!(r#"{{"t": {t}, "k": "k{k}", "v": {v}, "u": "user{u}"}}"#))
         .collect();
     std::fs::write(&input, lines.join("\n")).expect("write input");
-    let dataflow = dir.path().join("random.toml");
-    std::fs::write(
-        &dataflow,
-        format!(
-            r#"
+    let dataflow = format!(
+        r#"
 name = "random"
 [source]
 uri = "file:in.jsonl"
@@ -143,34 +141,14 @@ key = ["k"]
 aggregates = [{{ name = "count", fn = "count" }}]
 rank = {{ top = 2, by = "count" }}
 "#,
-            ooo = c.ooo,
-            lateness = c.lateness,
-            size = c.size,
-            slide = c.slide
-        ),
-    )
-    .expect("write dataflow");
-    let out = dir.path().join("out.jsonl");
-    run(RunOptions {
-        dataflow,
-        sinks: vec![format!("jsonl:{}", out.display())],
-        cluster: Cluster {
-            workers: c.workers,
-            ..Cluster::default()
-        },
-        ..RunOptions::default()
-    })
-    .expect("run");
-    let text = std::fs::read_to_string(&out).expect("output");
+        ooo = c.ooo,
+        lateness = c.lateness,
+        size = c.size,
+        slide = c.slide
+    );
     let mut rows = BTreeSet::new();
-    for line in text.lines() {
-        let r: Value = serde_json::from_str(line).expect("json");
-        if r["final"] != true {
-            continue;
-        }
-        let start = chrono::DateTime::parse_from_rfc3339(r["window_start"].as_str().expect("start"))
-            .expect("time")
-            .timestamp_millis() as u64;
+    for r in final_rows(dir.path(), &dataflow, c.workers) {
+        let start = millis(&r, "window_start");
         let key = r["k"].as_str().expect("key").to_string();
         let int = |name: &str| r[name].as_f64().expect(name) as i64;
         let row = match r["output"].as_str().expect("output") {

@@ -33,6 +33,23 @@ struct Session {
     due: u64,
 }
 
+impl Session {
+    /// This session's row, for `key` and its start.
+    fn row(&self, output: u16, key: &Key, start: u64, is_final: bool) -> ResultRow {
+        ResultRow {
+            output,
+            window: Window {
+                start,
+                end: self.end,
+            },
+            rank: None,
+            key: key.clone(),
+            values: self.accumulators.iter().map(Accumulator::value).collect(),
+            is_final,
+        }
+    }
+}
+
 /// The sessions of one output on one worker.
 pub(super) struct SessionStore {
     output: u16,
@@ -131,21 +148,7 @@ impl SessionStore {
             let session = sessions.get_mut(&start).expect("a due session exists");
             let final_at = session.end.saturating_add(self.allowed_lateness);
             let is_final = frontier.is_none_or(|f| f >= final_at);
-            rows.push(ResultRow {
-                output: self.output,
-                window: Window {
-                    start,
-                    end: session.end,
-                },
-                rank: None,
-                key: key.clone(),
-                values: session
-                    .accumulators
-                    .iter()
-                    .map(Accumulator::value)
-                    .collect(),
-                is_final,
-            });
+            rows.push(session.row(self.output, &key, start, is_final));
             if is_final {
                 finished.push((self.output, start, session.end));
                 sessions.remove(&start);
@@ -168,21 +171,7 @@ impl SessionStore {
         for (key, sessions) in self.by_key.iter_mut() {
             for (&start, session) in sessions.iter_mut() {
                 if !session.fired && session.dirty {
-                    rows.push(ResultRow {
-                        output: self.output,
-                        window: Window {
-                            start,
-                            end: session.end,
-                        },
-                        rank: None,
-                        key: key.clone(),
-                        values: session
-                            .accumulators
-                            .iter()
-                            .map(Accumulator::value)
-                            .collect(),
-                        is_final: false,
-                    });
+                    rows.push(session.row(self.output, key, start, false));
                     session.dirty = false;
                 }
             }
@@ -217,16 +206,8 @@ impl SessionStore {
             for session in sessions.values() {
                 size.windows += 1;
                 size.cells += 1;
-                size.bytes += session_bytes
-                    + (session.accumulators.capacity() * std::mem::size_of::<Accumulator>()) as u64;
-                for set in session
-                    .accumulators
-                    .iter()
-                    .filter_map(Accumulator::distinct_set)
-                {
-                    size.distinct_values += set.held() as u64;
-                    size.bytes += set.heap_bytes() as u64;
-                }
+                size.bytes += session_bytes;
+                size.add_accumulators(&session.accumulators);
             }
         }
         size

@@ -46,6 +46,16 @@ pub struct StateSize {
 }
 
 impl StateSize {
+    /// Adds what one cell's accumulators hold (their vector, and the values of distinct
+    /// sets).
+    pub(super) fn add_accumulators(&mut self, accumulators: &Vec<Accumulator>) {
+        self.bytes += (accumulators.capacity() * std::mem::size_of::<Accumulator>()) as u64;
+        for set in accumulators.iter().filter_map(Accumulator::distinct_set) {
+            self.distinct_values += set.held() as u64;
+            self.bytes += set.heap_bytes() as u64;
+        }
+    }
+
     /// The two together.
     pub fn plus(self, other: &StateSize) -> StateSize {
         StateSize {
@@ -313,16 +323,7 @@ fn fixed_state(windows: &BTreeMap<Window, WindowState>) -> StateSize {
         size.cells += window.keys.len() as u64;
         size.bytes += (window.keys.capacity() * cell_bytes) as u64;
         for cell in window.keys.values() {
-            size.bytes +=
-                (cell.accumulators.capacity() * std::mem::size_of::<Accumulator>()) as u64;
-            for set in cell
-                .accumulators
-                .iter()
-                .filter_map(Accumulator::distinct_set)
-            {
-                size.distinct_values += set.held() as u64;
-                size.bytes += set.heap_bytes() as u64;
-            }
+            size.add_accumulators(&cell.accumulators);
         }
     }
     size

@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests, one file per concern: running the binary
 //! (`run`), the golden anchors (`anchors`), Kafka (`kafka`), Cassandra (`cassandra`), the
 //! service scripts (`services`, `cluster`), background processes (`engine`), the failover
-//! scenario (`failover`), the dashboard server (`dashboard`) and PromQL (`prometheus`).
+//! scenario (`failover`), the dashboard server (`dashboard`), PromQL (`prometheus`) and
+//! in-process runs for the property tests (`oracle`).
 //! Each test binary uses some of them.
 #![allow(dead_code, unused_imports)]
 
@@ -12,6 +13,7 @@ pub mod dashboard;
 pub mod engine;
 pub mod failover;
 pub mod kafka;
+pub mod oracle;
 pub mod prometheus;
 pub mod run;
 pub mod services;
