@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 mod common;
 
-use common::oracle::{final_rows, millis};
+use common::oracle::{final_rows, millis, stats};
 
 const BASE: u64 = 1_000_000_000_000;
 
@@ -84,18 +84,11 @@ fn oracle(c: &Case) -> BTreeSet<Row> {
         for session in sessions {
             let first = session[0].0;
             let last = session.last().expect("non-empty").0;
-            let values: Vec<i64> = session.iter().map(|r| r.1).collect();
             rows.insert((
                 first,
                 last + c.gap,
                 format!("k{k}"),
-                vec![
-                    session.len() as i64,
-                    values.iter().sum(),
-                    session.iter().map(|r| r.2).collect::<BTreeSet<_>>().len() as i64,
-                    *values.iter().min().expect("non-empty"),
-                    *values.iter().max().expect("non-empty"),
-                ],
+                stats(session.iter().map(|r| (r.1, r.2))),
             ));
         }
     }

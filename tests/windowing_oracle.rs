@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 mod common;
 
-use common::oracle::{final_rows, millis};
+use common::oracle::{final_rows, millis, stats};
 
 const BASE: u64 = 1_000_000_000_000;
 
@@ -73,15 +73,11 @@ fn oracle(c: &Case) -> BTreeSet<Row> {
     let mut per_window: BTreeMap<u64, Vec<(i64, u8)>> = BTreeMap::new();
     for ((start, k), values) in &cells {
         let count = values.len() as i64;
-        let sum: i64 = values.iter().map(|x| x.0).sum();
-        let distinct = values.iter().map(|x| x.1).collect::<BTreeSet<_>>().len() as i64;
-        let min = values.iter().map(|x| x.0).min().expect("non-empty");
-        let max = values.iter().map(|x| x.0).max().expect("non-empty");
         rows.insert((
             "stats".to_string(),
             *start,
             format!("k{k}"),
-            vec![count, sum, distinct, min, max],
+            stats(values.iter().copied()),
         ));
         per_window.entry(*start).or_default().push((count, *k));
     }

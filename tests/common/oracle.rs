@@ -34,3 +34,21 @@ pub fn millis(row: &Value, field: &str) -> u64 {
         .expect("time")
         .timestamp_millis() as u64
 }
+
+/// What the property tests' dataflows compute over (value, user) pairs: count, sum, distinct
+/// users, min and max.
+pub fn stats(values: impl IntoIterator<Item = (i64, u8)>) -> Vec<i64> {
+    let values: Vec<(i64, u8)> = values.into_iter().collect();
+    let numbers = values.iter().map(|x| x.0);
+    vec![
+        values.len() as i64,
+        numbers.clone().sum(),
+        values
+            .iter()
+            .map(|x| x.1)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len() as i64,
+        numbers.clone().min().expect("non-empty"),
+        numbers.max().expect("non-empty"),
+    ]
+}
