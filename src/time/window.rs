@@ -123,19 +123,9 @@ impl WindowAssigner {
         }
     }
 
-    /// Whether this output's windows are sessions, which grow and merge per key.
-    pub fn is_session(&self) -> bool {
-        self.kind == WindowKind::Session
-    }
-
-    /// The session gap, for session windows.
+    /// The session gap, for session windows (`None` for fixed windows).
     pub fn gap(&self) -> Option<u64> {
-        self.is_session().then_some(self.size as u64)
-    }
-
-    /// The allowed lateness, in milliseconds.
-    pub fn allowed_lateness(&self) -> u64 {
-        self.allowed_lateness
+        (self.kind == WindowKind::Session).then_some(self.size as u64)
     }
 
     /// When the last window containing `time` becomes final: after that the event cannot
