@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 pub struct Partial {
     /// Index of the output in the plan.
     pub output: u16,
-    /// The window.
+    /// What `window` is: a pane or one window.
+    pub span: Span,
+    /// The pane or window.
     pub window: Window,
     /// The key.
     pub key: Key,
@@ -22,8 +24,8 @@ pub struct Partial {
     pub accumulators: Vec<Accumulator>,
 }
 
-/// Partial states of one key: per pane (expanded into windows when drained) or, for events
-/// that are already too late for some of a pane's windows, per window.
+/// Partial states of one key: per pane or, for events that are already too late for some of
+/// a pane's windows, per window.
 ///
 /// A key usually touches one or two cells per batch, found fastest by a scan; an output
 /// without a key, or with cumulative windows, can touch thousands, so past a few cells they
@@ -76,9 +78,13 @@ impl Cells {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum Span {
+/// What a partial state covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Span {
+    /// One pane: it counts in every window made of the pane.
     Pane,
+    /// One window: records too late for some of their pane's windows count in the others
+    /// one by one, as do all records of an output without panes.
     Window,
 }
 
@@ -108,7 +114,8 @@ struct KeyGroup {
 pub struct PreAggregator {
     groups: Vec<KeyGroup>,
     open: Vec<(Window, Span)>,
-    windows: Vec<Window>,
+    /// The earliest end of a pane or window holding a partial state (`u64::MAX`: none).
+    due: u64,
 }
 
 impl PreAggregator {
@@ -151,7 +158,7 @@ impl PreAggregator {
         PreAggregator {
             groups,
             open: Vec::new(),
-            windows: Vec::new(),
+            due: u64::MAX,
         }
     }
 
@@ -159,47 +166,36 @@ impl PreAggregator {
     pub fn add(&mut self, event: &Event) {
         for group in &mut self.groups {
             match group.per_element {
-                None => group.add(&event.fields, event, &mut self.open),
+                None => group.add(&event.fields, event, &mut self.open, &mut self.due),
                 Some(list) => {
                     let mut fields = event.fields.clone();
                     for element in &event.elements {
                         fields[list] = Some(element.clone());
-                        group.add(&fields, event, &mut self.open);
+                        group.add(&fields, event, &mut self.open, &mut self.due);
                     }
                 }
             }
         }
     }
 
+    /// The earliest time at which a window holding one of the partial states can fire: the
+    /// earliest end of the panes and windows they are for (`None` when empty). Until the
+    /// frontier reaches it, sending them on changes no result.
+    pub fn due(&self) -> Option<u64> {
+        (self.due != u64::MAX).then_some(self.due)
+    }
+
     /// Moves every partial state out, leaving the pre-aggregator empty.
     pub fn drain(&mut self, out: &mut Vec<Partial>) {
-        let windows = &mut self.windows;
+        self.due = u64::MAX;
         for group in &mut self.groups {
             for (key, per_fold) in group.cells.drain() {
                 for (fold, cells) in group.folds.iter().zip(per_fold) {
-                    let output = fold.output;
                     for ((window, span), accumulators) in cells.list {
-                        windows.clear();
-                        match span {
-                            Span::Window => windows.push(window),
-                            Span::Pane => fold
-                                .assigner
-                                .for_each_window_of_pane(window, |w| windows.push(w)),
-                        }
-                        let Some((&last, others)) = windows.split_last() else {
-                            continue;
-                        };
-                        for &window in others {
-                            out.push(Partial {
-                                output,
-                                window,
-                                key: key.clone(),
-                                accumulators: accumulators.clone(),
-                            });
-                        }
                         out.push(Partial {
-                            output,
-                            window: last,
+                            output: fold.output,
+                            span,
+                            window,
                             key: key.clone(),
                             accumulators,
                         });
@@ -218,6 +214,7 @@ impl KeyGroup {
         fields: &[Option<crate::value::Value>],
         event: &Event,
         open: &mut Vec<(Window, Span)>,
+        due: &mut u64,
     ) {
         if self.key.iter().any(|&k| fields[k].is_none()) {
             // Not every output keys by this field: the record is left out of these.
@@ -240,10 +237,10 @@ impl KeyGroup {
             .cells
             .entry_ref(&view)
             .or_insert_with(|| (0..count).map(|_| Cells::default()).collect());
-        fold.add(&mut cells[first], fields, event, open);
+        fold.add(&mut cells[first], fields, event, open, due);
         for (index, fold) in folds {
             if fold.windows_for(fields, event, open) {
-                fold.add(&mut cells[index], fields, event, open);
+                fold.add(&mut cells[index], fields, event, open, due);
             }
         }
     }
@@ -273,16 +270,19 @@ impl OutputFold {
         !open.is_empty()
     }
 
-    /// Adds one record to the key's cells listed in `open`.
+    /// Adds one record to the key's cells listed in `open`, lowering `due` to the earliest
+    /// of their ends.
     fn add(
         &self,
         cells: &mut Cells,
         fields: &[Option<crate::value::Value>],
         event: &Event,
         open: &[(Window, Span)],
+        due: &mut u64,
     ) {
         let aggregates = &self.aggregates;
         for &(window, span) in open {
+            *due = (*due).min(window.end);
             let slot = cells.get_or_insert((window, span), || {
                 aggregates
                     .iter()

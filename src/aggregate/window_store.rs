@@ -2,17 +2,17 @@
 //!
 //! A window fires its on-time result when the frontier passes its end, re-fires corrections
 //! when late partial states change it, and fires its final result (then releases its state)
-//! when the frontier passes its end plus the allowed lateness. Session windows, whose bounds
-//! depend on the data, are kept per key by `session_store.rs`.
+//! when the frontier passes its end plus the allowed lateness. Windows whose bounds follow
+//! from time are kept as panes by `fixed_store.rs`; session windows, whose bounds depend on
+//! the data, per key by `session_store.rs`.
 
+use super::fixed_store::FixedStore;
 use super::session_store::SessionStore;
-use super::{rank, Accumulator, Key, Partial};
-use crate::plan::{Plan, RankPlan, WindowKind};
+use super::{Accumulator, Key, Partial};
+use crate::plan::{Plan, WindowKind};
 use crate::time::{Window, WindowAssigner};
 use crate::value::Value;
-use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// One result line: an output's aggregates for one window and key (or rank).
@@ -67,22 +67,7 @@ impl StateSize {
     }
 }
 
-#[derive(Default)]
-struct KeyCell {
-    accumulators: Vec<Accumulator>,
-    dirty: bool,
-}
-
-#[derive(Default)]
-struct WindowState {
-    keys: HashMap<Key, KeyCell, rustc_hash::FxBuildHasher>,
-    fired: bool,
-    dirty: bool,
-}
-
 struct OutputStore {
-    rank: Option<RankPlan>,
-    assigner: WindowAssigner,
     windows: Windows,
     early: Option<EarlyFiring>,
 }
@@ -90,7 +75,7 @@ struct OutputStore {
 /// The open windows of one output.
 enum Windows {
     /// Windows whose bounds follow from time alone (sliding, tumbling, cumulative).
-    Fixed(BTreeMap<Window, WindowState>),
+    Fixed(FixedStore),
     /// Session windows, per key.
     Sessions(SessionStore),
 }
@@ -106,16 +91,6 @@ pub struct WindowStore {
     outputs: Vec<OutputStore>,
 }
 
-/// When a window emits, and with which flag.
-#[derive(Clone, Copy, PartialEq)]
-enum Firing {
-    /// The running rows of a window still open (`emit_every`): only what changed.
-    Early,
-    OnTime,
-    Correction,
-    Final,
-}
-
 impl WindowStore {
     /// An empty store for the plan's outputs.
     pub fn new(plan: &Plan) -> WindowStore {
@@ -124,14 +99,18 @@ impl WindowStore {
             .iter()
             .enumerate()
             .map(|(index, o)| OutputStore {
-                rank: o.rank.clone(),
-                assigner: WindowAssigner::new(&o.window, plan.time.allowed_lateness_ms),
                 windows: match o.window.kind {
                     WindowKind::Session => Windows::Sessions(SessionStore::new(
                         index as u16,
                         plan.time.allowed_lateness_ms,
                     )),
-                    WindowKind::Sliding | WindowKind::Cumulative => Windows::Fixed(BTreeMap::new()),
+                    WindowKind::Sliding | WindowKind::Cumulative => {
+                        Windows::Fixed(FixedStore::new(
+                            index as u16,
+                            o.rank.clone(),
+                            WindowAssigner::new(&o.window, plan.time.allowed_lateness_ms),
+                        ))
+                    }
                 },
                 early: o.emit_every_ms.map(|ms| EarlyFiring {
                     every: Duration::from_millis(ms),
@@ -144,33 +123,16 @@ impl WindowStore {
 
     /// Merges one partial state.
     pub fn absorb(&mut self, partial: Partial) {
-        let store = &mut self.outputs[usize::from(partial.output)];
-        let windows = match &mut store.windows {
-            Windows::Fixed(windows) => windows,
-            Windows::Sessions(sessions) => {
-                return sessions.absorb(partial.key, partial.window, partial.accumulators)
-            }
-        };
-        let window = windows.entry(partial.window).or_default();
-        window.dirty = true;
-        match window.keys.get_mut(&partial.key) {
-            Some(cell) => {
-                for (acc, more) in cell.accumulators.iter_mut().zip(partial.accumulators) {
-                    acc.merge(more);
-                }
-                cell.dirty = true;
-            }
-            None => {
-                let mut accumulators = partial.accumulators;
-                accumulators.iter_mut().for_each(Accumulator::settle);
-                window.keys.insert(
-                    partial.key,
-                    KeyCell {
-                        accumulators,
-                        dirty: true,
-                    },
-                );
-            }
+        let Partial {
+            output,
+            span,
+            window,
+            key,
+            accumulators,
+        } = partial;
+        match &mut self.outputs[usize::from(output)].windows {
+            Windows::Fixed(windows) => windows.absorb(span, window, key, accumulators),
+            Windows::Sessions(sessions) => sessions.absorb(key, window, accumulators),
         }
     }
 
@@ -179,14 +141,10 @@ impl WindowStore {
     pub fn state(&self) -> StateSize {
         let mut size = StateSize::default();
         for output in &self.outputs {
-            let windows = match &output.windows {
-                Windows::Fixed(windows) => windows,
-                Windows::Sessions(sessions) => {
-                    size = size.plus(&sessions.state());
-                    continue;
-                }
-            };
-            size = size.plus(&fixed_state(windows));
+            size = size.plus(&match &output.windows {
+                Windows::Fixed(windows) => windows.state(),
+                Windows::Sessions(sessions) => sessions.state(),
+            });
         }
         size
     }
@@ -219,45 +177,10 @@ impl WindowStore {
         rows: &mut Vec<ResultRow>,
         finished: &mut Vec<(u16, u64, u64)>,
     ) {
-        for (index, store) in self.outputs.iter_mut().enumerate() {
-            let windows = match &mut store.windows {
-                Windows::Fixed(windows) => windows,
-                Windows::Sessions(sessions) => {
-                    sessions.advance(frontier, rows, finished);
-                    continue;
-                }
-            };
-            let mut done = Vec::new();
-            for (window, state) in windows.iter_mut() {
-                if frontier.is_some_and(|f| f < window.end) {
-                    break;
-                }
-                let firing = if frontier.is_none_or(|f| f >= store.assigner.final_at(*window)) {
-                    Firing::Final
-                } else if !state.fired {
-                    Firing::OnTime
-                } else if state.dirty {
-                    Firing::Correction
-                } else {
-                    continue;
-                };
-                emit(
-                    index as u16,
-                    *window,
-                    state,
-                    store.rank.as_ref(),
-                    firing,
-                    rows,
-                );
-                state.fired = true;
-                state.dirty = false;
-                if firing == Firing::Final {
-                    done.push(*window);
-                }
-            }
-            for window in done {
-                windows.remove(&window);
-                finished.push((index as u16, window.start, window.end));
+        for store in &mut self.outputs {
+            match &mut store.windows {
+                Windows::Fixed(windows) => windows.advance(frontier, rows, finished),
+                Windows::Sessions(sessions) => sessions.advance(frontier, rows, finished),
             }
         }
     }
@@ -270,41 +193,22 @@ impl WindowStore {
     /// early firing while some output has an open window, so the caller can wake then.
     pub fn advance_early(&mut self, now: Instant, rows: &mut Vec<ResultRow>) -> Option<Duration> {
         let mut wake: Option<Duration> = None;
-        for (index, store) in self.outputs.iter_mut().enumerate() {
+        for store in &mut self.outputs {
             let Some(early) = store.early.as_mut() else {
                 continue;
             };
-            let windows = match &mut store.windows {
-                Windows::Fixed(windows) => windows,
-                Windows::Sessions(sessions) => {
-                    if !sessions.has_unfired() {
-                        continue;
-                    }
-                    if now >= early.next {
-                        early.next = now + early.every;
-                        sessions.advance_early(rows);
-                    }
-                    let until = early.next.saturating_duration_since(now);
-                    wake = Some(wake.map_or(until, |w| w.min(until)));
-                    continue;
-                }
+            let unfired = match &store.windows {
+                Windows::Fixed(windows) => windows.has_unfired(),
+                Windows::Sessions(sessions) => sessions.has_unfired(),
             };
-            let mut open = windows.iter_mut().filter(|(_, state)| !state.fired);
-            let Some((&current, state)) = open.next() else {
+            if !unfired {
                 continue;
-            };
+            }
             if now >= early.next {
                 early.next = now + early.every;
-                if state.dirty {
-                    emit(
-                        index as u16,
-                        current,
-                        state,
-                        store.rank.as_ref(),
-                        Firing::Early,
-                        rows,
-                    );
-                    state.dirty = false;
+                match &mut store.windows {
+                    Windows::Fixed(windows) => windows.advance_early(rows),
+                    Windows::Sessions(sessions) => sessions.advance_early(rows),
                 }
             }
             let until = early.next.saturating_duration_since(now);
@@ -314,83 +218,13 @@ impl WindowStore {
     }
 }
 
-/// What the open windows of one output with fixed windows hold.
-fn fixed_state(windows: &BTreeMap<Window, WindowState>) -> StateSize {
-    let cell_bytes = std::mem::size_of::<(Key, KeyCell)>() + 1;
-    let mut size = StateSize::default();
-    for window in windows.values() {
-        size.windows += 1;
-        size.cells += window.keys.len() as u64;
-        size.bytes += (window.keys.capacity() * cell_bytes) as u64;
-        for cell in window.keys.values() {
-            size.add_accumulators(&cell.accumulators);
-        }
-    }
-    size
-}
-
-fn emit(
-    output: u16,
-    window: Window,
-    state: &mut WindowState,
-    ranking: Option<&RankPlan>,
-    firing: Firing,
-    rows: &mut Vec<ResultRow>,
-) {
-    let is_final = firing == Firing::Final;
-    let values = |cell: &KeyCell| {
-        cell.accumulators
-            .iter()
-            .map(Accumulator::value)
-            .collect::<Vec<_>>()
-    };
-    match ranking {
-        None => {
-            for (key, cell) in state.keys.iter_mut() {
-                let changed_only = matches!(firing, Firing::Early | Firing::Correction);
-                if !changed_only || cell.dirty {
-                    rows.push(ResultRow {
-                        output,
-                        window,
-                        rank: None,
-                        key: key.clone(),
-                        values: values(cell),
-                        is_final,
-                    });
-                }
-                cell.dirty = false;
-            }
-        }
-        Some(ranking) => {
-            let scored = state
-                .keys
-                .iter()
-                .map(|(key, cell)| (key, cell.accumulators[ranking.by].value()));
-            for (position, (key, _)) in rank(scored, ranking.k, ranking.descending)
-                .into_iter()
-                .enumerate()
-            {
-                let cell = &state.keys[key];
-                rows.push(ResultRow {
-                    output,
-                    window,
-                    rank: Some(position as u32 + 1),
-                    key: key.clone(),
-                    values: values(cell),
-                    is_final,
-                });
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::aggregate::Key;
     use crate::plan::{
-        AggregateFunction, AggregatePlan, FieldPlan, OutputKind, OutputPlan, TimeFormat, TimePlan,
-        WindowKind, WindowPlan,
+        AggregateFunction, AggregatePlan, FieldPlan, OutputKind, OutputPlan, RankPlan, TimeFormat,
+        TimePlan, WindowKind, WindowPlan,
     };
     use std::path::PathBuf;
 
@@ -443,6 +277,7 @@ mod tests {
     fn partial(key: &str, count: u64) -> Partial {
         Partial {
             output: 0,
+            span: crate::aggregate::Span::Pane,
             window: Window { start: 0, end: 10 },
             key: Key(vec![Value::Str(key.into())].into()),
             accumulators: vec![Accumulator::Count(count)],

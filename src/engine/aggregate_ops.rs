@@ -1,11 +1,12 @@
 //! The aggregation operators: de-duplicate (exchanged by id), pre-aggregate (on the decoding
-//! worker), then merge and fire windows (exchanged by key, or by window for ranked outputs);
-//! per-record outputs turn each de-duplicated event into its rows at once.
+//! worker), then merge and fire windows (exchanged by key) and merge the workers' rankings of
+//! ranked outputs (exchanged by window, `rankings.rs`); per-record outputs turn each
+//! de-duplicated event into its rows at once.
 
 use super::large_batches::LargeBatches;
 use super::session_hold::{self, SessionHold};
 use super::Shared;
-use crate::aggregate::{Deduplicator, Key, Partial, PreAggregator, ResultRow, WindowStore};
+use crate::aggregate::{Deduplicator, Fired, Key, Partial, PreAggregator, ResultRow, WindowStore};
 use crate::event::Event;
 use crate::plan::{OutputKind, WindowKind};
 use crate::time::Window;
@@ -46,7 +47,10 @@ pub fn aggregate<'s>(
     let held = hold
         .as_ref()
         .map(|hold| session_hold::hold_stream(scope, Rc::clone(hold)));
-    let windowed = windows(pre_aggregate(events.clone(), shared), shared, hold);
+    let windowed = super::rankings::merge(
+        windows(pre_aggregate(events.clone(), shared), shared, hold),
+        shared,
+    );
     let rows = if shared
         .plan
         .outputs
@@ -183,21 +187,30 @@ fn deduplicate<'s>(
     })
 }
 
-/// Events a pre-aggregator folds at most before it sends its partial states on, even while
-/// its input frontier stays put.
-const FOLD_AT_MOST: usize = 1 << 16;
+/// Events a pre-aggregator folds at most before it sends its partial states on (it holds
+/// about one cell per key and pane meanwhile).
+const FOLD_AT_MOST: usize = 1 << 20;
 
-/// Folds events into partial states, sent on when the input frontier moves past the earliest
-/// time folded (nothing downstream can fire before then anyway) or after `FOLD_AT_MOST`
-/// events: across many small batches, so partial states stay few per event.
+/// How long a pre-aggregator holds partial states at most, so early results (`emit_every`)
+/// lag the input by a second at most.
+const HOLD_AT_MOST: Duration = Duration::from_secs(1);
+
+/// Folds events into partial states, sent on when the input frontier reaches the earliest end
+/// of a pane or window they are for (no window holding them can fire before then), after
+/// `HOLD_AT_MOST`, or after `FOLD_AT_MOST` events: so a key's events of one pane travel as a
+/// few partial states, however many keys there are.
 fn pre_aggregate<'s>(
     events: Stream<'s, u64, Vec<Event>>,
     shared: &Arc<Shared>,
 ) -> Stream<'s, u64, Vec<Partial>> {
     let mut folder = PreAggregator::new(&shared.plan);
-    events.unary_frontier(Pipeline, "PreAggregate", move |_, _| {
+    let scope = events.scope();
+    events.unary_frontier(Pipeline, "PreAggregate", move |_, info| {
+        let activator = scope.activator_for(info.address);
         let mut partials = Vec::new();
-        let mut held: Option<Capability<u64>> = None;
+        // The capability of the states held, when the first was folded, and whether a wake-up
+        // for `HOLD_AT_MOST` after that is asked for.
+        let mut held: Option<(Capability<u64>, Instant, bool)> = None;
         let mut folded = 0;
         move |(input, frontier), output| {
             input.for_each_stamp(|cap, batches| {
@@ -207,23 +220,32 @@ fn pre_aggregate<'s>(
                     }
                     folded += batch.len();
                 }
-                if held
-                    .as_ref()
-                    .is_none_or(|h| cap.least().is_some_and(|t| t < h.time()))
-                {
-                    held = cap.retain_least(0);
+                match &mut held {
+                    None => held = cap.retain_least(0).map(|cap| (cap, Instant::now(), false)),
+                    Some((h, _, _)) => {
+                        if cap.least().is_some_and(|t| t < h.time()) {
+                            if let Some(earlier) = cap.retain_least(0) {
+                                *h = earlier;
+                            }
+                        }
+                    }
                 }
             });
-            let Some(cap) = held.as_ref() else {
+            let Some((cap, since, wake)) = held.as_mut() else {
                 return;
             };
-            if folded >= FOLD_AT_MOST || !frontier.less_equal(cap.time()) {
+            let reached = folder.due().is_none_or(|due| !frontier.less_than(&due));
+            let waited = since.elapsed();
+            if reached || waited >= HOLD_AT_MOST || folded >= FOLD_AT_MOST {
                 folder.drain(&mut partials);
                 if !partials.is_empty() {
-                    output.session(cap).give_container(&mut partials);
+                    output.session(&*cap).give_container(&mut partials);
                 }
                 held = None;
                 folded = 0;
+            } else if !*wake {
+                *wake = true;
+                activator.activate_after(HOLD_AT_MOST - waited);
             }
         }
     })
@@ -236,20 +258,14 @@ fn windows<'s>(
     partials: Stream<'s, u64, Vec<Partial>>,
     shared: &Arc<Shared>,
     hold: Option<Rc<SessionHold>>,
-) -> Stream<'s, u64, Vec<ResultRow>> {
+) -> Stream<'s, u64, Vec<Fired>> {
     let ranked: Vec<bool> = shared
         .plan
         .outputs
         .iter()
         .map(|o| o.rank.is_some())
         .collect();
-    let route = Exchange::new(move |p: &Partial| {
-        if ranked[usize::from(p.output)] {
-            stable_hash((p.output, p.window))
-        } else {
-            stable_hash((p.output, &p.key))
-        }
-    });
+    let route = Exchange::new(move |p: &Partial| stable_hash((p.output, &p.key)));
     let shared = Arc::clone(shared);
     let scope = partials.scope();
     partials.unary_frontier(route, "Windows", move |_, info| {
@@ -261,6 +277,7 @@ fn windows<'s>(
         let mut state_wake_pending = false;
         let mut held: Option<Capability<u64>> = None;
         let mut rows = Vec::new();
+        let mut fired = Vec::new();
         let mut finished = Vec::new();
         move |(input, frontier), output| {
             input.for_each_stamp(|cap, batches| {
@@ -306,7 +323,8 @@ fn windows<'s>(
             }
             if let Some(cap) = held.as_mut() {
                 if !rows.is_empty() {
-                    output.session(&*cap).give_container(&mut rows);
+                    Fired::split(&mut rows, &ranked, worker as u32, &mut fired);
+                    output.session(&*cap).give_container(&mut fired);
                 }
                 match now {
                     _ if store.is_empty() => held = None,

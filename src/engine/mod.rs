@@ -6,6 +6,7 @@ mod cluster;
 mod large_batches;
 mod live;
 mod peers;
+mod rankings;
 mod read;
 mod session_hold;
 mod shared;

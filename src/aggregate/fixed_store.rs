@@ -1,0 +1,567 @@
+//! The tumbling, sliding and cumulative windows of one output: kept as panes, assembled into
+//! windows when they fire.
+//!
+//! Where an output's windows are unions of panes (one slide long), a partial state comes per
+//! pane and is merged once, into its pane, however many windows contain the pane; a window's
+//! rows are assembled from its panes when it fires. A sliding hour every five minutes thus
+//! holds each key once per pane, not once in each of twelve windows. Partial states of records
+//! too late for some of a pane's windows come per window and are kept for that window alone,
+//! as are all partial states of an output without panes (windows in a time zone).
+//!
+//! Every merge stamps what it changed, and a window remembers the stamp of its last rows: it
+//! owes a correction (or early rows) when one of its parts changed since, and shows the keys
+//! that did.
+
+use super::preaggregate::Span;
+use super::window_store::StateSize;
+use super::{rank, Accumulator, Key, ResultRow};
+use crate::plan::RankPlan;
+use crate::time::{Window, WindowAssigner};
+use hashbrown::HashMap;
+use std::collections::BTreeMap;
+
+type FxHashMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
+
+/// One key's accumulators in a pane or a window's own part.
+struct Cell {
+    accumulators: Vec<Accumulator>,
+    /// Stamp of the last merge into it.
+    changed: u64,
+}
+
+/// The cells of one pane, or of one window's own part.
+#[derive(Default)]
+struct Cells {
+    keys: FxHashMap<Key, Cell>,
+    /// Stamp of the last merge into any of them.
+    changed: u64,
+}
+
+impl Cells {
+    fn merge(&mut self, key: Key, accumulators: Vec<Accumulator>, stamp: u64) {
+        self.changed = stamp;
+        match self.keys.get_mut(&key) {
+            Some(cell) => {
+                for (acc, more) in cell.accumulators.iter_mut().zip(accumulators) {
+                    acc.merge(more);
+                }
+                cell.changed = stamp;
+            }
+            None => {
+                let mut accumulators = accumulators;
+                accumulators.iter_mut().for_each(Accumulator::settle);
+                self.keys.insert(
+                    key,
+                    Cell {
+                        accumulators,
+                        changed: stamp,
+                    },
+                );
+            }
+        }
+    }
+}
+
+struct Pane {
+    cells: Cells,
+    /// When the last window made of it is final: then it is released.
+    released_at: u64,
+}
+
+/// A window with data: its rows are assembled from its panes and its own part.
+#[derive(Default)]
+struct WindowState {
+    /// Partial states for this window alone.
+    own: Cells,
+    fired: bool,
+    /// Stamp of its last rows.
+    shown: u64,
+}
+
+/// When a window emits, and with which flag.
+#[derive(Clone, Copy, PartialEq)]
+enum Firing {
+    /// The running rows of a window still open (`emit_every`): only what changed.
+    Early,
+    OnTime,
+    Correction,
+    Final,
+}
+
+/// The open windows of one output whose bounds follow from time alone.
+pub(super) struct FixedStore {
+    output: u16,
+    rank: Option<RankPlan>,
+    assigner: WindowAssigner,
+    panes: BTreeMap<Window, Pane>,
+    windows: BTreeMap<Window, WindowState>,
+    /// Stamp of the latest merge.
+    stamp: u64,
+}
+
+impl FixedStore {
+    /// An empty store for output `output`.
+    pub(super) fn new(output: u16, rank: Option<RankPlan>, assigner: WindowAssigner) -> Self {
+        FixedStore {
+            output,
+            rank,
+            assigner,
+            panes: BTreeMap::new(),
+            windows: BTreeMap::new(),
+            stamp: 0,
+        }
+    }
+
+    /// Merges the partial state of `key` for a pane or one window.
+    pub(super) fn absorb(
+        &mut self,
+        span: Span,
+        window: Window,
+        key: Key,
+        accumulators: Vec<Accumulator>,
+    ) {
+        self.stamp += 1;
+        let cells = match span {
+            Span::Window => &mut self.windows.entry(window).or_default().own,
+            Span::Pane => {
+                let (assigner, windows) = (&self.assigner, &mut self.windows);
+                &mut self
+                    .panes
+                    .entry(window)
+                    .or_insert_with(|| {
+                        let mut released_at = 0;
+                        assigner.for_each_window_of_pane(window, |w| {
+                            windows.entry(w).or_default();
+                            released_at = released_at.max(assigner.final_at(w));
+                        });
+                        Pane {
+                            cells: Cells::default(),
+                            released_at,
+                        }
+                    })
+                    .cells
+            }
+        };
+        cells.merge(key, accumulators, self.stamp);
+    }
+
+    /// Fires every window the frontier has passed; `None` means the input is complete.
+    /// Windows that became final are added to `finished` as (output, start, end).
+    pub(super) fn advance(
+        &mut self,
+        frontier: Option<u64>,
+        rows: &mut Vec<ResultRow>,
+        finished: &mut Vec<(u16, u64, u64)>,
+    ) {
+        let mut done = Vec::new();
+        for (&window, state) in self.windows.iter_mut() {
+            if frontier.is_some_and(|f| f < window.end) {
+                break;
+            }
+            let parts = Parts::of(&self.panes, window, state);
+            let firing = if frontier.is_none_or(|f| f >= self.assigner.final_at(window)) {
+                Firing::Final
+            } else if !state.fired {
+                Firing::OnTime
+            } else if parts.changed_since(state.shown) {
+                Firing::Correction
+            } else {
+                continue;
+            };
+            parts.emit(
+                self.output,
+                window,
+                self.rank.as_ref(),
+                firing,
+                state.shown,
+                rows,
+            );
+            state.fired = true;
+            state.shown = self.stamp;
+            if firing == Firing::Final {
+                done.push(window);
+            }
+        }
+        for window in done {
+            self.windows.remove(&window);
+            finished.push((self.output, window.start, window.end));
+        }
+        self.panes
+            .retain(|_, pane| frontier.is_some_and(|f| f < pane.released_at));
+    }
+
+    /// Emits the rows that changed (the whole ranking, when ranked) of the open window that
+    /// ends next, if it has not fired yet, as provisional rows.
+    pub(super) fn advance_early(&mut self, rows: &mut Vec<ResultRow>) {
+        let Some((&window, state)) = self.windows.iter_mut().find(|(_, s)| !s.fired) else {
+            return;
+        };
+        let parts = Parts::of(&self.panes, window, state);
+        if parts.changed_since(state.shown) {
+            let shown = state.shown;
+            parts.emit(
+                self.output,
+                window,
+                self.rank.as_ref(),
+                Firing::Early,
+                shown,
+                rows,
+            );
+            state.shown = self.stamp;
+        }
+    }
+
+    /// Whether some window has not fired yet (early results have something to show).
+    pub(super) fn has_unfired(&self) -> bool {
+        self.windows.values().any(|s| !s.fired)
+    }
+
+    /// Whether no window is open.
+    pub(super) fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+
+    /// What the open windows hold: a cell is one key in one pane or one window's own part.
+    pub(super) fn state(&self) -> StateSize {
+        let cell_bytes = std::mem::size_of::<(Key, Cell)>() + 1;
+        let mut size = StateSize {
+            windows: self.windows.len() as u64,
+            ..StateSize::default()
+        };
+        let parts = self.panes.values().map(|p| &p.cells);
+        for cells in parts.chain(self.windows.values().map(|w| &w.own)) {
+            size.cells += cells.keys.len() as u64;
+            size.bytes += (cells.keys.capacity() * cell_bytes) as u64;
+            for cell in cells.keys.values() {
+                size.add_accumulators(&cell.accumulators);
+            }
+        }
+        size
+    }
+}
+
+/// What one window is made of: its panes and its own part.
+struct Parts<'a> {
+    parts: Vec<&'a Cells>,
+}
+
+impl<'a> Parts<'a> {
+    fn of(panes: &'a BTreeMap<Window, Pane>, window: Window, state: &'a WindowState) -> Self {
+        // Panes order by end: those inside the window end after its start, by its end.
+        let first = Window {
+            end: window.start.saturating_add(1),
+            start: 0,
+        };
+        let last = Window {
+            end: window.end,
+            start: u64::MAX,
+        };
+        let mut parts: Vec<&Cells> = panes
+            .range(first..=last)
+            .filter(|(pane, _)| pane.start >= window.start)
+            .map(|(_, pane)| &pane.cells)
+            .collect();
+        if !state.own.keys.is_empty() {
+            parts.push(&state.own);
+        }
+        Parts { parts }
+    }
+
+    fn changed_since(&self, stamp: u64) -> bool {
+        self.parts.iter().any(|cells| cells.changed > stamp)
+    }
+
+    /// The window's accumulators for `key`, merged over its parts.
+    fn merged(&self, key: &Key) -> Vec<Accumulator> {
+        let mut found = self.parts.iter().filter_map(|cells| cells.keys.get(key));
+        let mut merged = found
+            .next()
+            .map(|cell| cell.accumulators.clone())
+            .unwrap_or_default();
+        for cell in found {
+            for (acc, more) in merged.iter_mut().zip(&cell.accumulators) {
+                acc.merge(more.clone());
+            }
+        }
+        merged
+    }
+
+    /// The window's rows: every key, or (early and corrections) the keys changed since the
+    /// stamp `shown`; for a ranked output, its whole ranking (this worker's part of it).
+    fn emit(
+        &self,
+        output: u16,
+        window: Window,
+        ranking: Option<&RankPlan>,
+        firing: Firing,
+        shown: u64,
+        rows: &mut Vec<ResultRow>,
+    ) {
+        let is_final = firing == Firing::Final;
+        let row = |key: &Key, accumulators: &[Accumulator], rank: Option<u32>| ResultRow {
+            output,
+            window,
+            rank,
+            key: key.clone(),
+            values: accumulators.iter().map(Accumulator::value).collect(),
+            is_final,
+        };
+        let changed_only = match firing {
+            Firing::Early | Firing::Correction => true,
+            Firing::OnTime | Firing::Final => false,
+        };
+        match (ranking, &self.parts[..]) {
+            (None, [cells]) => {
+                // One part (a tumbling window, or a window without panes): its cells as is.
+                for (key, cell) in &cells.keys {
+                    if !changed_only || cell.changed > shown {
+                        rows.push(row(key, &cell.accumulators, None));
+                    }
+                }
+            }
+            (None, parts) if changed_only => {
+                let mut changed: FxHashMap<&Key, ()> = FxHashMap::default();
+                for cells in parts {
+                    let keys = cells.keys.iter().filter(|(_, cell)| cell.changed > shown);
+                    changed.extend(keys.map(|(key, _)| (key, ())));
+                }
+                for key in changed.into_keys() {
+                    rows.push(row(key, &self.merged(key), None));
+                }
+            }
+            (None, parts) => {
+                let mut merged: FxHashMap<&Key, Vec<Accumulator>> = FxHashMap::default();
+                for cells in parts {
+                    for (key, cell) in &cells.keys {
+                        match merged.get_mut(key) {
+                            Some(accumulators) => {
+                                for (acc, more) in accumulators.iter_mut().zip(&cell.accumulators) {
+                                    acc.merge(more.clone());
+                                }
+                            }
+                            None => {
+                                merged.insert(key, cell.accumulators.clone());
+                            }
+                        }
+                    }
+                }
+                for (key, accumulators) in &merged {
+                    rows.push(row(key, accumulators, None));
+                }
+            }
+            (Some(ranking), [cells]) => {
+                let scored = cells
+                    .keys
+                    .iter()
+                    .map(|(key, cell)| (key, cell.accumulators[ranking.by].value()));
+                for (position, (key, _)) in rank(scored, ranking.k, ranking.descending)
+                    .into_iter()
+                    .enumerate()
+                {
+                    let accumulators = &cells.keys[key].accumulators;
+                    rows.push(row(key, accumulators, Some(position as u32 + 1)));
+                }
+            }
+            (Some(ranking), parts) => {
+                let by = ranking.by;
+                let mut scores: FxHashMap<&Key, Accumulator> = FxHashMap::default();
+                for cells in parts {
+                    for (key, cell) in &cells.keys {
+                        let score = &cell.accumulators[by];
+                        match scores.get_mut(key) {
+                            Some(acc) => acc.merge(score.clone()),
+                            None => {
+                                scores.insert(key, score.clone());
+                            }
+                        }
+                    }
+                }
+                let scored = scores.iter().map(|(key, acc)| (key, acc.value()));
+                for (position, (key, _)) in rank(scored, ranking.k, ranking.descending)
+                    .into_iter()
+                    .enumerate()
+                {
+                    rows.push(row(key, &self.merged(key), Some(position as u32 + 1)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{WindowKind, WindowPlan};
+    use crate::value::Value;
+
+    /// Windows of 30 sliding by 10 (three panes each), allowed lateness 5.
+    fn store(rank: Option<RankPlan>) -> FixedStore {
+        let window = WindowPlan {
+            size_ms: 30,
+            slide_ms: 10,
+            kind: WindowKind::Sliding,
+            offset_ms: 0,
+            zone: None,
+        };
+        FixedStore::new(0, rank, WindowAssigner::new(&window, 5))
+    }
+
+    fn key(k: &str) -> Key {
+        Key(vec![Value::Str(k.into())].into())
+    }
+
+    fn add(store: &mut FixedStore, span: Span, start: u64, end: u64, k: &str, n: u64) {
+        store.absorb(
+            span,
+            Window { start, end },
+            key(k),
+            vec![Accumulator::Count(n)],
+        );
+    }
+
+    /// (start, key, count, rank, final), sorted.
+    type Shown = Vec<(u64, String, Value, Option<u32>, bool)>;
+
+    fn shown(rows: Vec<ResultRow>) -> Shown {
+        let mut out: Shown = rows
+            .into_iter()
+            .map(|r| {
+                let Value::Str(k) = &r.key.0[0] else {
+                    panic!("key")
+                };
+                (
+                    r.window.start,
+                    k.to_string(),
+                    r.values[0].clone(),
+                    r.rank,
+                    r.is_final,
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        out
+    }
+
+    fn fire(store: &mut FixedStore, frontier: Option<u64>) -> Shown {
+        let mut rows = Vec::new();
+        store.advance(frontier, &mut rows, &mut Vec::new());
+        shown(rows)
+    }
+
+    fn row(start: u64, k: &str, n: i64, is_final: bool) -> (u64, String, Value, Option<u32>, bool) {
+        (start, k.into(), Value::Int(n), None, is_final)
+    }
+
+    #[test]
+    fn windows_are_assembled_from_their_panes() {
+        let mut store = store(None);
+        add(&mut store, Span::Pane, 0, 10, "a", 1);
+        add(&mut store, Span::Pane, 10, 20, "a", 2);
+        add(&mut store, Span::Pane, 10, 20, "b", 4);
+        // Windows ending at 10 (final at 15) and 20 are due; both start at 0 (clamped).
+        assert_eq!(
+            fire(&mut store, Some(20)),
+            vec![
+                row(0, "a", 1, true),
+                row(0, "a", 3, false),
+                row(0, "b", 4, false)
+            ]
+        );
+        assert_eq!(store.state().cells, 3, "one cell per key and pane");
+        // A late pane partial: only the changed key of each fired window it is in.
+        add(&mut store, Span::Pane, 10, 20, "b", 1);
+        assert_eq!(fire(&mut store, Some(21)), vec![row(0, "b", 5, false)]);
+        // [0, 20) is final at 25, whole; [0, 30) fires on time with all three panes.
+        add(&mut store, Span::Pane, 20, 30, "a", 8);
+        assert_eq!(
+            fire(&mut store, Some(30)),
+            vec![
+                row(0, "a", 3, true),
+                row(0, "a", 11, false),
+                row(0, "b", 5, true),
+                row(0, "b", 5, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_window_partial_counts_in_that_window_only() {
+        let mut store = store(None);
+        add(&mut store, Span::Pane, 10, 20, "a", 1);
+        // A record too late for the pane's earlier windows counts in [10, 40) alone.
+        add(&mut store, Span::Window, 10, 40, "a", 5);
+        let all = fire(&mut store, None);
+        assert_eq!(
+            all,
+            vec![
+                row(0, "a", 1, true),
+                row(0, "a", 1, true),
+                row(10, "a", 6, true)
+            ]
+        );
+        assert!(store.is_empty());
+        assert_eq!(store.state(), StateSize::default(), "panes released too");
+    }
+
+    #[test]
+    fn panes_are_released_when_their_last_window_is_final() {
+        let mut store = store(None);
+        add(&mut store, Span::Pane, 0, 10, "a", 1);
+        add(&mut store, Span::Pane, 20, 30, "a", 1);
+        // The pane [0, 10) is in windows ending 10, 20 and 30: released at 35.
+        fire(&mut store, Some(34));
+        assert_eq!(store.state().cells, 2);
+        fire(&mut store, Some(35));
+        assert_eq!(store.state().cells, 1);
+    }
+
+    #[test]
+    fn ranked_windows_rank_the_merged_panes() {
+        let mut store = store(Some(RankPlan {
+            k: 2,
+            by: 0,
+            descending: true,
+        }));
+        add(&mut store, Span::Pane, 0, 10, "a", 3);
+        add(&mut store, Span::Pane, 0, 10, "b", 2);
+        add(&mut store, Span::Pane, 10, 20, "b", 2);
+        add(&mut store, Span::Pane, 10, 20, "c", 3);
+        add(&mut store, Span::Pane, 20, 30, "c", 1);
+        let ranked: Vec<_> = fire(&mut store, Some(30))
+            .into_iter()
+            .filter(|r| r.0 == 0)
+            .map(|r| (r.1, r.2, r.3))
+            .collect();
+        // [0, 10): a 3, b 2. [0, 20): b 4, then a 3 ties c 3 and wins by key.
+        // [0, 30): b 4 ties c 4 and wins by key.
+        assert_eq!(
+            ranked,
+            vec![
+                ("a".into(), Value::Int(3), Some(1)),
+                ("a".into(), Value::Int(3), Some(2)),
+                ("b".into(), Value::Int(2), Some(2)),
+                ("b".into(), Value::Int(4), Some(1)),
+                ("b".into(), Value::Int(4), Some(1)),
+                ("c".into(), Value::Int(4), Some(2)),
+            ]
+        );
+    }
+
+    #[test]
+    fn early_rows_show_what_changed_in_the_next_window() {
+        let mut store = store(None);
+        add(&mut store, Span::Pane, 0, 10, "a", 1);
+        add(&mut store, Span::Pane, 0, 10, "b", 1);
+        let mut rows = Vec::new();
+        store.advance_early(&mut rows);
+        assert_eq!(
+            shown(std::mem::take(&mut rows)),
+            vec![row(0, "a", 1, false), row(0, "b", 1, false)]
+        );
+        store.advance_early(&mut rows);
+        assert!(rows.is_empty(), "nothing changed");
+        add(&mut store, Span::Pane, 0, 10, "b", 1);
+        store.advance_early(&mut rows);
+        assert_eq!(shown(rows), vec![row(0, "b", 2, false)]);
+    }
+}
