@@ -17,6 +17,7 @@ use super::window_store::StateSize;
 use super::{rank, Accumulator, Key, ResultRow};
 use crate::plan::RankPlan;
 use crate::time::{Window, WindowAssigner};
+use crate::value::Value;
 use hashbrown::HashMap;
 use std::collections::BTreeMap;
 
@@ -221,7 +222,8 @@ impl FixedStore {
         self.windows.is_empty()
     }
 
-    /// What the open windows hold: a cell is one key in one pane or one window's own part.
+    /// What the open windows hold: a cell is one key in one pane or one window's own part
+    /// (its table slot, key values and accumulators).
     pub(super) fn state(&self) -> StateSize {
         let cell_bytes = std::mem::size_of::<(Key, Cell)>() + 1;
         let mut size = StateSize {
@@ -232,7 +234,8 @@ impl FixedStore {
         for cells in parts.chain(self.windows.values().map(|w| &w.own)) {
             size.cells += cells.keys.len() as u64;
             size.bytes += (cells.keys.capacity() * cell_bytes) as u64;
-            for cell in cells.keys.values() {
+            for (key, cell) in &cells.keys {
+                size.bytes += std::mem::size_of_val::<[Value]>(&key.0) as u64;
                 size.add_accumulators(&cell.accumulators);
             }
         }
@@ -392,7 +395,6 @@ impl<'a> Parts<'a> {
 mod tests {
     use super::*;
     use crate::plan::{WindowKind, WindowPlan};
-    use crate::value::Value;
 
     /// Windows of 30 sliding by 10 (three panes each), allowed lateness 5.
     fn store(rank: Option<RankPlan>) -> FixedStore {

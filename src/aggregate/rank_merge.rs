@@ -28,6 +28,8 @@ pub struct LocalRanking {
     pub output: u16,
     /// The window.
     pub window: Window,
+    /// Whether the window was still open there (an early result).
+    pub early: bool,
     /// Its rows, best first.
     pub rows: Vec<ResultRow>,
 }
@@ -42,9 +44,15 @@ pub enum Fired {
 }
 
 impl Fired {
-    /// Splits the rows one worker fired into rows and rankings: a ranked output's firing is
-    /// one run of rows numbered from 1.
-    pub fn split(rows: &mut Vec<ResultRow>, ranked: &[bool], worker: u32, out: &mut Vec<Fired>) {
+    /// Splits the rows one worker fired (early results or not) into rows and rankings: a
+    /// ranked output's firing is one run of rows numbered from 1.
+    pub fn split(
+        rows: &mut Vec<ResultRow>,
+        ranked: &[bool],
+        worker: u32,
+        early: bool,
+        out: &mut Vec<Fired>,
+    ) {
         for row in rows.drain(..) {
             if !ranked[usize::from(row.output)] {
                 out.push(Fired::Row(row));
@@ -62,6 +70,7 @@ impl Fired {
                     worker,
                     output: row.output,
                     window: row.window,
+                    early,
                     rows: vec![row],
                 })),
             }
@@ -80,8 +89,13 @@ pub struct RankMerge {
 struct Merging {
     /// Each worker's latest ranking.
     rankings: Vec<(u32, Vec<ResultRow>)>,
+    /// Whether its on-time ranking was fired.
     fired: bool,
+    /// Whether a ranking that is not final came since the last firing: a correction once
+    /// the window has ended.
     dirty: bool,
+    /// Whether an early ranking came since the last firing: early rows while it is open.
+    early: bool,
 }
 
 impl RankMerge {
@@ -101,13 +115,15 @@ impl RankMerge {
         }
     }
 
-    /// Takes a worker's latest ranking of a window.
+    /// Takes a worker's latest ranking of a window. A final one changes nothing shown before
+    /// the window's final ranking.
     pub fn absorb(&mut self, ranking: LocalRanking) {
         let merging = self
             .windows
             .entry((ranking.window, ranking.output))
             .or_default();
-        merging.dirty = true;
+        merging.early |= ranking.early;
+        merging.dirty |= !ranking.rows.iter().all(|row| row.is_final);
         match merging
             .rankings
             .iter_mut()
@@ -123,9 +139,10 @@ impl RankMerge {
         self.windows.is_empty()
     }
 
-    /// Fires the merged ranking of every window that changed, final for those the frontier
-    /// has made final (`None`: the input is complete), on time for those it has passed the
-    /// end of, provisional for those still open.
+    /// Fires merged rankings as a window store fires rows, on the frontier (`None`: the input
+    /// is complete): final once it passes the window's end plus the allowed lateness, on
+    /// time once it passes the end, then corrections when a worker's ranking changed; before
+    /// the end, early rankings as they come.
     pub fn advance(&mut self, frontier: Option<u64>, rows: &mut Vec<ResultRow>) {
         let mut done = Vec::new();
         for (&(window, output), merging) in self.windows.iter_mut() {
@@ -133,13 +150,17 @@ impl RankMerge {
                 continue;
             };
             let is_final = frontier.is_none_or(|f| f >= assigner.final_at(window));
-            let ended = frontier.is_none_or(|f| f >= window.end);
-            if !is_final && !merging.dirty && (merging.fired || !ended) {
+            let due = match frontier.is_none_or(|f| f >= window.end) {
+                true => is_final || !merging.fired || merging.dirty,
+                false => merging.early,
+            };
+            if !due {
                 continue;
             }
             merge(ranking, &merging.rankings, is_final, rows);
             merging.dirty = false;
-            merging.fired |= ended;
+            merging.early = false;
+            merging.fired |= frontier.is_none_or(|f| f >= window.end);
             if is_final {
                 done.push((window, output));
             }
@@ -243,6 +264,7 @@ mod tests {
             worker,
             output: 0,
             window: WINDOW,
+            early: false,
             rows: entries
                 .iter()
                 .enumerate()
@@ -276,11 +298,12 @@ mod tests {
         let mut merge = RankMerge::new(&plan());
         merge.absorb(ranking(0, &[("a", 5), ("c", 2)]));
         merge.absorb(ranking(1, &[("b", 5), ("d", 4)]));
-        // Rankings of a window still open (early results) show at once; ties break by key,
-        // as in one worker's ranking.
+        assert!(
+            fire(&mut merge, Some(9)).is_empty(),
+            "on-time rankings wait for the end"
+        );
+        // Ties break by key, as in one worker's ranking.
         let best = vec![("a".into(), 5, 1, false), ("b".into(), 5, 2, false)];
-        assert_eq!(fire(&mut merge, Some(9)), best);
-        assert!(fire(&mut merge, Some(9)).is_empty(), "nothing changed");
         assert_eq!(fire(&mut merge, Some(10)), best, "on time, once");
         assert!(fire(&mut merge, Some(11)).is_empty(), "nothing changed");
         // A worker's new ranking replaces its last one.
@@ -289,11 +312,27 @@ mod tests {
             fire(&mut merge, Some(12)),
             vec![("c".into(), 9, 1, false), ("a".into(), 5, 2, false)]
         );
+        // A final ranking is shown by the final firing only.
+        let mut last = ranking(1, &[("d", 9)]);
+        last.rows.iter_mut().for_each(|r| r.is_final = true);
+        merge.absorb(last);
+        assert!(fire(&mut merge, Some(14)).is_empty());
         assert_eq!(
             fire(&mut merge, Some(15)),
-            vec![("c".into(), 9, 1, true), ("a".into(), 5, 2, true)]
+            vec![("c".into(), 9, 1, true), ("d".into(), 9, 2, true)]
         );
         assert!(merge.is_empty());
+    }
+
+    #[test]
+    fn early_rankings_show_while_the_window_is_open() {
+        let mut merge = RankMerge::new(&plan());
+        let mut early = ranking(0, &[("a", 1)]);
+        early.early = true;
+        merge.absorb(early);
+        assert_eq!(fire(&mut merge, Some(3)), vec![("a".into(), 1, 1, false)]);
+        assert!(fire(&mut merge, Some(4)).is_empty(), "nothing new");
+        assert_eq!(fire(&mut merge, None), vec![("a".into(), 1, 1, true)]);
     }
 
     #[test]
@@ -302,7 +341,7 @@ mod tests {
         let mut fired = Vec::new();
         let mut all = rows(ranking(0, &[("a", 1), ("b", 1)]));
         all.extend(rows(ranking(0, &[("a", 2)])));
-        Fired::split(&mut all, &[true], 3, &mut fired);
+        Fired::split(&mut all, &[true], 3, false, &mut fired);
         let sizes: Vec<(u32, usize)> = fired
             .iter()
             .map(|f| match f {

@@ -46,13 +46,13 @@ pub struct StateSize {
 }
 
 impl StateSize {
-    /// Adds what one cell's accumulators hold (their vector, and the values of distinct
-    /// sets).
+    /// Adds what one cell's accumulators hold (their vector, and the distinct sets with
+    /// their values).
     pub(super) fn add_accumulators(&mut self, accumulators: &Vec<Accumulator>) {
         self.bytes += (accumulators.capacity() * std::mem::size_of::<Accumulator>()) as u64;
         for set in accumulators.iter().filter_map(Accumulator::distinct_set) {
             self.distinct_values += set.held() as u64;
-            self.bytes += set.heap_bytes() as u64;
+            self.bytes += (std::mem::size_of_val(set) + set.heap_bytes()) as u64;
         }
     }
 

@@ -295,6 +295,7 @@ fn windows<'s>(
             });
             let now = frontier.frontier().first().copied();
             store.advance(now, &mut rows, &mut finished);
+            Fired::split(&mut rows, &ranked, worker as u32, false, &mut fired);
             if let Some(hold) = &hold {
                 hold.set(match (now, store.hold()) {
                     (Some(t), Some(session)) => Some(t.min(session)),
@@ -318,12 +319,13 @@ fn windows<'s>(
                     shared.metrics.set_state(worker, store.state());
                 }
             }
-            if let Some(wake) = store.advance_early(Instant::now(), &mut rows) {
+            let wake = store.advance_early(Instant::now(), &mut rows);
+            Fired::split(&mut rows, &ranked, worker as u32, true, &mut fired);
+            if let Some(wake) = wake {
                 activator.activate_after(wake);
             }
             if let Some(cap) = held.as_mut() {
-                if !rows.is_empty() {
-                    Fired::split(&mut rows, &ranked, worker as u32, &mut fired);
+                if !fired.is_empty() {
                     output.session(&*cap).give_container(&mut fired);
                 }
                 match now {
