@@ -15,6 +15,8 @@ mod preaggregate;
 mod rank_merge;
 mod ranking;
 mod session_store;
+#[cfg(test)]
+mod test_plan;
 mod window_store;
 
 pub use accumulator::Accumulator;

@@ -201,60 +201,19 @@ fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{AggregateFunction, AggregatePlan, FieldPlan, OutputKind, OutputPlan};
-    use crate::plan::{TimeFormat, TimePlan, WindowKind, WindowPlan};
+    use crate::aggregate::test_plan;
     use crate::value::Value;
-    use std::path::PathBuf;
 
     /// One output, top 2 by its count, tumbling windows of 10, allowed lateness 5.
     fn plan() -> Plan {
-        Plan {
-            name: "t".into(),
-            path: PathBuf::from("t.toml"),
-            source: None,
-            sinks: Vec::new(),
-            format: None,
-            list_field: None,
-            fields: vec![FieldPlan {
-                name: "k".into(),
-                source: crate::plan::FieldSource::Paths(vec!["k".into()]),
-            }],
-            time: TimePlan {
-                field: 0,
-                formats: vec![TimeFormat::EpochMillis],
-                max_out_of_orderness_ms: 0,
-                allowed_lateness_ms: 5,
-                max_future_skew_ms: 60_000,
-                idle_timeout_ms: None,
-            },
-            filters: vec![],
-            dedup: None,
-            outputs: vec![OutputPlan {
-                name: "o".into(),
-                window: WindowPlan {
-                    size_ms: 10,
-                    slide_ms: 10,
-                    kind: WindowKind::Sliding,
-                    offset_ms: 0,
-                    zone: None,
-                },
-                key: vec![0],
-                aggregates: vec![AggregatePlan {
-                    name: "n".into(),
-                    function: AggregateFunction::Count,
-                    field: None,
-                    condition: None,
-                }],
-                rank: Some(RankPlan {
-                    k: 2,
-                    by: 0,
-                    descending: true,
-                }),
-                kind: OutputKind::Windowed,
-                filters: vec![],
-                emit_every_ms: None,
-            }],
-        }
+        test_plan::plan(
+            5,
+            Some(RankPlan {
+                k: 2,
+                by: 0,
+                descending: true,
+            }),
+        )
     }
 
     const WINDOW: Window = Window { start: 0, end: 10 };
