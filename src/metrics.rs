@@ -89,10 +89,18 @@ impl Metrics {
         all.insert(worker, partitions);
     }
 
-    /// Where every partition this process reads stands.
+    /// Where every partition this process reads stands; a file read in pieces by several
+    /// workers is one partition, behind by what all of them have left.
     pub fn partitions(&self) -> Vec<PartitionPosition> {
         let all = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
-        all.values().flatten().cloned().collect()
+        let mut merged: BTreeMap<&str, PartitionPosition> = BTreeMap::new();
+        for position in all.values().flatten() {
+            merged
+                .entry(&position.label)
+                .and_modify(|p| p.lag += position.lag)
+                .or_insert_with(|| position.clone());
+        }
+        merged.into_values().collect()
     }
 
     /// Publishes what a worker's window store holds.

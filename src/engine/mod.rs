@@ -110,7 +110,7 @@ pub fn run(options: RunOptions) -> Result<Finished, Failure> {
     let cluster = &options.cluster;
     let config = cluster.timely_config().map_err(|e| setup(e.to_string()))?;
     let inputs = match &sources {
-        Sources::Files(all) => all
+        Sources::Files(all, _) => all
             .iter()
             .filter_map(|p| std::fs::canonicalize(&p.path).ok())
             .collect(),
@@ -131,7 +131,7 @@ pub fn run(options: RunOptions) -> Result<Finished, Failure> {
     // windows final before the restart are there and are not written again.
     let mode = match &sources {
         Sources::Kafka(kafka) if kafka.start == StartAt::Committed => FileMode::Append,
-        Sources::Kafka(_) | Sources::Files(_) | Sources::Generated(_) => FileMode::Truncate,
+        Sources::Kafka(_) | Sources::Files(..) | Sources::Generated(_) => FileMode::Truncate,
     };
     let open_log = |uri: &str| -> Result<JsonlFile, Failure> {
         parse(uri)?
@@ -206,13 +206,14 @@ pub fn run(options: RunOptions) -> Result<Finished, Failure> {
         peers::end_on_lost_peer(Arc::clone(&shared), addresses);
     }
     let worker_shared = Arc::clone(&shared);
+    let local = cluster.workers;
     let connecting = cluster.watch_connections();
     let guards = timely::execute(config, move |worker| {
         let shared = Arc::clone(&worker_shared);
         let first = worker.index() == 0;
         worker.dataflow::<u64, _, _>(|scope| {
             let opener = Arc::clone(&shared);
-            let open = move |worker, peers| match opener.sources.open(worker, peers) {
+            let open = move |worker, peers| match opener.sources.open(worker, peers, local) {
                 Ok(input) => Some(input),
                 // A partition this worker cannot open cannot be finished: ending it would
                 // mark its windows final early.

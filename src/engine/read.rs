@@ -7,7 +7,7 @@ use crate::event::Event;
 use crate::metrics::PartitionPosition;
 use crate::plan::OutputPlan;
 use crate::sink::Rejected;
-use crate::source::{PartitionStatus, RawRecord, Tracked, WorkerSource};
+use crate::source::{At, PartitionStatus, Prefix, RawRecord, Tracked, WorkerSource};
 use crate::time::{format_rfc3339_millis, PartitionWatermark, WindowAssigner};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -124,6 +124,7 @@ pub fn read_and_decode<'s>(
         let idle_timeout = shared.plan.time.idle_timeout_ms.map(Duration::from_millis);
         let mut capability = Some(capability);
         let mut tracked = Vec::new();
+        let mut pieces = Pieces::new();
         let mut positions_published = Instant::now() - POSITIONS_EVERY;
         move |output| {
             // Stopping: read nothing more and hold the frontier where it is (no window
@@ -171,6 +172,7 @@ pub fn read_and_decode<'s>(
                 &shared,
                 reader.as_mut(),
                 &mut slots,
+                &mut pieces,
                 &assigners,
                 &mut events,
                 &mut tally,
@@ -261,22 +263,32 @@ fn frontier(reader: &dyn WorkerSource, slots: &[Slot], idle_timeout: Option<Dura
     let mut low: Option<u64> = None;
     let mut open = false;
     for (slot, state) in slots.iter().enumerate() {
-        let status = reader.status(slot);
-        if status == PartitionStatus::Done {
-            continue;
-        }
+        let watermark = match reader.status(slot) {
+            PartitionStatus::Done => continue,
+            PartitionStatus::Pieces(held) => match held {
+                Some(w) => w,
+                None => return Frontier::Hold,
+            },
+            status @ (PartitionStatus::Reading | PartitionStatus::Empty) => {
+                let idle = idle_timeout
+                    .zip(reader.at_end_since(slot))
+                    .is_some_and(|(timeout, since)| since.elapsed() >= timeout);
+                if idle {
+                    open = true;
+                    continue;
+                }
+                match state.watermark.current() {
+                    Some(w) => w,
+                    None if status == PartitionStatus::Empty => {
+                        open = true;
+                        continue;
+                    }
+                    None => return Frontier::Hold,
+                }
+            }
+        };
         open = true;
-        let idle = idle_timeout
-            .zip(reader.at_end_since(slot))
-            .is_some_and(|(timeout, since)| since.elapsed() >= timeout);
-        if idle {
-            continue;
-        }
-        match state.watermark.current() {
-            Some(w) => low = Some(low.map_or(w, |l| l.min(w))),
-            None if status == PartitionStatus::Empty => {}
-            None => return Frontier::Hold,
-        }
+        low = Some(low.map_or(watermark, |l| l.min(watermark)));
     }
     match (open, low) {
         (false, _) => Frontier::Closed,
@@ -285,47 +297,59 @@ fn frontier(reader: &dyn WorkerSource, slots: &[Slot], idle_timeout: Option<Dura
     }
 }
 
-fn read_batch(
-    shared: &Shared,
-    reader: &mut dyn WorkerSource,
-    slots: &mut [Slot],
-    assigners: &[Option<WindowAssigner>],
-    events: &mut Vec<Event>,
-    tally: &mut Tally,
-    tracked: &mut Vec<Tracked>,
-) -> usize {
-    let mut dead: Vec<Rejection> = Vec::new();
-    let mut late: Vec<Rejection> = Vec::new();
-    let outputs = &shared.plan.outputs;
-    let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
-    let mut finals: Vec<u64> = Vec::with_capacity(assigners.len());
-    let result = reader.read_batch(BATCH, &mut |slot, line, offset, raw| {
-        tally.read += 1;
-        let Slot {
-            csv,
-            watermark,
-            settled,
-            floor,
-        } = &mut slots[slot];
-        watermark.raise_to(*floor);
+/// A decoded record of a piece, waiting for the prefix of its piece to be judged.
+struct Waiting {
+    at: At,
+    /// The record's length in bytes (its text is read again for a rejection).
+    len: usize,
+    decoded: Result<Decoded, DecodeError>,
+}
+
+/// The decoded records of a piece not judged yet, and the watermark they reach on their own.
+struct PieceRecords {
+    watermark: PartitionWatermark,
+    records: Vec<Waiting>,
+    /// Whether the piece was read to its end.
+    read: bool,
+}
+
+/// Pieces of partitions read in pieces, by (slot, piece), waiting to be judged.
+type Pieces = BTreeMap<(usize, usize), PieceRecords>;
+
+/// Judges decoded records in order against their partition's watermark: counts them, sets
+/// their arrival, and keeps them as events or rejects them as dead or late.
+struct Judge<'a> {
+    shared: &'a Shared,
+    assigners: &'a [Option<WindowAssigner>],
+    events: &'a mut Vec<Event>,
+    tally: &'a mut Tally,
+    tracked: &'a mut Vec<Tracked>,
+    dead: Vec<Rejection>,
+    late: Vec<Rejection>,
+    finals: Vec<u64>,
+}
+
+impl Judge<'_> {
+    /// Judges one record read at `at` whose text `raw` gives, against `watermark`.
+    fn judge(
+        &mut self,
+        at: At,
+        raw: &dyn Fn() -> String,
+        decoded: Result<Decoded, DecodeError>,
+        watermark: &mut PartitionWatermark,
+        settled: u64,
+    ) {
+        let outputs = &self.shared.plan.outputs;
         let watermark_before = watermark.current();
         let mut done_at = 0;
-        let decoded = match &raw {
-            RawRecord::Line(bytes) => shared.decoder.decode_json(bytes, now_ms),
-            RawRecord::Row(row) => match csv {
-                Some(columns) => shared.decoder.decode_csv(columns, row, now_ms),
-                None => Err(DecodeError::MalformedCsv("row outside a CSV file".into())),
-            },
-            RawRecord::BadRow(message) => Err(DecodeError::MalformedCsv(message.clone())),
-        };
         let reject = |reason: String, output: Option<usize>| {
-            (slot, line, offset, raw_text(&raw), reason, output)
+            (at.slot, at.line, at.offset, raw(), reason, output)
         };
         match decoded {
-            Ok(Decoded::Filtered) => tally.filtered += 1,
+            Ok(Decoded::Filtered) => self.tally.filtered += 1,
             Err(e) => {
-                *tally.dead.entry(e.kind()).or_default() += 1;
-                dead.push(reject(e.to_string(), None));
+                *self.tally.dead.entry(e.kind()).or_default() += 1;
+                self.dead.push(reject(e.to_string(), None));
             }
             Ok(Decoded::Kept {
                 time,
@@ -335,17 +359,17 @@ fn read_batch(
                 let arrival = watermark.observe(time);
                 // When each output's last window holding the record becomes final; per-record
                 // outputs (no assigner) take every record and are done with it at once.
-                finals.clear();
-                finals.extend(
-                    assigners
+                self.finals.clear();
+                self.finals.extend(
+                    self.assigners
                         .iter()
                         .map(|a| a.as_ref().map_or(0, |a| a.final_at_last(time))),
                 );
                 let mut counted = false;
-                for (i, assigner) in assigners.iter().enumerate() {
+                for (i, assigner) in self.assigners.iter().enumerate() {
                     match assigner {
                         Some(a) if a.is_too_late(time, arrival) => {
-                            *tally.late.entry(outputs[i].name.clone()).or_default() += 1;
+                            *self.tally.late.entry(outputs[i].name.clone()).or_default() += 1;
                             let reason = match a.gap() {
                                 None => format!(
                                     "every window of `{}` containing {} was final at watermark {}",
@@ -361,29 +385,30 @@ fn read_batch(
                                     outputs[i].name,
                                 ),
                             };
-                            late.push(reject(reason, Some(i)));
+                            self.late.push(reject(reason, Some(i)));
                         }
                         _ => counted = true,
                     }
                 }
                 if counted {
                     // Per-record outputs hold 0 in `finals` and are done with a record at once.
-                    let final_at = finals.iter().copied().max().unwrap_or(0);
-                    done_at = if assigners.iter().any(Option::is_none) {
+                    let final_at = self.finals.iter().copied().max().unwrap_or(0);
+                    done_at = if self.assigners.iter().any(Option::is_none) {
                         final_at.max(arrival)
                     } else {
                         final_at
                     };
-                    tally.kept += 1;
+                    self.tally.kept += 1;
                     // After a restart, windows final before `settled` are already written:
                     // a re-read record counts only in windows after it.
-                    let arrival = arrival.max(*settled);
-                    let written_before = assigners
+                    let arrival = arrival.max(settled);
+                    let written_before = self
+                        .assigners
                         .iter()
-                        .zip(finals.iter())
+                        .zip(self.finals.iter())
                         .all(|(a, &f)| a.is_some() && arrival >= f);
                     if !written_before {
-                        events.push(Event {
+                        self.events.push(Event {
                             time,
                             arrival,
                             final_at,
@@ -392,26 +417,115 @@ fn read_batch(
                         });
                     }
                 } else {
-                    tally.late_records += 1;
+                    self.tally.late_records += 1;
                 }
             }
         }
-        tracked.push(Tracked {
-            slot,
-            offset,
+        self.tracked.push(Tracked {
+            slot: at.slot,
+            offset: at.offset,
             done_at,
             watermark_before,
         });
-    });
-    for record in tracked.drain(..) {
-        reader.track(record);
     }
+}
+
+/// Decodes one raw record of a partition (`csv`: its columns, for a CSV partition).
+fn decode(
+    shared: &Shared,
+    csv: Option<&CsvColumns>,
+    raw: &RawRecord<'_>,
+    now_ms: u64,
+) -> Result<Decoded, DecodeError> {
+    match raw {
+        RawRecord::Line(bytes) => shared.decoder.decode_json(bytes, now_ms),
+        RawRecord::Row(row) => match csv {
+            Some(columns) => shared.decoder.decode_csv(columns, row, now_ms),
+            None => Err(DecodeError::MalformedCsv("row outside a CSV file".into())),
+        },
+        RawRecord::BadRow(message) => Err(DecodeError::MalformedCsv(message.clone())),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_batch(
+    shared: &Shared,
+    reader: &mut dyn WorkerSource,
+    slots: &mut [Slot],
+    pieces: &mut Pieces,
+    assigners: &[Option<WindowAssigner>],
+    events: &mut Vec<Event>,
+    tally: &mut Tally,
+    tracked: &mut Vec<Tracked>,
+) -> usize {
+    let ooo = shared.plan.time.max_out_of_orderness_ms;
+    let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    let mut judge = Judge {
+        shared,
+        assigners,
+        events,
+        tally,
+        tracked,
+        dead: Vec::new(),
+        late: Vec::new(),
+        finals: Vec::with_capacity(assigners.len()),
+    };
+    let result = reader.read_batch(BATCH, &mut |at, raw| {
+        judge.tally.read += 1;
+        let slot = &mut slots[at.slot];
+        let decoded = decode(shared, slot.csv.as_ref(), &raw, now_ms);
+        match at.piece {
+            None => {
+                slot.watermark.raise_to(slot.floor);
+                let text = || raw_text(&raw);
+                judge.judge(at, &text, decoded, &mut slot.watermark, slot.settled);
+            }
+            // Decoded now, judged once every piece before it is read.
+            Some(piece) => {
+                let records = pieces
+                    .entry((at.slot, piece))
+                    .or_insert_with(|| PieceRecords {
+                        watermark: PartitionWatermark::new(ooo),
+                        records: Vec::new(),
+                        read: false,
+                    });
+                if let Ok(Decoded::Kept { time, .. }) = &decoded {
+                    records.watermark.observe(*time);
+                }
+                let len = match raw {
+                    RawRecord::Line(bytes) => bytes.len(),
+                    RawRecord::Row(_) | RawRecord::BadRow(_) => 0,
+                };
+                records.records.push(Waiting { at, len, decoded });
+            }
+        }
+    });
     let read = match result {
         Ok(n) => n,
         // A partition that cannot be read cannot be finished: nothing after the failure
         // can be read, and ending the partition would mark its windows final early.
         Err(e) => shared.abort(format!("read failed: {e}")),
     };
+    for (slot, piece) in reader.ended_pieces() {
+        let records = pieces.get_mut(&(slot, piece));
+        let watermark = records.as_ref().and_then(|r| r.watermark.current());
+        reader.piece_read(slot, piece, watermark);
+        match records {
+            Some(records) => records.read = true,
+            None => reader.piece_handed_on(slot, piece),
+        }
+    }
+    judge_pieces(&mut judge, reader, pieces, ooo);
+    let Judge {
+        dead,
+        late,
+        tracked,
+        ..
+    } = judge;
+    for record in tracked.drain(..) {
+        reader.track(record);
+    }
+    let outputs = &shared.plan.outputs;
     for (log, entries) in [(&shared.dead_letters, &dead), (&shared.late, &late)] {
         if entries.is_empty() {
             continue;
@@ -425,6 +539,41 @@ fn read_batch(
         }
     }
     read
+}
+
+/// Judges the read pieces whose prefix is known, each from the watermark and line count
+/// before it, as a single reader of the whole file would have, and hands them on.
+fn judge_pieces(
+    judge: &mut Judge<'_>,
+    reader: &mut dyn WorkerSource,
+    pieces: &mut Pieces,
+    ooo: u64,
+) {
+    let ready: Vec<((usize, usize), Prefix)> = pieces
+        .iter()
+        .filter(|(_, records)| records.read)
+        .filter_map(|(&(slot, piece), _)| Some(((slot, piece), reader.piece_prefix(slot, piece)?)))
+        .collect();
+    for ((slot, piece), prefix) in ready {
+        let Some(records) = pieces.remove(&(slot, piece)) else {
+            continue;
+        };
+        let mut watermark = PartitionWatermark::resumed(ooo, prefix.watermark);
+        for Waiting { at, len, decoded } in records.records {
+            let at = At {
+                line: prefix.lines + at.line,
+                ..at
+            };
+            let text = || {
+                reader
+                    .record_bytes(at.slot, at.offset, len)
+                    .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+                    .unwrap_or_default()
+            };
+            judge.judge(at, &text, decoded, &mut watermark, 0);
+        }
+        reader.piece_handed_on(slot, piece);
+    }
 }
 
 fn to_rejected<'a>(

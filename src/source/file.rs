@@ -8,7 +8,9 @@
 //! buffer, without blocking: when it has nothing to give yet, the worker goes on with the
 //! rest of the dataflow (windows still fire, a stop is still heard) and looks again soon.
 
-use super::{Partition, PartitionStatus, RawRecord, SourceError, WorkerSource};
+use super::piece_reader::PieceReader;
+use super::pieces::SharedFiles;
+use super::{At, Partition, PartitionStatus, Prefix, RawRecord, SourceError, WorkerSource};
 use crate::plan::Format;
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 use std::fs::File;
@@ -182,7 +184,8 @@ impl FileReader {
                     *at += n;
                     self.bytes_read += n as u64;
                     self.line += 1;
-                    if !offer_line(&rest[..n], self.line, offset, &mut each) {
+                    let line = self.line;
+                    if !offer_line(&rest[..n], &mut |raw| each(line, offset, raw)) {
                         continue;
                     }
                 }
@@ -205,7 +208,8 @@ impl FileReader {
                         }
                         let offset = self.bytes_read - partial.len() as u64;
                         self.line += 1;
-                        let offered = offer_line(partial, self.line, offset, &mut each);
+                        let line = self.line;
+                        let offered = offer_line(partial, &mut |raw| each(line, offset, raw));
                         partial.clear();
                         if !offered {
                             break;
@@ -224,14 +228,16 @@ impl FileReader {
                     let offset = self.bytes_read - partial.len() as u64;
                     self.bytes_read += n as u64;
                     self.line += 1;
+                    let line = self.line;
                     let offered = if partial.is_empty() {
-                        let offered = offer_line(&available[..n], self.line, offset, &mut each);
+                        let offered =
+                            offer_line(&available[..n], &mut |raw| each(line, offset, raw));
                         input.consume(n);
                         offered
                     } else {
                         partial.extend_from_slice(&available[..n]);
                         input.consume(n);
-                        let offered = offer_line(partial, self.line, offset, &mut each);
+                        let offered = offer_line(partial, &mut |raw| each(line, offset, raw));
                         partial.clear();
                         offered
                     };
@@ -275,88 +281,183 @@ impl FileReader {
 
 /// Hands `line` (with its line ending) on as a record, unless it is blank; false when blank.
 #[inline]
-fn offer_line(
-    mut line: &[u8],
-    number: u64,
-    offset: u64,
-    each: &mut impl FnMut(u64, u64, RawRecord<'_>),
-) -> bool {
+pub(super) fn offer_line(mut line: &[u8], each: &mut impl FnMut(RawRecord<'_>)) -> bool {
     while let [rest @ .., b'\n' | b'\r'] = line {
         line = rest;
     }
     if line.iter().all(u8::is_ascii_whitespace) {
         return false;
     }
-    each(number, offset, RawRecord::Line(line));
+    each(RawRecord::Line(line));
     true
+}
+
+/// One partition a worker reads: a whole file, or its part of a file read in pieces.
+enum Slot {
+    Whole {
+        label: String,
+        index: usize,
+        reader: FileReader,
+    },
+    Pieces(PieceReader),
 }
 
 /// The file partitions one worker reads, visited in turn.
 pub struct FileSet {
-    files: Vec<(String, usize, FileReader)>,
+    slots: Vec<Slot>,
+}
+
+/// Whether a partition is read in pieces by every worker of a process: a regular, non-empty
+/// file of JSON lines, when a process runs more than one worker.
+fn in_pieces(partition: &Partition, local: usize) -> bool {
+    local > 1
+        && partition.format == Format::Json
+        && std::fs::metadata(&partition.path).is_ok_and(|m| m.is_file() && m.len() > 0)
 }
 
 impl FileSet {
-    /// Opens the partitions of `all` that belong to `worker` of `peers` (partition `i` goes to
-    /// worker `i mod peers`).
-    pub fn open(all: &[Partition], worker: usize, peers: usize) -> Result<FileSet, SourceError> {
-        let files = all
-            .iter()
-            .filter(|p| p.index % peers == worker)
-            .map(|p| Ok((p.path.display().to_string(), p.index, FileReader::open(p)?)))
-            .collect::<Result<_, SourceError>>()?;
-        Ok(FileSet { files })
+    /// Opens the partitions of `all` that belong to `worker` of `peers`, `local` of them in
+    /// each process. A file read in pieces belongs to every worker of process `i mod
+    /// processes`; any other partition `i` to worker `i mod peers`.
+    pub fn open(
+        all: &[Partition],
+        shared: &SharedFiles,
+        worker: usize,
+        peers: usize,
+        local: usize,
+    ) -> Result<FileSet, SourceError> {
+        let local = local.max(1);
+        let (process, processes) = (worker / local, (peers / local).max(1));
+        let mut slots = Vec::new();
+        for p in all {
+            if in_pieces(p, local) {
+                if p.index % processes == process {
+                    let lead = worker % local == p.index % local;
+                    slots.push(Slot::Pieces(PieceReader::new(shared.get(p)?, lead)));
+                }
+            } else if p.index % peers == worker {
+                slots.push(Slot::Whole {
+                    label: p.path.display().to_string(),
+                    index: p.index,
+                    reader: FileReader::open(p)?,
+                });
+            }
+        }
+        Ok(FileSet { slots })
+    }
+
+    fn pieces(&self, slot: usize) -> Option<&PieceReader> {
+        match &self.slots[slot] {
+            Slot::Pieces(reader) => Some(reader),
+            Slot::Whole { .. } => None,
+        }
     }
 }
 
 impl WorkerSource for FileSet {
     fn partitions(&self) -> usize {
-        self.files.len()
+        self.slots.len()
     }
 
     fn label(&self, slot: usize) -> &str {
-        &self.files[slot].0
+        match &self.slots[slot] {
+            Slot::Whole { label, .. } => label,
+            Slot::Pieces(reader) => reader.label(),
+        }
     }
 
     fn partition_number(&self, slot: usize) -> usize {
-        self.files[slot].1
+        match &self.slots[slot] {
+            Slot::Whole { index, .. } => *index,
+            Slot::Pieces(reader) => reader.index(),
+        }
     }
 
     fn csv_header(&self, slot: usize) -> Option<&csv::StringRecord> {
-        self.files[slot].2.csv_header()
+        match &self.slots[slot] {
+            Slot::Whole { reader, .. } => reader.csv_header(),
+            Slot::Pieces(_) => None,
+        }
     }
 
     fn status(&self, slot: usize) -> PartitionStatus {
-        if self.files[slot].2.is_done() {
-            PartitionStatus::Done
-        } else {
-            PartitionStatus::Reading
+        match &self.slots[slot] {
+            Slot::Whole { reader, .. } if reader.is_done() => PartitionStatus::Done,
+            Slot::Whole { .. } => PartitionStatus::Reading,
+            Slot::Pieces(reader) => reader.status(),
         }
     }
 
     fn read_batch(
         &mut self,
         max: usize,
-        each: &mut dyn FnMut(usize, u64, u64, RawRecord<'_>),
+        each: &mut dyn FnMut(At, RawRecord<'_>),
     ) -> Result<usize, SourceError> {
         let mut total = 0;
-        for (slot, (label, _, reader)) in self.files.iter_mut().enumerate() {
-            if reader.is_done() {
-                continue;
+        for (slot, state) in self.slots.iter_mut().enumerate() {
+            match state {
+                Slot::Whole { reader, .. } if reader.is_done() => {}
+                Slot::Whole { label, reader, .. } => {
+                    let read = reader.read_batch(max, |line, offset, raw| {
+                        let at = At {
+                            slot,
+                            line,
+                            offset,
+                            piece: None,
+                        };
+                        each(at, raw)
+                    });
+                    total += read.map_err(|source| SourceError::ReadFailed {
+                        path: label.clone(),
+                        offset: reader.bytes_read(),
+                        source,
+                    })?;
+                }
+                Slot::Pieces(reader) => total += reader.read_batch(slot, max, each),
             }
-            let read = reader.read_batch(max, |line, offset, raw| each(slot, line, offset, raw));
-            total += read.map_err(|source| SourceError::ReadFailed {
-                path: label.clone(),
-                offset: reader.bytes_read(),
-                source,
-            })?;
         }
         Ok(total)
     }
 
+    fn ended_pieces(&mut self) -> Vec<(usize, usize)> {
+        let mut ended = Vec::new();
+        for (slot, state) in self.slots.iter_mut().enumerate() {
+            match state {
+                Slot::Pieces(reader) => {
+                    ended.extend(reader.take_ended().into_iter().map(|piece| (slot, piece)))
+                }
+                Slot::Whole { .. } => {}
+            }
+        }
+        ended
+    }
+
+    fn piece_read(&mut self, slot: usize, piece: usize, watermark: Option<u64>) {
+        if let Some(reader) = self.pieces(slot) {
+            reader.summarize(piece, watermark);
+        }
+    }
+
+    fn piece_prefix(&self, slot: usize, piece: usize) -> Option<Prefix> {
+        self.pieces(slot).and_then(|reader| reader.prefix(piece))
+    }
+
+    fn piece_handed_on(&mut self, slot: usize, piece: usize) {
+        match &mut self.slots[slot] {
+            Slot::Pieces(reader) => reader.handed_on(piece),
+            Slot::Whole { .. } => {}
+        }
+    }
+
+    fn record_bytes(&self, slot: usize, offset: u64, len: usize) -> Option<&[u8]> {
+        self.pieces(slot).map(|reader| reader.bytes(offset, len))
+    }
+
     fn lag(&self, slot: usize) -> u64 {
-        let file = &self.files[slot].2;
-        file.size.saturating_sub(file.bytes_read())
+        match &self.slots[slot] {
+            Slot::Whole { reader, .. } => reader.size.saturating_sub(reader.bytes_read()),
+            Slot::Pieces(reader) => reader.lag(),
+        }
     }
 
     fn lag_unit(&self) -> &'static str {
@@ -364,10 +465,18 @@ impl WorkerSource for FileSet {
     }
 
     fn wait_hint(&self) -> Option<std::time::Duration> {
-        self.files
+        // A pipe is looked at again in a while; a piece waits only for another worker.
+        self.slots
             .iter()
-            .any(|f| f.2.is_waiting())
-            .then_some(std::time::Duration::from_millis(5))
+            .filter_map(|slot| match slot {
+                Slot::Whole { reader, .. } => reader
+                    .is_waiting()
+                    .then_some(std::time::Duration::from_millis(5)),
+                Slot::Pieces(reader) => reader
+                    .is_waiting()
+                    .then_some(std::time::Duration::from_micros(500)),
+            })
+            .min()
     }
 }
 

@@ -5,7 +5,7 @@
 //! the partition opens (unless `start` is given) and each event is handed on when its time
 //! comes round, `rate` a second. Without `count` or `duration_s` it runs until stopped.
 
-use super::{PartitionStatus, RawRecord, SourceError, WorkerSource};
+use super::{At, PartitionStatus, RawRecord, SourceError, WorkerSource};
 use crate::gen::{GenKind, GenOptions, Generator};
 use std::time::{Duration, Instant};
 
@@ -133,7 +133,7 @@ impl WorkerSource for GenSet {
     fn read_batch(
         &mut self,
         max: usize,
-        each: &mut dyn FnMut(usize, u64, u64, RawRecord<'_>),
+        each: &mut dyn FnMut(At, RawRecord<'_>),
     ) -> Result<usize, SourceError> {
         let mut total = 0;
         for (slot, partition) in self.partitions.iter_mut().enumerate() {
@@ -148,7 +148,13 @@ impl WorkerSource for GenSet {
                 let offset = partition.emitted;
                 partition.emitted += 1;
                 let line = partition.line.trim_end().as_bytes();
-                each(slot, offset + 1, offset, RawRecord::Line(line));
+                let at = At {
+                    slot,
+                    line: offset + 1,
+                    offset,
+                    piece: None,
+                };
+                each(at, RawRecord::Line(line));
                 read += 1;
             }
             total += read;
@@ -191,9 +197,9 @@ mod tests {
         let mut set = GenSet::open(&[partition], 0, 1);
         let mut lines = Vec::new();
         while set.status(0) != PartitionStatus::Done {
-            set.read_batch(7, &mut |_, line, offset, raw| match raw {
+            set.read_batch(7, &mut |at, raw| match raw {
                 RawRecord::Line(bytes) => {
-                    assert_eq!(line, offset + 1);
+                    assert_eq!(at.line, at.offset + 1);
                     lines.push(String::from_utf8(bytes.to_vec()).expect("utf-8"));
                 }
                 RawRecord::Row(_) | RawRecord::BadRow(_) => panic!("lines only"),

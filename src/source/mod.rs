@@ -5,10 +5,13 @@
 mod file;
 mod generated;
 mod kafka;
+mod piece_reader;
+mod pieces;
 
 pub use file::{FileReader, FileSet};
 pub use generated::{GenPartition, GenSet};
 pub use kafka::{KafkaPartitions, KafkaUri, StartAt};
+pub use pieces::{Prefix, SharedFiles, PIECE_BYTES};
 
 use crate::plan::Format;
 use std::path::{Path, PathBuf};
@@ -102,6 +105,37 @@ pub enum PartitionStatus {
     Empty,
     /// The partition has ended (bounded input): it holds nothing, ever.
     Done,
+    /// Read in pieces by every worker of the process: this worker holds the frontier at the
+    /// lowest watermark a record it has yet to hand on can be judged against (`None`: none
+    /// known yet, so it holds the frontier where it is).
+    Pieces(Option<u64>),
+}
+
+/// Where a record was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct At {
+    /// The partition slot.
+    pub slot: usize,
+    /// The line number for files (within its piece, for a record of a piece), the offset
+    /// for logs.
+    pub line: u64,
+    /// The byte offset for files, the offset for logs.
+    pub offset: u64,
+    /// The piece, for a partition read in pieces: its records are judged once the
+    /// [`Prefix`] before the piece is known.
+    pub piece: Option<usize>,
+}
+
+impl At {
+    /// A record of a log, numbered by its offset.
+    pub fn log(slot: usize, offset: u64) -> At {
+        At {
+            slot,
+            line: offset,
+            offset,
+            piece: None,
+        }
+    }
 }
 
 /// The partitions of a source that one worker reads, each in order.
@@ -124,13 +158,31 @@ pub trait WorkerSource {
     fn at_end_since(&self, _slot: usize) -> Option<std::time::Instant> {
         None
     }
-    /// Reads up to `max` records per partition, calling `each(slot, line, offset, record)`;
-    /// `line` is the line number for files and the offset for logs. Returns the count read.
+    /// Reads up to `max` records per partition, calling `each` with where each was read.
+    /// Returns the count read.
     fn read_batch(
         &mut self,
         max: usize,
-        each: &mut dyn FnMut(usize, u64, u64, RawRecord<'_>),
+        each: &mut dyn FnMut(At, RawRecord<'_>),
     ) -> Result<usize, SourceError>;
+    /// The pieces, as `(slot, piece)`, whose reading ended since the last call (partitions
+    /// read in pieces).
+    fn ended_pieces(&mut self) -> Vec<(usize, usize)> {
+        Vec::new()
+    }
+    /// Records the watermark the records of a read piece reach on their own, from none.
+    fn piece_read(&mut self, _slot: usize, _piece: usize, _watermark: Option<u64>) {}
+    /// The prefix of a piece, once every piece before it is read.
+    fn piece_prefix(&self, _slot: usize, _piece: usize) -> Option<Prefix> {
+        None
+    }
+    /// The records of a piece are handed on.
+    fn piece_handed_on(&mut self, _slot: usize, _piece: usize) {}
+    /// A record's bytes, for partitions read in pieces (whose rejections are judged after
+    /// reading).
+    fn record_bytes(&self, _slot: usize, _offset: u64, _len: usize) -> Option<&[u8]> {
+        None
+    }
     /// How far a partition is behind the end of its input, in [`WorkerSource::lag_unit`]s.
     fn lag(&self, slot: usize) -> u64;
     /// The position committed for a partition (offsets of logs; `None` for sources that
@@ -194,8 +246,9 @@ pub struct Partition {
 /// The sources of a run, checked before any worker starts.
 #[derive(Clone, Debug)]
 pub enum Sources {
-    /// File partitions, numbered in listing order.
-    Files(Vec<Partition>),
+    /// File partitions, numbered in listing order, and those read in pieces by every worker
+    /// of the process.
+    Files(Vec<Partition>, SharedFiles),
     /// One Kafka topic.
     Kafka(KafkaUri),
     /// Generators, one partition each, producing events as they happen.
@@ -246,13 +299,20 @@ impl Sources {
                 all.push(partition);
             }
         }
-        Ok(Sources::Files(all))
+        Ok(Sources::Files(all, SharedFiles::default()))
     }
 
-    /// Opens this worker's share of the partitions.
-    pub fn open(&self, worker: usize, peers: usize) -> Result<Box<dyn WorkerSource>, SourceError> {
+    /// Opens this worker's share of the partitions; `local` workers run in each process.
+    pub fn open(
+        &self,
+        worker: usize,
+        peers: usize,
+        local: usize,
+    ) -> Result<Box<dyn WorkerSource>, SourceError> {
         Ok(match self {
-            Sources::Files(all) => Box::new(FileSet::open(all, worker, peers)?),
+            Sources::Files(all, shared) => {
+                Box::new(FileSet::open(all, shared, worker, peers, local)?)
+            }
             Sources::Kafka(uri) => Box::new(KafkaPartitions::open(uri, worker, peers)?),
             Sources::Generated(all) => Box::new(GenSet::open(all, worker, peers)),
         })

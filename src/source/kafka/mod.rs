@@ -4,7 +4,7 @@
 //! Partitions that reached the end of their log are told apart from partitions that never
 //! had data by the broker's log end offsets, never by a timer.
 
-use super::{PartitionStatus, RawRecord, Resume, SourceError, Tracked, WorkerSource};
+use super::{At, PartitionStatus, RawRecord, Resume, SourceError, Tracked, WorkerSource};
 use rdkafka::bindings as kafka_c;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::Message;
@@ -260,7 +260,7 @@ impl WorkerSource for KafkaPartitions {
     fn read_batch(
         &mut self,
         max: usize,
-        each: &mut dyn FnMut(usize, u64, u64, RawRecord<'_>),
+        each: &mut dyn FnMut(At, RawRecord<'_>),
     ) -> Result<usize, SourceError> {
         let mut count = 0;
         // The consumer's own queue carries commit results and client errors (serving it runs
@@ -279,7 +279,7 @@ impl WorkerSource for KafkaPartitions {
                     let offset = message.offset();
                     if self.slots[slot].accept(offset) {
                         let payload = message.payload().unwrap_or_default();
-                        each(slot, offset as u64, offset as u64, RawRecord::Line(payload));
+                        each(At::log(slot, offset as u64), RawRecord::Line(payload));
                         count += 1;
                     }
                 }
@@ -304,9 +304,7 @@ impl WorkerSource for KafkaPartitions {
                         continue;
                     }
                     each(
-                        slot,
-                        offset as u64,
-                        offset as u64,
+                        At::log(slot, offset as u64),
                         RawRecord::Line(message.payload()),
                     );
                     from_slot += 1;
