@@ -101,6 +101,11 @@ struct RunArgs {
     /// processes, process p listens on PORT + p).
     #[arg(long, value_name = "HOST:PORT")]
     metrics: Option<String>,
+    /// With more than one worker per process, each JSON-lines file is read by all of them,
+    /// in pieces of about this many bytes cut at line ends (results do not depend on it).
+    #[arg(long, value_name = "BYTES", default_value_t = tidemark::source::PIECE_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    piece_bytes: u64,
     /// How much of each output the dashboard keeps, before its newest window.
     #[arg(long, value_name = "DURATION", default_value = "6h")]
     http_retention: String,
@@ -380,6 +385,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         progress: !args.quiet,
         http,
         metrics: args.metrics,
+        piece_bytes: Some(args.piece_bytes),
     };
     let finished = engine::run(options)?;
     eprintln!("{}", finished.summary);

@@ -3,24 +3,23 @@
 //! ranked outputs (exchanged by window, `rankings.rs`); per-record outputs turn each
 //! de-duplicated event into its rows at once.
 
-use super::large_batches::LargeBatches;
+use super::dedup;
 use super::session_hold::{self, SessionHold};
 use super::Shared;
-use crate::aggregate::{Deduplicator, Fired, Key, Partial, PreAggregator, ResultRow, WindowStore};
+use crate::aggregate::{Fired, Key, Partial, PreAggregator, ResultRow, WindowStore};
 use crate::event::Event;
 use crate::plan::{OutputKind, WindowKind};
 use crate::time::Window;
 use crate::value::Value;
 use std::hash::{BuildHasher, Hash};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use timely::dataflow::channels::pact::{Exchange, ExchangeCore, Pipeline};
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::{Capability, Concat, Operator};
 use timely::dataflow::Stream;
 
-fn stable_hash(value: impl Hash) -> u64 {
+pub(super) fn stable_hash(value: impl Hash) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(value)
 }
 
@@ -35,7 +34,7 @@ pub fn aggregate<'s>(
 ) -> (Stream<'s, u64, Vec<ResultRow>>, Option<FrontierOnly<'s>>) {
     let scope = events.scope();
     let events = match shared.plan.dedup {
-        Some(field) => deduplicate(events, field, shared),
+        Some(field) => dedup::deduplicate(events, field, shared),
         None => events,
     };
     let hold = shared
@@ -122,67 +121,6 @@ fn per_record<'s>(
                 }
                 output.session(&cap).give_container(&mut rows);
             });
-        }
-    })
-}
-
-fn deduplicate<'s>(
-    events: Stream<'s, u64, Vec<Event>>,
-    field: usize,
-    shared: &Arc<Shared>,
-) -> Stream<'s, u64, Vec<Event>> {
-    let shared = Arc::clone(shared);
-    let by_id = ExchangeCore::<LargeBatches<Event>, _>::new_core(move |e: &Event| {
-        stable_hash(&e.fields[field])
-    });
-    events.unary_frontier(by_id, "Deduplicate", move |_, _| {
-        let per_record = shared
-            .plan
-            .outputs
-            .iter()
-            .any(|o| o.kind == OutputKind::PerRecord);
-        let longest = shared
-            .plan
-            .outputs
-            .iter()
-            .map(|o| o.window.size_ms)
-            .max()
-            .unwrap_or(0);
-        let lateness = shared.plan.time.allowed_lateness_ms;
-        let mut seen = Deduplicator::new(longest + lateness);
-        let mut fresh = Vec::new();
-        move |(input, frontier), output| {
-            let mut dropped = 0;
-            input.for_each_stamp(|cap, batches| {
-                let mut session = output.session(&cap);
-                for batch in batches {
-                    let ids: Vec<(Option<&Value>, u64)> = batch
-                        .iter()
-                        .map(|event| {
-                            // Per-record outputs take a copy until the allowed lateness ends.
-                            let deadline = if per_record {
-                                event.final_at.max(event.time.saturating_add(lateness))
-                            } else {
-                                event.final_at
-                            };
-                            (event.fields[field].as_ref(), deadline)
-                        })
-                        .collect();
-                    seen.first_sightings(&ids, &mut fresh);
-                    drop(ids);
-                    // Kept in place: duplicates are rare, so hardly an event moves.
-                    let before = batch.len();
-                    let mut verdicts = fresh.iter();
-                    batch.retain(|_| verdicts.next().copied().unwrap_or(true));
-                    dropped += (before - batch.len()) as u64;
-                    session.give_container(batch);
-                }
-            });
-            shared
-                .metrics
-                .duplicates
-                .fetch_add(dropped, Ordering::Relaxed);
-            seen.expire(frontier.frontier().first().copied().unwrap_or(u64::MAX));
         }
     })
 }

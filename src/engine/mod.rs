@@ -3,6 +3,7 @@
 
 mod aggregate_ops;
 mod cluster;
+mod dedup;
 mod large_batches;
 mod live;
 mod peers;
@@ -25,7 +26,7 @@ use crate::failure::Failure;
 use crate::metrics::{Metrics, Progress, Summary};
 use crate::plan;
 use crate::sink::{self, FileMode, JsonlFile, RejectLog, RowFormat, SinkUri};
-use crate::source::{Sources, StartAt};
+use crate::source::{SharedFiles, Sources, StartAt, PIECE_BYTES};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::Probe;
@@ -53,6 +54,9 @@ pub struct RunOptions {
     /// Serve the run's counters for Prometheus at `HOST:PORT/metrics` (process `p` of several
     /// at `PORT + p`).
     pub metrics: Option<String>,
+    /// About how many bytes each piece of a file read by every worker of a process holds
+    /// (`None`: [`crate::source::PIECE_BYTES`]).
+    pub piece_bytes: Option<u64>,
 }
 
 /// The dashboard server of `tidemark run --http`.
@@ -105,8 +109,13 @@ pub fn run(options: RunOptions) -> Result<Finished, Failure> {
     } else {
         options.sources.clone()
     };
-    let sources = Sources::resolve(&uris, plan.format, &format!("tidemark-{}", plan.name))
-        .map_err(|e| setup(e.to_string()))?;
+    let group = format!("tidemark-{}", plan.name);
+    // De-duplication keeps the first copy of an id to reach it, so a file whose copies must
+    // be met in file order is read whole, by one worker.
+    let piece_bytes = options.piece_bytes.unwrap_or(PIECE_BYTES);
+    let pieces = SharedFiles::new(piece_bytes, plan.dedup.is_none());
+    let sources =
+        Sources::resolve(&uris, plan.format, &group, pieces).map_err(|e| setup(e.to_string()))?;
     let cluster = &options.cluster;
     let config = cluster.timely_config().map_err(|e| setup(e.to_string()))?;
     let inputs = match &sources {

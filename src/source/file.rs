@@ -308,9 +308,10 @@ pub struct FileSet {
 }
 
 /// Whether a partition is read in pieces by every worker of a process: a regular, non-empty
-/// file of JSON lines, when a process runs more than one worker.
-fn in_pieces(partition: &Partition, local: usize) -> bool {
+/// file of JSON lines, when a process runs more than one worker and pieces are enabled.
+fn in_pieces(partition: &Partition, shared: &SharedFiles, local: usize) -> bool {
     local > 1
+        && shared.enabled()
         && partition.format == Format::Json
         && std::fs::metadata(&partition.path).is_ok_and(|m| m.is_file() && m.len() > 0)
 }
@@ -330,7 +331,7 @@ impl FileSet {
         let (process, processes) = (worker / local, (peers / local).max(1));
         let mut slots = Vec::new();
         for p in all {
-            if in_pieces(p, local) {
+            if in_pieces(p, shared, local) {
                 if p.index % processes == process {
                     let lead = worker % local == p.index % local;
                     slots.push(Slot::Pieces(PieceReader::new(shared.get(p)?, lead)));

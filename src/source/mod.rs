@@ -257,11 +257,13 @@ pub enum Sources {
 
 impl Sources {
     /// Resolves source URIs: files are listed (and must exist), a Kafka topic must exist.
-    /// `group` is the default consumer group.
+    /// `group` is the default consumer group; `pieces` reads the files that every worker of
+    /// a process reads.
     pub fn resolve(
         uris: &[String],
         format: Option<Format>,
         group: &str,
+        pieces: SharedFiles,
     ) -> Result<Sources, SourceError> {
         if let [uri] = uris {
             if uri.starts_with("kafka://") {
@@ -299,7 +301,7 @@ impl Sources {
                 all.push(partition);
             }
         }
-        Ok(Sources::Files(all, SharedFiles::default()))
+        Ok(Sources::Files(all, pieces))
     }
 
     /// Opens this worker's share of the partitions; `local` workers run in each process.

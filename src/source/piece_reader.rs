@@ -9,7 +9,7 @@ use std::sync::Arc;
 /// How many pieces a worker may hold read but not handed on (waiting for the pieces before
 /// them); it claims no more until one is handed on, so memory stays bounded when another
 /// worker is slow.
-const HELD_AT_MOST: usize = 4;
+const HELD_AT_MOST: usize = 8;
 
 /// The piece being read: where the next line starts and how many lines came before it.
 struct Reading {
@@ -75,8 +75,8 @@ impl PieceReader {
         self.reading.is_none() && !self.held.is_empty()
     }
 
-    /// Reads up to `max` records of the pieces this worker claims, calling `each` with the
-    /// record's line within its piece.
+    /// Reads up to `max` records of the pieces this worker claims, to the end of a piece at
+    /// most, calling `each` with the record's line within its piece.
     pub fn read_batch(
         &mut self,
         slot: usize,
@@ -110,7 +110,8 @@ impl PieceReader {
                 }
                 self.ended.push(index);
                 self.reading = None;
-                continue;
+                // Back to the caller, which judges what became ready before reading on.
+                break;
             }
             let n = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |i| i + 1);
             let offset = reading.at;

@@ -1,7 +1,7 @@
 //! One file of JSON lines read by every worker of a process, in pieces.
 //!
-//! The file is mapped once per process and cut at line boundaries into pieces of about
-//! [`PIECE_BYTES`], claimed in order by whichever worker is free. A record's lateness
+//! The file is mapped once per process and cut at line boundaries into pieces of about a
+//! set size ([`PIECE_BYTES`] unless told), claimed in order by whichever worker is free. A record's lateness
 //! depends on the watermark of everything before it in the file, so a worker decodes a piece
 //! at once but judges its records only when every piece before it has been read: the
 //! [`Prefix`] before a piece (the highest watermark of the pieces before it, and their line
@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// About how many bytes one piece holds (it ends at the first line end after this).
+/// About how many bytes one piece holds by default (it ends at the first line end after
+/// this).
 pub const PIECE_BYTES: u64 = 1 << 20;
 
 /// What is known before a piece: what a single reader of the whole file would have had there.
@@ -65,6 +66,7 @@ pub struct SharedFile {
     /// The file's partition number.
     pub index: usize,
     map: Mmap,
+    piece_bytes: u64,
     progress: Mutex<Progress>,
 }
 
@@ -79,7 +81,7 @@ impl std::fmt::Debug for SharedFile {
 
 impl SharedFile {
     /// Maps a regular, non-empty file of JSON lines.
-    fn open(partition: &Partition) -> Result<SharedFile, SourceError> {
+    fn open(partition: &Partition, piece_bytes: u64) -> Result<SharedFile, SourceError> {
         let label = partition.path.display().to_string();
         let io = |source| SourceError::Io {
             path: label.clone(),
@@ -93,6 +95,7 @@ impl SharedFile {
         Ok(SharedFile {
             index: partition.index,
             map,
+            piece_bytes: piece_bytes.max(1),
             progress: Mutex::new(Progress {
                 next_start: 0,
                 claimed: 0,
@@ -125,7 +128,7 @@ impl SharedFile {
         if start >= size {
             return None;
         }
-        let cut = start + PIECE_BYTES;
+        let cut = start + self.piece_bytes;
         let end = if cut >= size {
             size
         } else {
@@ -213,19 +216,35 @@ impl SharedFile {
 }
 
 /// The files of a run read in pieces, opened once per process and shared by its workers.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SharedFiles {
+    piece_bytes: u64,
+    enabled: bool,
     open: Arc<Mutex<BTreeMap<usize, Arc<SharedFile>>>>,
 }
 
 impl SharedFiles {
+    /// Files to be cut into pieces of about `piece_bytes`; none is when not `enabled`.
+    pub fn new(piece_bytes: u64, enabled: bool) -> SharedFiles {
+        SharedFiles {
+            piece_bytes,
+            enabled,
+            open: Arc::default(),
+        }
+    }
+
+    /// Whether files are read in pieces at all.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// The shared reading of `partition`, opened by the first worker that asks.
     pub fn get(&self, partition: &Partition) -> Result<Arc<SharedFile>, SourceError> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(file) = open.get(&partition.index) {
             return Ok(Arc::clone(file));
         }
-        let file = Arc::new(SharedFile::open(partition)?);
+        let file = Arc::new(SharedFile::open(partition, self.piece_bytes)?);
         open.insert(partition.index, Arc::clone(&file));
         Ok(file)
     }
@@ -246,7 +265,7 @@ mod tests {
             path: file.path().to_path_buf(),
             format: Format::Json,
         };
-        let shared = SharedFile::open(&partition).expect("open");
+        let shared = SharedFile::open(&partition, PIECE_BYTES).expect("open");
         (file, shared)
     }
 
