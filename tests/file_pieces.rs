@@ -29,7 +29,7 @@ fn case() -> impl Strategy<Value = Case> {
         0u64..4_000,
         2usize..5,
         1u64..600,
-        prop::bool::weighted(0.2),
+        prop::bool::weighted(0.5),
         prop::collection::vec(
             (0u8..16, -4_000i64..4_000, 0u8..6, 0u16..300, -20i64..20),
             1..700,

@@ -37,36 +37,45 @@ impl Deduplicator {
         }
     }
 
-    /// True the first time `id` is offered; remembers it until the frontier reaches `deadline`.
-    pub fn first_sighting(&mut self, id: &Value, deadline: u64) -> bool {
-        self.sight(id, id.decimal_id(), deadline)
+    /// True when no copy of `id` is held whose deadline is after `arrival` (the copy's arrival
+    /// on the frontier), and then remembers `id` until the frontier reaches `deadline`. So a
+    /// copy is a duplicate exactly while an earlier copy could still change a result, whatever
+    /// the frontier and the batches it came in.
+    pub fn first_sighting(&mut self, id: &Value, deadline: u64, arrival: u64) -> bool {
+        self.sight(id, id.decimal_id(), deadline, arrival)
     }
 
-    /// [`Self::first_sighting`] for a batch of `(id, deadline)`, in order, into `fresh`; a
-    /// record without an id is always fresh.
-    pub fn first_sightings(&mut self, ids: &[(Option<&Value>, u64)], fresh: &mut Vec<bool>) {
+    /// [`Self::first_sighting`] for a batch of `(id, deadline, arrival)`, in order, into
+    /// `fresh`; a record without an id is always fresh.
+    pub fn first_sightings(&mut self, ids: &[(Option<&Value>, u64, u64)], fresh: &mut Vec<bool>) {
         let mut numbers = std::mem::take(&mut self.numbers);
         numbers.clear();
-        numbers.extend(ids.iter().map(|(id, _)| id.and_then(Value::decimal_id)));
+        numbers.extend(ids.iter().map(|(id, ..)| id.and_then(Value::decimal_id)));
         fresh.clear();
-        for (at, &(id, deadline)) in ids.iter().enumerate() {
+        for (at, &(id, deadline, arrival)) in ids.iter().enumerate() {
             if let Some(Some(ahead)) = numbers.get(at + PREFETCH_AHEAD) {
                 self.numeric.prefetch(*ahead);
             }
-            fresh.push(id.is_none_or(|id| self.sight(id, numbers[at], deadline)));
+            fresh.push(id.is_none_or(|id| self.sight(id, numbers[at], deadline, arrival)));
         }
         self.numbers = numbers;
     }
 
-    fn sight(&mut self, id: &Value, number: Option<u64>, deadline: u64) -> bool {
+    fn sight(&mut self, id: &Value, number: Option<u64>, deadline: u64, arrival: u64) -> bool {
         if let Some(number) = number {
-            return self.numeric.insert(number, deadline);
+            return self.numeric.insert(number, deadline, arrival);
         }
-        if self.other.contains_key(id) {
-            return false;
+        match self.other.get_mut(id) {
+            Some(held) if *held > arrival => false,
+            Some(held) => {
+                *held = deadline;
+                true
+            }
+            None => {
+                self.other.insert(id.clone(), deadline);
+                true
+            }
         }
-        self.other.insert(id.clone(), deadline);
-        true
     }
 
     /// Forgets ids whose deadline the frontier has reached; by then any copy would be too late
@@ -99,13 +108,32 @@ mod tests {
     fn drops_repeats_until_expiry() {
         let mut d = Deduplicator::new(16);
         let id = Value::Str("7".into());
-        assert!(d.first_sighting(&id, 100));
-        assert!(!d.first_sighting(&id, 100));
+        assert!(d.first_sighting(&id, 100, 0));
+        assert!(!d.first_sighting(&id, 100, 0));
         d.expire(99);
         assert_eq!(d.len(), 1);
         d.expire(100);
         assert!(d.is_empty());
-        assert!(d.first_sighting(&id, 200));
+        assert!(d.first_sighting(&id, 200, 0));
+    }
+
+    /// A copy arriving once every window of the first is final is new again, for numeric
+    /// and other ids alike, whether or not the first was forgotten yet.
+    #[test]
+    fn a_copy_after_the_deadline_is_new() {
+        let mut d = Deduplicator::new(1 << 40);
+        for id in [Value::Str("42".into()), Value::Str("x".into())] {
+            assert!(d.first_sighting(&id, 100, 10));
+            assert!(
+                !d.first_sighting(&id, 300, 99),
+                "{id:?} could still change a result"
+            );
+            assert!(
+                d.first_sighting(&id, 300, 100),
+                "{id:?}'s windows were final"
+            );
+            assert!(!d.first_sighting(&id, 400, 299));
+        }
     }
 
     #[test]
@@ -121,8 +149,8 @@ mod tests {
             Value::Str("".into()),
             Value::Str("-1".into()),
         ] {
-            assert!(d.first_sighting(&id, 100), "{id:?} is new");
-            assert!(!d.first_sighting(&id, 100), "{id:?} is seen");
+            assert!(d.first_sighting(&id, 100, 0), "{id:?} is new");
+            assert!(!d.first_sighting(&id, 100, 0), "{id:?} is seen");
         }
         assert_eq!(d.len(), 8);
     }
@@ -135,15 +163,17 @@ mod tests {
                 _ => Value::Str((1_574_000_000_000_000_000 + i % 37).to_string().into()),
             })
             .collect();
-        let batch: Vec<(Option<&Value>, u64)> = ids
+        let batch: Vec<(Option<&Value>, u64, u64)> = ids
             .iter()
             .enumerate()
-            .map(|(i, id)| ((i % 10 != 3).then_some(id), 100))
+            .map(|(i, id)| ((i % 10 != 3).then_some(id), 100, i as u64))
             .collect();
         let mut single = Deduplicator::new(16);
         let expected: Vec<bool> = batch
             .iter()
-            .map(|&(id, deadline)| id.is_none_or(|id| single.first_sighting(id, deadline)))
+            .map(|&(id, deadline, arrival)| {
+                id.is_none_or(|id| single.first_sighting(id, deadline, arrival))
+            })
             .collect();
         let mut batched = Deduplicator::new(16);
         let mut fresh = Vec::new();

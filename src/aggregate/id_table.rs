@@ -65,10 +65,11 @@ impl IdTable {
         let _ = id;
     }
 
-    /// Adds `id` with `deadline` and returns true, or returns false when it is already there
-    /// (its deadline unchanged).
+    /// Adds `id` with `deadline` and returns true, unless it is there with a deadline after
+    /// `arrival`: then returns false (its deadline unchanged). One there with an earlier
+    /// deadline takes the new one.
     #[inline]
-    pub fn insert(&mut self, id: u64, deadline: u64) -> bool {
+    pub fn insert(&mut self, id: u64, deadline: u64, arrival: u64) -> bool {
         // Grow past five eighths full: probes stay short, mostly within one cache line.
         if (self.len + 1) * 8 > self.slots.len() * 5 {
             self.rebuild(self.slots.len() * 2, 0);
@@ -86,7 +87,11 @@ impl IdTable {
                 return true;
             }
             if slot.id == id {
-                return false;
+                if slot.deadline > arrival {
+                    return false;
+                }
+                slot.deadline = deadline.max(1);
+                return true;
             }
             at = (at + 1) & mask;
         }
@@ -110,7 +115,7 @@ impl IdTable {
     fn rebuild(&mut self, slots: usize, frontier: u64) {
         let old = std::mem::replace(self, IdTable::with_slots(slots));
         for slot in old.slots.into_iter().filter(|s| s.deadline > frontier) {
-            self.insert(slot.id, slot.deadline);
+            self.insert(slot.id, slot.deadline, 0);
         }
     }
 
@@ -127,30 +132,32 @@ mod tests {
     use std::collections::HashMap;
 
     proptest! {
-        /// Inserts and expiries agree with a plain map, for ids that collide a lot (small
+        /// Inserts (a copy arriving at or after the held deadline is new again) and expiries
+        /// agree with a plain map, for ids that collide a lot (small
         /// ranges, shared low bits) and for spread ones.
         #[test]
         fn agrees_with_a_map(
             steps in prop::collection::vec(
                 prop_oneof![
-                    4 => (0u64..300, 0u64..50).prop_map(|(id, d)| (Some(id << 20), d)),
-                    4 => (any::<u64>(), 0u64..50).prop_map(|(id, d)| (Some(id), d)),
-                    1 => (0u64..50).prop_map(|f| (None, f)),
+                    4 => (0u64..300, 0u64..50, 0u64..50)
+                        .prop_map(|(id, d, a)| (Some(id << 20), d, a)),
+                    4 => (any::<u64>(), 0u64..50, 0u64..50).prop_map(|(id, d, a)| (Some(id), d, a)),
+                    1 => (0u64..50).prop_map(|f| (None, f, 0)),
                 ],
                 0..600,
             )
         ) {
             let mut table = IdTable::default();
             let mut model: HashMap<u64, u64> = HashMap::new();
-            for (id, value) in steps {
+            for (id, value, arrival) in steps {
                 match id {
                     Some(id) => {
                         table.prefetch(id);
-                        let fresh = !model.contains_key(&id);
+                        let fresh = model.get(&id).is_none_or(|&deadline| deadline <= arrival);
                         if fresh {
                             model.insert(id, value.max(1));
                         }
-                        prop_assert_eq!(table.insert(id, value), fresh);
+                        prop_assert_eq!(table.insert(id, value, arrival), fresh);
                     }
                     None => {
                         table.expire(value);
@@ -160,7 +167,7 @@ mod tests {
                 prop_assert_eq!(table.len(), model.len());
             }
             for (&id, &deadline) in &model {
-                prop_assert!(!table.insert(id, deadline));
+                prop_assert!(!table.insert(id, deadline, 0));
             }
         }
     }

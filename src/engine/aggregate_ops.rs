@@ -34,6 +34,7 @@ pub fn aggregate<'s>(
 ) -> (Stream<'s, u64, Vec<ResultRow>>, Option<FrontierOnly<'s>>) {
     let scope = events.scope();
     let events = match shared.plan.dedup {
+        Some(_) if shared.source_dedup.is_some() => events,
         Some(field) => dedup::deduplicate(events, field, shared),
         None => events,
     };

@@ -1,4 +1,5 @@
-//! De-duplication by an id field, exchanged by id.
+//! De-duplication by an id field: the operator (exchanged by id), or in the sources when every
+//! input is a file read in pieces judged in file order.
 
 use super::aggregate_ops::stable_hash;
 use super::large_batches::LargeBatches;
@@ -8,7 +9,7 @@ use crate::event::Event;
 use crate::plan::{OutputKind, Plan};
 use crate::value::Value;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use timely::dataflow::channels::pact::ExchangeCore;
 use timely::dataflow::operators::Operator;
 use timely::dataflow::Stream;
@@ -70,9 +71,12 @@ pub fn deduplicate<'s>(
             input.for_each_stamp(|cap, batches| {
                 let mut session = output.session(&cap);
                 for batch in batches {
-                    let ids: Vec<(Option<&Value>, u64)> = batch
+                    let ids: Vec<(Option<&Value>, u64, u64)> = batch
                         .iter()
-                        .map(|event| (event.fields[field].as_ref(), retention.deadline(event)))
+                        .map(|event| {
+                            let id = event.fields[field].as_ref();
+                            (id, retention.deadline(event), event.arrival)
+                        })
                         .collect();
                     seen.first_sightings(&ids, &mut fresh);
                     drop(ids);
@@ -91,4 +95,49 @@ pub fn deduplicate<'s>(
             seen.expire(frontier.frontier().first().copied().unwrap_or(u64::MAX));
         }
     })
+}
+
+/// De-duplication in the sources of one process: each file's pieces are judged in file order
+/// and pass through here as they are, so a file's first copy of an id wins, as when one worker
+/// reads it whole.
+pub struct SourceDedup {
+    field: usize,
+    retention: Retention,
+    seen: Mutex<Deduplicator>,
+}
+
+impl SourceDedup {
+    /// The de-duplication of `plan`, if it de-duplicates.
+    pub fn of(plan: &Plan) -> Option<SourceDedup> {
+        let retention = Retention::of(plan);
+        Some(SourceDedup {
+            field: plan.dedup?,
+            retention,
+            seen: Mutex::new(retention.deduplicator()),
+        })
+    }
+
+    /// Drops from `events` (one piece's, in file order) every copy of an id already seen;
+    /// ids whose deadline `frontier` (no later than any event still to come) reached are
+    /// forgotten. Returns how many were dropped.
+    pub fn keep_first(&self, frontier: u64, events: &mut Vec<Event>) -> u64 {
+        let ids: Vec<(Option<&Value>, u64, u64)> = events
+            .iter()
+            .map(|event| {
+                let id = event.fields[self.field].as_ref();
+                (id, self.retention.deadline(event), event.arrival)
+            })
+            .collect();
+        let mut fresh = Vec::with_capacity(ids.len());
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.first_sightings(&ids, &mut fresh);
+            seen.expire(frontier);
+        }
+        drop(ids);
+        let before = events.len();
+        let mut verdicts = fresh.iter();
+        events.retain(|_| verdicts.next().copied().unwrap_or(true));
+        (before - events.len()) as u64
+    }
 }

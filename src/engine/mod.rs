@@ -110,13 +110,27 @@ pub fn run(options: RunOptions) -> Result<Finished, Failure> {
         options.sources.clone()
     };
     let group = format!("tidemark-{}", plan.name);
-    // De-duplication keeps the first copy of an id to reach it, so a file whose copies must
-    // be met in file order is read whole, by one worker.
-    let piece_bytes = options.piece_bytes.unwrap_or(PIECE_BYTES);
-    let pieces = SharedFiles::new(piece_bytes, plan.dedup.is_none());
-    let sources =
-        Sources::resolve(&uris, plan.format, &group, pieces).map_err(|e| setup(e.to_string()))?;
     let cluster = &options.cluster;
+    let piece_bytes = options.piece_bytes.unwrap_or(PIECE_BYTES);
+    // De-duplication keeps the first copy of an id to reach it. When every input is a file
+    // read in pieces by the one process, the sources de-duplicate, judging each file's pieces
+    // in order; otherwise a file whose copies must meet it in order is read whole.
+    let dedup_at_source = |all: &[crate::source::Partition]| {
+        plan.dedup.is_some()
+            && cluster.processes == 1
+            && cluster.workers > 1
+            && all.iter().all(crate::source::can_read_in_pieces)
+    };
+    let mut sources =
+        Sources::resolve(&uris, plan.format, &group).map_err(|e| setup(e.to_string()))?;
+    if let Sources::Files(all, pieces) = &mut sources {
+        let at_source = dedup_at_source(all);
+        *pieces = SharedFiles::new(piece_bytes, plan.dedup.is_none() || at_source, at_source);
+    }
+    let source_dedup = match &sources {
+        Sources::Files(_, pieces) if pieces.in_order() => dedup::SourceDedup::of(&plan),
+        Sources::Files(..) | Sources::Kafka(_) | Sources::Generated(_) => None,
+    };
     let config = cluster.timely_config().map_err(|e| setup(e.to_string()))?;
     let inputs = match &sources {
         Sources::Files(all, _) => all
@@ -191,6 +205,7 @@ pub fn run(options: RunOptions) -> Result<Finished, Failure> {
         None => (None, None),
     };
     let shared = Arc::new(Shared {
+        source_dedup,
         rows: RowFormat::new(&plan),
         plan,
         sources,

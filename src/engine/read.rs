@@ -177,6 +177,7 @@ pub fn read_and_decode<'s>(
                 &mut events,
                 &mut tally,
                 &mut tracked,
+                read_probe.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX)),
             );
             if !events.is_empty() {
                 output.session(&*cap).give_container(&mut events);
@@ -457,6 +458,7 @@ fn read_batch(
     events: &mut Vec<Event>,
     tally: &mut Tally,
     tracked: &mut Vec<Tracked>,
+    read_frontier: u64,
 ) -> usize {
     let ooo = shared.plan.time.max_out_of_orderness_ms;
     let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
@@ -515,7 +517,7 @@ fn read_batch(
             None => reader.piece_handed_on(slot, piece),
         }
     }
-    judge_pieces(&mut judge, reader, pieces, ooo);
+    judge_pieces(&mut judge, reader, pieces, ooo, read_frontier);
     let Judge {
         dead,
         late,
@@ -542,12 +544,15 @@ fn read_batch(
 }
 
 /// Judges the read pieces whose prefix is known, each from the watermark and line count
-/// before it, as a single reader of the whole file would have, and hands them on.
+/// before it, as a single reader of the whole file would have, and hands them on; with
+/// de-duplication in the sources, de-duplicates them (`read_frontier`: the frontier of what
+/// all sources read, no later than any event still to come).
 fn judge_pieces(
     judge: &mut Judge<'_>,
     reader: &mut dyn WorkerSource,
     pieces: &mut Pieces,
     ooo: u64,
+    read_frontier: u64,
 ) {
     let ready: Vec<((usize, usize), Prefix)> = pieces
         .iter()
@@ -559,6 +564,7 @@ fn judge_pieces(
             continue;
         };
         let mut watermark = PartitionWatermark::resumed(ooo, prefix.watermark);
+        let first = judge.events.len();
         for Waiting { at, len, decoded } in records.records {
             let at = At {
                 line: prefix.lines + at.line,
@@ -571,6 +577,17 @@ fn judge_pieces(
                     .unwrap_or_default()
             };
             judge.judge(at, &text, decoded, &mut watermark, 0);
+        }
+        // Pieces judged in file order are de-duplicated here, in that order.
+        if let Some(dedup) = &judge.shared.source_dedup {
+            let mut events = judge.events.split_off(first);
+            let dropped = dedup.keep_first(read_frontier, &mut events);
+            judge.events.append(&mut events);
+            judge
+                .shared
+                .metrics
+                .duplicates
+                .fetch_add(dropped, Ordering::Relaxed);
         }
         reader.piece_handed_on(slot, piece);
     }

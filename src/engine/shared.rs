@@ -1,6 +1,7 @@
 //! What the workers of one process share: the plan, sources, decoder and sinks, the
 //! counters, and how the run ends (a failure, an abort, a stop on a signal).
 
+use super::dedup::SourceDedup;
 use super::{sink_lag, source_frontiers::SourceFrontiers, stop};
 use crate::dashboard::LiveStore;
 use crate::decode::Decoder;
@@ -25,6 +26,9 @@ pub(crate) struct Shared {
     pub failures: Mutex<Vec<String>>,
     pub stop: stop::Stop,
     pub source_frontiers: SourceFrontiers,
+    /// De-duplication in the sources, when every input is a file read in pieces judged in
+    /// file order (the de-duplication operator is then left out).
+    pub source_dedup: Option<SourceDedup>,
     /// The dashboard's live store, when `--http` is on (on every process: all build the
     /// same dataflow; process 0 serves it).
     pub live: Option<Arc<LiveStore>>,

@@ -307,13 +307,16 @@ pub struct FileSet {
     slots: Vec<Slot>,
 }
 
-/// Whether a partition is read in pieces by every worker of a process: a regular, non-empty
-/// file of JSON lines, when a process runs more than one worker and pieces are enabled.
-fn in_pieces(partition: &Partition, shared: &SharedFiles, local: usize) -> bool {
-    local > 1
-        && shared.enabled()
-        && partition.format == Format::Json
+/// Whether a partition can be read in pieces: a regular, non-empty file of JSON lines.
+pub fn can_read_in_pieces(partition: &Partition) -> bool {
+    partition.format == Format::Json
         && std::fs::metadata(&partition.path).is_ok_and(|m| m.is_file() && m.len() > 0)
+}
+
+/// Whether a partition is read in pieces by every worker of a process: one that can be, when
+/// a process runs more than one worker and pieces are enabled.
+fn in_pieces(partition: &Partition, shared: &SharedFiles, local: usize) -> bool {
+    local > 1 && shared.enabled() && can_read_in_pieces(partition)
 }
 
 impl FileSet {

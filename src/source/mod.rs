@@ -8,7 +8,7 @@ mod kafka;
 mod piece_reader;
 mod pieces;
 
-pub use file::{FileReader, FileSet};
+pub use file::{can_read_in_pieces, FileReader, FileSet};
 pub use generated::{GenPartition, GenSet};
 pub use kafka::{KafkaPartitions, KafkaUri, StartAt};
 pub use pieces::{Prefix, SharedFiles, PIECE_BYTES};
@@ -257,13 +257,12 @@ pub enum Sources {
 
 impl Sources {
     /// Resolves source URIs: files are listed (and must exist), a Kafka topic must exist.
-    /// `group` is the default consumer group; `pieces` reads the files that every worker of
-    /// a process reads.
+    /// `group` is the default consumer group. Files are read in pieces of [`PIECE_BYTES`]
+    /// unless the caller sets other [`SharedFiles`].
     pub fn resolve(
         uris: &[String],
         format: Option<Format>,
         group: &str,
-        pieces: SharedFiles,
     ) -> Result<Sources, SourceError> {
         if let [uri] = uris {
             if uri.starts_with("kafka://") {
@@ -301,7 +300,10 @@ impl Sources {
                 all.push(partition);
             }
         }
-        Ok(Sources::Files(all, pieces))
+        Ok(Sources::Files(
+            all,
+            SharedFiles::new(PIECE_BYTES, true, false),
+        ))
     }
 
     /// Opens this worker's share of the partitions; `local` workers run in each process.

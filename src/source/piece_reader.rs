@@ -9,7 +9,7 @@ use std::sync::Arc;
 /// How many pieces a worker may hold read but not handed on (waiting for the pieces before
 /// them); it claims no more until one is handed on, so memory stays bounded when another
 /// worker is slow.
-const HELD_AT_MOST: usize = 8;
+const HELD_AT_MOST: usize = 4;
 
 /// The piece being read: where the next line starts and how many lines came before it.
 struct Reading {
@@ -158,6 +158,7 @@ impl PieceReader {
     /// back.
     pub fn handed_on(&mut self, index: usize) {
         if let Some((piece, _)) = self.held.remove(&index) {
+            self.file.handed_on(index);
             self.file.release(&piece);
         }
     }

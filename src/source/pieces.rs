@@ -10,13 +10,13 @@
 
 use super::{Partition, SourceError};
 use memmap2::{Advice, Mmap, UncheckedAdvice};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// About how many bytes one piece holds by default (it ends at the first line end after
 /// this).
-pub const PIECE_BYTES: u64 = 1 << 20;
+pub const PIECE_BYTES: u64 = 8 << 20;
 
 /// What is known before a piece: what a single reader of the whole file would have had there.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,6 +57,10 @@ struct Progress {
     read: BTreeMap<usize, Summary>,
     /// `before[i]`: the prefix of piece `i`, for every piece whose earlier pieces are all read.
     before: Vec<Prefix>,
+    /// Pieces handed on whose earlier pieces are not all handed on yet.
+    handed: BTreeSet<usize>,
+    /// How many pieces from the first were handed on.
+    handed_through: usize,
 }
 
 /// A file shared by the workers of a process.
@@ -67,6 +71,9 @@ pub struct SharedFile {
     pub index: usize,
     map: Mmap,
     piece_bytes: u64,
+    /// Whether pieces are judged in file order, each after every piece before it was handed
+    /// on (for de-duplication, which must meet a file's copies in order).
+    in_order: bool,
     progress: Mutex<Progress>,
 }
 
@@ -81,7 +88,11 @@ impl std::fmt::Debug for SharedFile {
 
 impl SharedFile {
     /// Maps a regular, non-empty file of JSON lines.
-    fn open(partition: &Partition, piece_bytes: u64) -> Result<SharedFile, SourceError> {
+    fn open(
+        partition: &Partition,
+        piece_bytes: u64,
+        in_order: bool,
+    ) -> Result<SharedFile, SourceError> {
         let label = partition.path.display().to_string();
         let io = |source| SourceError::Io {
             path: label.clone(),
@@ -96,11 +107,14 @@ impl SharedFile {
             index: partition.index,
             map,
             piece_bytes: piece_bytes.max(1),
+            in_order,
             progress: Mutex::new(Progress {
                 next_start: 0,
                 claimed: 0,
                 read: BTreeMap::new(),
                 before: vec![Prefix::default()],
+                handed: BTreeSet::new(),
+                handed_through: 0,
             }),
             label,
         })
@@ -176,9 +190,27 @@ impl SharedFile {
         }
     }
 
-    /// The prefix of piece `index`, once every piece before it is read.
+    /// The prefix of piece `index`, once every piece before it is read (and handed on, when
+    /// pieces are judged in file order).
     pub fn prefix(&self, index: usize) -> Option<Prefix> {
-        self.progress().before.get(index).copied()
+        let progress = self.progress();
+        if self.in_order && progress.handed_through < index {
+            return None;
+        }
+        progress.before.get(index).copied()
+    }
+
+    /// Records that piece `index` was judged and handed on.
+    pub fn handed_on(&self, index: usize) {
+        let mut progress = self.progress();
+        progress.handed.insert(index);
+        loop {
+            let next = progress.handed_through;
+            if !progress.handed.remove(&next) {
+                break;
+            }
+            progress.handed_through += 1;
+        }
     }
 
     /// The lowest watermark any record of piece `first` or later can be judged against:
@@ -220,17 +252,25 @@ impl SharedFile {
 pub struct SharedFiles {
     piece_bytes: u64,
     enabled: bool,
+    in_order: bool,
     open: Arc<Mutex<BTreeMap<usize, Arc<SharedFile>>>>,
 }
 
 impl SharedFiles {
-    /// Files to be cut into pieces of about `piece_bytes`; none is when not `enabled`.
-    pub fn new(piece_bytes: u64, enabled: bool) -> SharedFiles {
+    /// Files to be cut into pieces of about `piece_bytes` (none is unless `enabled`), judged
+    /// in file order if `in_order`.
+    pub fn new(piece_bytes: u64, enabled: bool, in_order: bool) -> SharedFiles {
         SharedFiles {
             piece_bytes,
             enabled,
+            in_order,
             open: Arc::default(),
         }
+    }
+
+    /// Whether pieces are judged in file order.
+    pub fn in_order(&self) -> bool {
+        self.enabled && self.in_order
     }
 
     /// Whether files are read in pieces at all.
@@ -244,7 +284,11 @@ impl SharedFiles {
         if let Some(file) = open.get(&partition.index) {
             return Ok(Arc::clone(file));
         }
-        let file = Arc::new(SharedFile::open(partition, self.piece_bytes)?);
+        let file = Arc::new(SharedFile::open(
+            partition,
+            self.piece_bytes,
+            self.in_order,
+        )?);
         open.insert(partition.index, Arc::clone(&file));
         Ok(file)
     }
@@ -256,7 +300,7 @@ mod tests {
     use crate::plan::Format;
     use std::io::Write;
 
-    fn shared(text: &[u8]) -> (tempfile::NamedTempFile, SharedFile) {
+    fn shared(text: &[u8], in_order: bool) -> (tempfile::NamedTempFile, SharedFile) {
         let mut file = tempfile::NamedTempFile::new().expect("temp file");
         file.write_all(text).expect("write");
         file.flush().expect("flush");
@@ -265,7 +309,7 @@ mod tests {
             path: file.path().to_path_buf(),
             format: Format::Json,
         };
-        let shared = SharedFile::open(&partition, PIECE_BYTES).expect("open");
+        let shared = SharedFile::open(&partition, PIECE_BYTES, in_order).expect("open");
         (file, shared)
     }
 
@@ -282,7 +326,7 @@ mod tests {
             n += 1;
         }
         text.extend_from_slice(b"{\"last\":1}");
-        let (_file, shared) = shared(&text);
+        let (_file, shared) = shared(&text, false);
         let mut at = 0;
         let mut pieces = Vec::new();
         while let Some(piece) = shared.claim() {
@@ -304,7 +348,7 @@ mod tests {
     /// read in; it holds the highest watermark before the piece and the lines before it.
     #[test]
     fn prefixes_follow_the_pieces_read_in_any_order() {
-        let (_file, shared) = shared(b"{}\n");
+        let (_file, shared) = shared(b"{}\n", false);
         assert_eq!(shared.prefix(0), Some(Prefix::default()));
         shared.read(2, 5, Some(30));
         shared.read(1, 3, None);
@@ -323,5 +367,26 @@ mod tests {
         assert_eq!(shared.lowest_from(Some(1)), Some(50));
         shared.read(3, 1, Some(70));
         assert_eq!(shared.lowest_from(None), Some(70));
+    }
+
+    /// In file order, a piece's prefix waits until every piece before it was handed on.
+    #[test]
+    fn in_file_order_a_prefix_waits_for_the_pieces_before_to_be_handed_on() {
+        let (_file, shared) = shared(b"{}\n", true);
+        for piece in 0..3 {
+            shared.read(piece, 1, Some(10 * piece as u64));
+        }
+        assert_eq!(shared.prefix(0).map(|p| p.lines), Some(0));
+        assert_eq!(shared.prefix(2), None);
+        shared.handed_on(1);
+        assert_eq!(shared.prefix(1), None);
+        shared.handed_on(0);
+        assert_eq!(
+            shared.prefix(2),
+            Some(Prefix {
+                watermark: Some(10),
+                lines: 2
+            })
+        );
     }
 }

@@ -9,11 +9,12 @@ pub struct PromQl {
 }
 
 impl PromQl {
-    /// The series of an instant PromQL query (`None` while Prometheus is not up).
+    /// The series of an instant PromQL query (`None` while Prometheus is not up, or not
+    /// ready yet: it answers 503 while it loads its storage).
     pub fn query(&self, query: &str) -> Option<Vec<serde_json::Value>> {
         let encoded: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
         let url = format!("{}/api/v1/query?query={encoded}", self.url);
-        std::net::TcpStream::connect(self.url.trim_start_matches("http://")).ok()?;
+        ureq::get(&format!("{}/-/ready", self.url)).call().ok()?;
         let (status, body) = get(&url);
         assert_eq!(status, 200, "{query}: {body}");
         assert_eq!(body["status"], "success", "{query}: {body}");
