@@ -32,4 +32,4 @@ if [ "$(scripts/cluster.sh status | grep -c ': running' || true)" -lt 5 ]; then
   started+=(scripts/cluster.sh)
   scripts/cluster.sh up
 fi
-cargo test --locked
+cargo test --locked --no-fail-fast

@@ -42,6 +42,10 @@ fn served_file(
             &sink_uri,
             "-w",
             "2",
+            // Pieces of a file move the frontier a piece at a time: small ones, so that it
+            // moves in steps as a long replay's does (provisional rows, then final ones).
+            "--piece-bytes",
+            "262144",
             "--quiet",
             "--http-retention",
             "1000d",
