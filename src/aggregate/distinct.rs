@@ -5,41 +5,62 @@ use hashbrown::HashSet;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
+type FxHashSet<T> = HashSet<T, rustc_hash::FxBuildHasher>;
+
+/// How many numbers a set keeps as a sorted list before it hashes them.
+const FEW: usize = 32;
+
 /// Every distinct value seen. Text that spells a number in canonical decimal (user and tweet
 /// ids) is kept as that number: a quarter of the memory, and one multiply to hash instead
-/// of hashing the text. A value is one kind or the other by its own characters, so the two
-/// sets never hold the same value twice and their sizes add up to the count.
+/// of hashing the text. A value is one kind or the other by its own characters, so numbers
+/// and other values never hold the same value twice and their counts add up.
+///
+/// Most sets are small (the authors of one city in one pane): up to [`FEW`] numbers are a
+/// sorted list, 8 bytes a value, with no table. Past that, or with a value that is not such
+/// a number, the set becomes [`Many`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DistinctSet(Form);
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Form {
+    /// At most [`FEW`] numbers, sorted, each once.
+    Few(Vec<u64>),
+    /// Any values (boxed: three tables, where `Few` is one list).
+    Many(Box<Many>),
+}
+
+/// A set of any size and kind of values.
 ///
 /// Numbers are first only listed (`staged`), not hashed: a pre-aggregated partial state
 /// collects a batch's ids that way and is merged into its window's set, which then hashes
 /// each id once instead of twice. The first merge, or [`DistinctSet::settle`], moves them
 /// into the set.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct DistinctSet {
-    numbers: HashSet<u64, rustc_hash::FxBuildHasher>,
+struct Many {
+    numbers: FxHashSet<u64>,
     staged: Vec<u64>,
-    other: HashSet<Value, rustc_hash::FxBuildHasher>,
+    other: FxHashSet<Value>,
 }
 
-impl DistinctSet {
-    /// Adds a value (numbers are listed; other values hashed once, copied only when new).
-    #[inline]
-    pub fn insert(&mut self, value: &Value) {
-        match value.decimal_id() {
-            Some(number) => self.staged.push(number),
-            None => {
-                self.other.get_or_insert_with(value, Value::clone);
-            }
-        }
+impl Default for DistinctSet {
+    fn default() -> Self {
+        DistinctSet(Form::Few(Vec::new()))
+    }
+}
+
+impl Many {
+    /// A set holding `numbers`.
+    fn of(numbers: &[u64]) -> Box<Many> {
+        let mut many = Box::<Many>::default();
+        many.numbers.extend(numbers);
+        many
     }
 
-    /// Moves the listed numbers into the set.
-    pub fn settle(&mut self) {
+    fn settle(&mut self) {
         self.numbers.extend(self.staged.drain(..));
     }
 
-    /// Adds every value of `more`, folding the smaller set into the larger.
-    pub fn merge(&mut self, mut more: DistinctSet) {
+    fn merge(&mut self, mut more: Many) {
         if self.numbers.len() < more.numbers.len() {
             std::mem::swap(&mut self.numbers, &mut more.numbers);
         }
@@ -53,7 +74,7 @@ impl DistinctSet {
     }
 
     /// Every number seen, listed ones included (a copy only while some are listed).
-    fn all_numbers(&self) -> Cow<'_, HashSet<u64, rustc_hash::FxBuildHasher>> {
+    fn all_numbers(&self) -> Cow<'_, FxHashSet<u64>> {
         if self.staged.is_empty() {
             return Cow::Borrowed(&self.numbers);
         }
@@ -62,35 +83,130 @@ impl DistinctSet {
         Cow::Owned(all)
     }
 
+    fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Many>()
+            + self.numbers.capacity() * (std::mem::size_of::<u64>() + 1)
+            + self.staged.capacity() * std::mem::size_of::<u64>()
+            + self.other.capacity() * (std::mem::size_of::<Value>() + 1)
+    }
+}
+
+/// Adds `number` to a sorted list of distinct numbers; false when it is full and the number
+/// is new.
+fn add_few(few: &mut Vec<u64>, number: u64) -> bool {
+    match few.binary_search(&number) {
+        Ok(_) => true,
+        Err(_) if few.len() == FEW => false,
+        Err(at) => {
+            few.insert(at, number);
+            true
+        }
+    }
+}
+
+impl DistinctSet {
+    /// The table form, made from the list form when needed.
+    fn many(&mut self) -> &mut Many {
+        if let Form::Few(few) = &self.0 {
+            self.0 = Form::Many(Many::of(few));
+        }
+        match &mut self.0 {
+            Form::Many(many) => many,
+            Form::Few(_) => unreachable!("made the table form above"),
+        }
+    }
+
+    /// Adds a value (numbers are listed; other values hashed once, copied only when new).
+    #[inline]
+    pub fn insert(&mut self, value: &Value) {
+        match (value.decimal_id(), &mut self.0) {
+            (Some(number), Form::Few(few)) => {
+                if !add_few(few, number) {
+                    self.many().numbers.insert(number);
+                }
+            }
+            (Some(number), Form::Many(many)) => many.staged.push(number),
+            (None, _) => {
+                self.many().other.get_or_insert_with(value, Value::clone);
+            }
+        }
+    }
+
+    /// Moves the listed numbers into the set.
+    pub fn settle(&mut self) {
+        match &mut self.0 {
+            Form::Few(_) => {}
+            Form::Many(many) => many.settle(),
+        }
+    }
+
+    /// Adds every value of `more`.
+    pub fn merge(&mut self, more: DistinctSet) {
+        match (&mut self.0, more.0) {
+            (Form::Few(few), Form::Few(more)) => {
+                if let Some(overflow) = more.iter().position(|&n| !add_few(few, n)) {
+                    let many = self.many();
+                    many.numbers.extend(&more[overflow..]);
+                }
+            }
+            (Form::Many(many), Form::Few(more)) => many.numbers.extend(more),
+            (Form::Few(few), Form::Many(mut more)) => {
+                more.settle();
+                more.numbers.extend(few.iter());
+                self.0 = Form::Many(more);
+            }
+            (Form::Many(many), Form::Many(more)) => many.merge(*more),
+        }
+    }
+
     /// How many distinct values were seen.
     pub fn len(&self) -> usize {
-        self.all_numbers().len() + self.other.len()
+        match &self.0 {
+            Form::Few(few) => few.len(),
+            Form::Many(many) => many.all_numbers().len() + many.other.len(),
+        }
     }
 
     /// Values held: distinct ones plus numbers listed but not yet hashed (an upper bound of
     /// [`DistinctSet::len`], without its cost).
     pub fn held(&self) -> usize {
-        self.numbers.len() + self.staged.len() + self.other.len()
+        match &self.0 {
+            Form::Few(few) => few.len(),
+            Form::Many(many) => many.numbers.len() + many.staged.len() + many.other.len(),
+        }
     }
 
-    /// An estimate of the memory the set owns: its tables' capacity at a byte of control
-    /// data per slot, and the listed numbers (not the heap of text values).
+    /// An estimate of the memory the set owns beyond its own size: its list, or its tables'
+    /// capacity at a byte of control data per slot and the listed numbers (not the heap of
+    /// text values).
     pub fn heap_bytes(&self) -> usize {
-        self.numbers.capacity() * (std::mem::size_of::<u64>() + 1)
-            + self.staged.capacity() * std::mem::size_of::<u64>()
-            + self.other.capacity() * (std::mem::size_of::<Value>() + 1)
+        match &self.0 {
+            Form::Few(few) => few.capacity() * std::mem::size_of::<u64>(),
+            Form::Many(many) => many.heap_bytes(),
+        }
     }
 
     /// Whether no value was seen.
     pub fn is_empty(&self) -> bool {
-        self.numbers.is_empty() && self.staged.is_empty() && self.other.is_empty()
+        self.held() == 0
     }
 }
 
-/// Equal when they hold the same values, however many are still listed.
+/// Equal when they hold the same values, in whichever form.
 impl PartialEq for DistinctSet {
     fn eq(&self, other: &DistinctSet) -> bool {
-        self.other == other.other && self.all_numbers() == other.all_numbers()
+        match (&self.0, &other.0) {
+            (Form::Few(a), Form::Few(b)) => a == b,
+            (Form::Few(few), Form::Many(many)) | (Form::Many(many), Form::Few(few)) => {
+                many.other.is_empty() && {
+                    let numbers = many.all_numbers();
+                    numbers.len() == few.len() && few.iter().all(|n| numbers.contains(n))
+                }
+            }
+            (Form::Many(a), Form::Many(b)) => {
+                a.other == b.other && a.all_numbers() == b.all_numbers()
+            }
+        }
     }
 }
 
@@ -109,6 +225,43 @@ mod tests {
         ]
     }
 
+    /// Mostly decimal ids, from a range wide enough to pass the list form's size.
+    fn mostly_numbers() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            9 => (0u64..90).prop_map(|n| Value::Str(n.to_string().into())),
+            1 => "[a-c]{1,2}".prop_map(|s| Value::Str(s.into())),
+        ]
+    }
+
+    fn set_of(values: &[Value]) -> DistinctSet {
+        let mut set = DistinctSet::default();
+        values.iter().for_each(|v| set.insert(v));
+        set
+    }
+
+    fn check_split(values: &[Value], cut: usize) -> Result<(), TestCaseError> {
+        let cut = cut.min(values.len());
+        let expected: std::collections::HashSet<&Value> = values.iter().collect();
+        let left = set_of(&values[..cut]);
+        let left_expected: std::collections::HashSet<&Value> = values[..cut].iter().collect();
+        // Unsettled (numbers only listed, repeats included) and settled alike.
+        prop_assert_eq!(left.len(), left_expected.len());
+        let mut settled = left.clone();
+        settled.settle();
+        prop_assert_eq!(settled.len(), left_expected.len());
+        prop_assert_eq!(&settled, &left);
+        let mut right = set_of(&values[cut..]);
+        right.merge(left.clone());
+        prop_assert_eq!(right.len(), expected.len());
+        prop_assert_eq!(right.is_empty(), values.is_empty());
+        // Merging the other way round holds the same values.
+        let mut other_way = left;
+        other_way.merge(set_of(&values[cut..]));
+        prop_assert_eq!(&other_way, &right);
+        prop_assert_eq!(&set_of(values), &right);
+        Ok(())
+    }
+
     proptest! {
         /// Counts agree with a set of the values themselves, however the input is split and
         /// merged: `7`, `"7"` and `"07"` are three values.
@@ -117,22 +270,23 @@ mod tests {
             values in prop::collection::vec(value(), 0..80),
             cut in 0usize..80,
         ) {
-            let cut = cut.min(values.len());
-            let expected: std::collections::HashSet<&Value> = values.iter().collect();
-            let mut left = DistinctSet::default();
-            values[..cut].iter().for_each(|v| left.insert(v));
-            let left_expected: std::collections::HashSet<&Value> = values[..cut].iter().collect();
-            // Unsettled (numbers only listed, repeats included) and settled alike.
-            prop_assert_eq!(left.len(), left_expected.len());
-            let mut settled = left.clone();
-            settled.settle();
-            prop_assert_eq!(settled.len(), left_expected.len());
-            prop_assert_eq!(&settled, &left);
-            let mut right = DistinctSet::default();
-            values[cut..].iter().for_each(|v| right.insert(v));
-            right.merge(left);
-            prop_assert_eq!(right.len(), expected.len());
-            prop_assert_eq!(right.is_empty(), values.is_empty());
+            check_split(&values, cut)?;
         }
+
+        /// The same across the list form's size, in either form on each side.
+        #[test]
+        fn counts_across_forms(
+            values in prop::collection::vec(mostly_numbers(), 0..120),
+            cut in 0usize..120,
+        ) {
+            check_split(&values, cut)?;
+        }
+    }
+
+    #[test]
+    fn a_small_set_of_ids_is_a_list() {
+        let set = set_of(&[Value::Str("17".into()), Value::Str("4".into())]);
+        assert!(matches!(&set.0, Form::Few(few) if few == &[4, 17]));
+        assert_eq!(std::mem::size_of::<DistinctSet>(), 24);
     }
 }

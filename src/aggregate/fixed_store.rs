@@ -11,13 +11,16 @@
 //! Every merge stamps what it changed, and a window remembers the stamp of its last rows: it
 //! owes a correction (or early rows) when one of its parts changed since, and shows the keys
 //! that did.
+//!
+//! Cells name their key by its number in the store's [`KeyTable`], where each key is held
+//! once: a window is assembled from its panes by key number.
 
+use super::key_table::{KeyId, KeyTable};
 use super::preaggregate::Span;
 use super::window_store::StateSize;
 use super::{rank, Accumulator, Key, ResultRow};
 use crate::plan::RankPlan;
 use crate::time::{Window, WindowAssigner};
-use crate::value::Value;
 use hashbrown::HashMap;
 use std::collections::BTreeMap;
 
@@ -25,7 +28,7 @@ type FxHashMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 /// One key's accumulators in a pane or a window's own part.
 struct Cell {
-    accumulators: Vec<Accumulator>,
+    accumulators: Box<[Accumulator]>,
     /// Stamp of the last merge into it.
     changed: u64,
 }
@@ -33,13 +36,20 @@ struct Cell {
 /// The cells of one pane, or of one window's own part.
 #[derive(Default)]
 struct Cells {
-    keys: FxHashMap<Key, Cell>,
+    keys: FxHashMap<KeyId, Cell>,
     /// Stamp of the last merge into any of them.
     changed: u64,
 }
 
 impl Cells {
-    fn merge(&mut self, key: Key, accumulators: Vec<Accumulator>, stamp: u64) {
+    /// Merges a key's partial state; a new cell holds the key in `table`.
+    fn merge(
+        &mut self,
+        key: KeyId,
+        accumulators: Vec<Accumulator>,
+        stamp: u64,
+        table: &mut KeyTable,
+    ) {
         self.changed = stamp;
         match self.keys.get_mut(&key) {
             Some(cell) => {
@@ -51,14 +61,24 @@ impl Cells {
             None => {
                 let mut accumulators = accumulators;
                 accumulators.iter_mut().for_each(Accumulator::settle);
+                table.hold(key);
                 self.keys.insert(
                     key,
                     Cell {
-                        accumulators,
+                        accumulators: accumulators.into_boxed_slice(),
                         changed: stamp,
                     },
                 );
             }
+        }
+    }
+}
+
+impl Cells {
+    /// Lets go of the keys of cells dropped.
+    fn release(self, table: &mut KeyTable) {
+        for key in self.keys.into_keys() {
+            table.release(key);
         }
     }
 }
@@ -96,6 +116,7 @@ pub(super) struct FixedStore {
     assigner: WindowAssigner,
     panes: BTreeMap<Window, Pane>,
     windows: BTreeMap<Window, WindowState>,
+    keys: KeyTable,
     /// Stamp of the latest merge.
     stamp: u64,
 }
@@ -109,6 +130,7 @@ impl FixedStore {
             assigner,
             panes: BTreeMap::new(),
             windows: BTreeMap::new(),
+            keys: KeyTable::default(),
             stamp: 0,
         }
     }
@@ -143,7 +165,8 @@ impl FixedStore {
                     .cells
             }
         };
-        cells.merge(key, accumulators, self.stamp);
+        let key = self.keys.id(key);
+        cells.merge(key, accumulators, self.stamp, &mut self.keys);
     }
 
     /// Fires every window the frontier has passed; `None` means the input is complete.
@@ -159,7 +182,7 @@ impl FixedStore {
             if frontier.is_some_and(|f| f < window.end) {
                 break;
             }
-            let parts = Parts::of(&self.panes, window, state);
+            let parts = Parts::of(&self.panes, &self.keys, window, state);
             let firing = if frontier.is_none_or(|f| f >= self.assigner.final_at(window)) {
                 Firing::Final
             } else if !state.fired {
@@ -184,11 +207,19 @@ impl FixedStore {
             }
         }
         for window in done {
-            self.windows.remove(&window);
+            if let Some(state) = self.windows.remove(&window) {
+                state.own.release(&mut self.keys);
+            }
             finished.push((self.output, window.start, window.end));
         }
-        self.panes
-            .retain(|_, pane| frontier.is_some_and(|f| f < pane.released_at));
+        let keys = &mut self.keys;
+        self.panes.retain(|_, pane| {
+            let keep = frontier.is_some_and(|f| f < pane.released_at);
+            if !keep {
+                std::mem::take(&mut pane.cells).release(keys);
+            }
+            keep
+        });
     }
 
     /// Emits the rows that changed (the whole ranking, when ranked) of the open window that
@@ -197,7 +228,7 @@ impl FixedStore {
         let Some((&window, state)) = self.windows.iter_mut().find(|(_, s)| !s.fired) else {
             return;
         };
-        let parts = Parts::of(&self.panes, window, state);
+        let parts = Parts::of(&self.panes, &self.keys, window, state);
         if parts.changed_since(state.shown) {
             let shown = state.shown;
             parts.emit(
@@ -223,19 +254,19 @@ impl FixedStore {
     }
 
     /// What the open windows hold: a cell is one key in one pane or one window's own part
-    /// (its table slot, key values and accumulators).
+    /// (its table slot and accumulators); each key is held once, in the key table.
     pub(super) fn state(&self) -> StateSize {
-        let cell_bytes = std::mem::size_of::<(Key, Cell)>() + 1;
+        let cell_bytes = std::mem::size_of::<(KeyId, Cell)>() + 1;
         let mut size = StateSize {
             windows: self.windows.len() as u64,
+            bytes: self.keys.bytes() as u64,
             ..StateSize::default()
         };
         let parts = self.panes.values().map(|p| &p.cells);
         for cells in parts.chain(self.windows.values().map(|w| &w.own)) {
             size.cells += cells.keys.len() as u64;
             size.bytes += (cells.keys.capacity() * cell_bytes) as u64;
-            for (key, cell) in &cells.keys {
-                size.bytes += std::mem::size_of_val::<[Value]>(&key.0) as u64;
+            for cell in cells.keys.values() {
                 size.add_accumulators(&cell.accumulators);
             }
         }
@@ -246,10 +277,16 @@ impl FixedStore {
 /// What one window is made of: its panes and its own part.
 struct Parts<'a> {
     parts: Vec<&'a Cells>,
+    keys: &'a KeyTable,
 }
 
 impl<'a> Parts<'a> {
-    fn of(panes: &'a BTreeMap<Window, Pane>, window: Window, state: &'a WindowState) -> Self {
+    fn of(
+        panes: &'a BTreeMap<Window, Pane>,
+        keys: &'a KeyTable,
+        window: Window,
+        state: &'a WindowState,
+    ) -> Self {
         // Panes order by end: those inside the window end after its start, by its end.
         let first = Window {
             end: window.start.saturating_add(1),
@@ -267,7 +304,7 @@ impl<'a> Parts<'a> {
         if !state.own.keys.is_empty() {
             parts.push(&state.own);
         }
-        Parts { parts }
+        Parts { parts, keys }
     }
 
     fn changed_since(&self, stamp: u64) -> bool {
@@ -275,11 +312,11 @@ impl<'a> Parts<'a> {
     }
 
     /// The window's accumulators for `key`, merged over its parts.
-    fn merged(&self, key: &Key) -> Vec<Accumulator> {
-        let mut found = self.parts.iter().filter_map(|cells| cells.keys.get(key));
+    fn merged(&self, key: KeyId) -> Vec<Accumulator> {
+        let mut found = self.parts.iter().filter_map(|cells| cells.keys.get(&key));
         let mut merged = found
             .next()
-            .map(|cell| cell.accumulators.clone())
+            .map(|cell| cell.accumulators.to_vec())
             .unwrap_or_default();
         for cell in found {
             for (acc, more) in merged.iter_mut().zip(&cell.accumulators) {
@@ -287,6 +324,11 @@ impl<'a> Parts<'a> {
             }
         }
         merged
+    }
+
+    /// A key as ranking orders it (by its values), with its number.
+    fn ranked(&self, key: KeyId) -> (&'a Key, KeyId) {
+        (self.keys.key(key), key)
     }
 
     /// The window's rows: every key, or (early and corrections) the keys changed since the
@@ -301,11 +343,11 @@ impl<'a> Parts<'a> {
         rows: &mut Vec<ResultRow>,
     ) {
         let is_final = firing == Firing::Final;
-        let row = |key: &Key, accumulators: &[Accumulator], rank: Option<u32>| ResultRow {
+        let row = |key: KeyId, accumulators: &[Accumulator], rank: Option<u32>| ResultRow {
             output,
             window,
             rank,
-            key: key.clone(),
+            key: self.keys.key(key).clone(),
             values: accumulators.iter().map(Accumulator::value).collect(),
             is_final,
         };
@@ -316,39 +358,39 @@ impl<'a> Parts<'a> {
         match (ranking, &self.parts[..]) {
             (None, [cells]) => {
                 // One part (a tumbling window, or a window without panes): its cells as is.
-                for (key, cell) in &cells.keys {
+                for (&key, cell) in &cells.keys {
                     if !changed_only || cell.changed > shown {
                         rows.push(row(key, &cell.accumulators, None));
                     }
                 }
             }
             (None, parts) if changed_only => {
-                let mut changed: FxHashMap<&Key, ()> = FxHashMap::default();
+                let mut changed: FxHashMap<KeyId, ()> = FxHashMap::default();
                 for cells in parts {
                     let keys = cells.keys.iter().filter(|(_, cell)| cell.changed > shown);
-                    changed.extend(keys.map(|(key, _)| (key, ())));
+                    changed.extend(keys.map(|(&key, _)| (key, ())));
                 }
                 for key in changed.into_keys() {
                     rows.push(row(key, &self.merged(key), None));
                 }
             }
             (None, parts) => {
-                let mut merged: FxHashMap<&Key, Vec<Accumulator>> = FxHashMap::default();
+                let mut merged: FxHashMap<KeyId, Vec<Accumulator>> = FxHashMap::default();
                 for cells in parts {
-                    for (key, cell) in &cells.keys {
-                        match merged.get_mut(key) {
+                    for (&key, cell) in &cells.keys {
+                        match merged.get_mut(&key) {
                             Some(accumulators) => {
                                 for (acc, more) in accumulators.iter_mut().zip(&cell.accumulators) {
                                     acc.merge(more.clone());
                                 }
                             }
                             None => {
-                                merged.insert(key, cell.accumulators.clone());
+                                merged.insert(key, cell.accumulators.to_vec());
                             }
                         }
                     }
                 }
-                for (key, accumulators) in &merged {
+                for (&key, accumulators) in &merged {
                     rows.push(row(key, accumulators, None));
                 }
             }
@@ -356,22 +398,22 @@ impl<'a> Parts<'a> {
                 let scored = cells
                     .keys
                     .iter()
-                    .map(|(key, cell)| (key, cell.accumulators[ranking.by].value()));
-                for (position, (key, _)) in rank(scored, ranking.k, ranking.descending)
+                    .map(|(&key, cell)| (self.ranked(key), cell.accumulators[ranking.by].value()));
+                for (position, ((_, key), _)) in rank(scored, ranking.k, ranking.descending)
                     .into_iter()
                     .enumerate()
                 {
-                    let accumulators = &cells.keys[key].accumulators;
+                    let accumulators = &cells.keys[&key].accumulators;
                     rows.push(row(key, accumulators, Some(position as u32 + 1)));
                 }
             }
             (Some(ranking), parts) => {
                 let by = ranking.by;
-                let mut scores: FxHashMap<&Key, Accumulator> = FxHashMap::default();
+                let mut scores: FxHashMap<KeyId, Accumulator> = FxHashMap::default();
                 for cells in parts {
-                    for (key, cell) in &cells.keys {
+                    for (&key, cell) in &cells.keys {
                         let score = &cell.accumulators[by];
-                        match scores.get_mut(key) {
+                        match scores.get_mut(&key) {
                             Some(acc) => acc.merge(score.clone()),
                             None => {
                                 scores.insert(key, score.clone());
@@ -379,8 +421,10 @@ impl<'a> Parts<'a> {
                         }
                     }
                 }
-                let scored = scores.iter().map(|(key, acc)| (key, acc.value()));
-                for (position, (key, _)) in rank(scored, ranking.k, ranking.descending)
+                let scored = scores
+                    .iter()
+                    .map(|(&key, acc)| (self.ranked(key), acc.value()));
+                for (position, ((_, key), _)) in rank(scored, ranking.k, ranking.descending)
                     .into_iter()
                     .enumerate()
                 {
@@ -395,6 +439,7 @@ impl<'a> Parts<'a> {
 mod tests {
     use super::*;
     use crate::plan::{WindowKind, WindowPlan};
+    use crate::value::Value;
 
     /// Windows of 30 sliding by 10 (three panes each), allowed lateness 5.
     fn store(rank: Option<RankPlan>) -> FixedStore {

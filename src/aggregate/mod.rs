@@ -11,6 +11,7 @@ mod distinct;
 mod fixed_store;
 mod id_table;
 mod key;
+mod key_table;
 mod preaggregate;
 mod rank_merge;
 mod ranking;

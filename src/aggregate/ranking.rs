@@ -2,21 +2,21 @@
 
 use crate::value::Value;
 
-/// Returns the indices of the first `k` entries ordered by `score` (largest first when
-/// `descending`), ties broken by key ascending. `entries` yields `(key, score)`.
-pub fn rank<'a, K: Ord + 'a>(
-    entries: impl Iterator<Item = (&'a K, Value)>,
+/// Returns the first `k` entries ordered by `score` (largest first when `descending`), ties
+/// broken by key ascending. `entries` yields `(key, score)`; keys are distinct.
+pub fn rank<K: Ord>(
+    entries: impl Iterator<Item = (K, Value)>,
     k: usize,
     descending: bool,
-) -> Vec<(&'a K, Value)> {
-    let mut all: Vec<(&K, Value)> = entries.collect();
-    let order = |a: &(&K, Value), b: &(&K, Value)| {
+) -> Vec<(K, Value)> {
+    let mut all: Vec<(K, Value)> = entries.collect();
+    let order = |a: &(K, Value), b: &(K, Value)| {
         let by_score = if descending {
             b.1.cmp(&a.1)
         } else {
             a.1.cmp(&b.1)
         };
-        by_score.then_with(|| a.0.cmp(b.0))
+        by_score.then_with(|| a.0.cmp(&b.0))
     };
     if all.len() > k {
         all.select_nth_unstable_by(k, order);

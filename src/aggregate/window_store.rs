@@ -43,16 +43,18 @@ pub struct StateSize {
     pub distinct_values: u64,
     /// An estimate of the bytes all of it takes.
     pub bytes: u64,
+    /// Of `bytes`, those that hold the distinct sets' values (their lists and tables).
+    pub distinct_bytes: u64,
 }
 
 impl StateSize {
-    /// Adds what one cell's accumulators hold (their vector, and the distinct sets with
-    /// their values).
-    pub(super) fn add_accumulators(&mut self, accumulators: &Vec<Accumulator>) {
-        self.bytes += (accumulators.capacity() * std::mem::size_of::<Accumulator>()) as u64;
+    /// Adds what one cell's accumulators hold (themselves, and the distinct sets' values).
+    pub(super) fn add_accumulators(&mut self, accumulators: &[Accumulator]) {
+        self.bytes += std::mem::size_of_val(accumulators) as u64;
         for set in accumulators.iter().filter_map(Accumulator::distinct_set) {
             self.distinct_values += set.held() as u64;
-            self.bytes += (std::mem::size_of_val(set) + set.heap_bytes()) as u64;
+            self.bytes += set.heap_bytes() as u64;
+            self.distinct_bytes += set.heap_bytes() as u64;
         }
     }
 
@@ -63,6 +65,7 @@ impl StateSize {
             cells: self.cells + other.cells,
             distinct_values: self.distinct_values + other.distinct_values,
             bytes: self.bytes + other.bytes,
+            distinct_bytes: self.distinct_bytes + other.distinct_bytes,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::aggregate::ResultRow;
 use crate::plan::Plan;
-use crate::time::format_rfc3339_millis;
+use crate::time::write_rfc3339_millis;
 use crate::value::write_json_string;
 
 /// Column names needed to write a plan's rows.
@@ -67,9 +67,9 @@ impl RowFormat {
         out.push_str("{\"output\":");
         write_json_string(&columns.name, out);
         out.push_str(",\"window_start\":\"");
-        out.push_str(&format_rfc3339_millis(row.window.start));
+        write_rfc3339_millis(row.window.start, out);
         out.push_str("\",\"window_end\":\"");
-        out.push_str(&format_rfc3339_millis(row.window.end));
+        write_rfc3339_millis(row.window.end, out);
         out.push('"');
         if let Some(rank) = row.rank {
             out.push_str(",\"rank\":");

@@ -468,8 +468,18 @@ impl WorkerSource for FileSet {
         "bytes"
     }
 
+    fn wake_on_progress(&self, reader: timely::scheduling::SyncActivator) {
+        for slot in &self.slots {
+            match slot {
+                Slot::Pieces(pieces) => pieces.wake_on_progress(reader.clone()),
+                Slot::Whole { .. } => {}
+            }
+        }
+    }
+
     fn wait_hint(&self) -> Option<std::time::Duration> {
-        // A pipe is looked at again in a while; a piece waits only for another worker.
+        // A pipe is looked at again in a while; a piece waits for another worker, which
+        // wakes this one when it reads or hands a piece on (looked at again in a while too).
         self.slots
             .iter()
             .filter_map(|slot| match slot {
@@ -478,7 +488,7 @@ impl WorkerSource for FileSet {
                     .then_some(std::time::Duration::from_millis(5)),
                 Slot::Pieces(reader) => reader
                     .is_waiting()
-                    .then_some(std::time::Duration::from_micros(500)),
+                    .then_some(std::time::Duration::from_millis(5)),
             })
             .min()
     }

@@ -194,6 +194,10 @@ pub trait WorkerSource {
     fn lag_unit(&self) -> &'static str;
     /// When nothing was read: how long to wait before trying again (`None`: never idle).
     fn wait_hint(&self) -> Option<std::time::Duration>;
+    /// Registers the worker's source operator to wake when another worker's progress lets
+    /// it read on (files read in pieces); other sources are looked at again after
+    /// [`WorkerSource::wait_hint`].
+    fn wake_on_progress(&self, _reader: timely::scheduling::SyncActivator) {}
     /// Where a partition resumes (restored from its committed position).
     fn resume(&self, _slot: usize) -> Resume {
         Resume::default()

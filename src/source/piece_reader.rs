@@ -5,6 +5,7 @@ use super::pieces::{Piece, Prefix, SharedFile};
 use super::{At, PartitionStatus, RawRecord};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use timely::scheduling::SyncActivator;
 
 /// How many pieces a worker may hold read but not handed on (waiting for the pieces before
 /// them); it claims no more until one is handed on, so memory stays bounded when another
@@ -25,7 +26,7 @@ pub struct PieceReader {
     lead: bool,
     reading: Option<Reading>,
     /// Pieces claimed and not yet handed on, with their line counts once read.
-    held: BTreeMap<usize, (Piece, Option<u64>)>,
+    held: BTreeMap<usize, Option<u64>>,
     /// Pieces read since [`PieceReader::take_ended`] was last called.
     ended: Vec<usize>,
 }
@@ -40,6 +41,11 @@ impl PieceReader {
             held: BTreeMap::new(),
             ended: Vec::new(),
         }
+    }
+
+    /// Registers this worker's source operator to wake when the file's pieces move on.
+    pub fn wake_on_progress(&self, reader: SyncActivator) {
+        self.file.wake_on_progress(reader);
     }
 
     /// The file's path.
@@ -94,7 +100,7 @@ impl PieceReader {
                     let Some(piece) = self.file.claim() else {
                         break;
                     };
-                    self.held.insert(piece.index, (piece, None));
+                    self.held.insert(piece.index, None);
                     self.reading.insert(Reading {
                         piece,
                         at: piece.start,
@@ -106,8 +112,11 @@ impl PieceReader {
             if bytes.is_empty() {
                 let index = reading.piece.index;
                 if let Some(held) = self.held.get_mut(&index) {
-                    held.1 = Some(reading.lines);
+                    *held = Some(reading.lines);
                 }
+                // Its records are decoded: the pages go back (a rejected record's bytes,
+                // needed when it is judged, come back from the page cache).
+                self.file.release(&reading.piece);
                 self.ended.push(index);
                 self.reading = None;
                 // Back to the caller, which judges what became ready before reading on.
@@ -138,7 +147,7 @@ impl PieceReader {
     /// Records the watermark the records of read piece `index` reach on their own (from
     /// none), so the pieces after it learn their prefix.
     pub fn summarize(&self, index: usize, watermark: Option<u64>) {
-        if let Some((_, Some(lines))) = self.held.get(&index) {
+        if let Some(Some(lines)) = self.held.get(&index) {
             self.file.read(index, *lines, watermark);
         }
     }
@@ -154,12 +163,10 @@ impl PieceReader {
         &self.file.bytes()[start..start + len]
     }
 
-    /// The records of piece `index` are handed on: it is no longer held, and its pages go
-    /// back.
+    /// The records of piece `index` are handed on: it is no longer held.
     pub fn handed_on(&mut self, index: usize) {
-        if let Some((piece, _)) = self.held.remove(&index) {
+        if self.held.remove(&index).is_some() {
             self.file.handed_on(index);
-            self.file.release(&piece);
         }
     }
 }

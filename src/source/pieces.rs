@@ -13,6 +13,7 @@ use memmap2::{Advice, Mmap, UncheckedAdvice};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
+use timely::scheduling::SyncActivator;
 
 /// About how many bytes one piece holds by default (it ends at the first line end after
 /// this).
@@ -75,6 +76,9 @@ pub struct SharedFile {
     /// on (for de-duplication, which must meet a file's copies in order).
     in_order: bool,
     progress: Mutex<Progress>,
+    /// The source operators reading the file, woken when a piece is read or handed on: a
+    /// worker waiting for the pieces before its own reads on at once.
+    readers: Mutex<Vec<SyncActivator>>,
 }
 
 impl std::fmt::Debug for SharedFile {
@@ -116,12 +120,33 @@ impl SharedFile {
                 handed: BTreeSet::new(),
                 handed_through: 0,
             }),
+            readers: Mutex::default(),
             label,
         })
     }
 
     fn progress(&self) -> MutexGuard<'_, Progress> {
         self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a source operator reading the file, to wake when its pieces move on.
+    pub fn wake_on_progress(&self, reader: SyncActivator) {
+        self.readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(reader);
+    }
+
+    /// Wakes the operators reading the file (one that has ended is no longer there).
+    fn wake_readers(&self) {
+        for reader in self
+            .readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = reader.activate();
+        }
     }
 
     /// The file's bytes.
@@ -171,6 +196,11 @@ impl SharedFile {
     /// Records what reading piece `index` found: its line count and the watermark its own
     /// records reach from none.
     pub fn read(&self, index: usize, lines: u64, watermark: Option<u64>) {
+        self.note_read(index, lines, watermark);
+        self.wake_readers();
+    }
+
+    fn note_read(&self, index: usize, lines: u64, watermark: Option<u64>) {
         let mut progress = self.progress();
         progress.read.insert(index, Summary { watermark, lines });
         loop {
@@ -202,14 +232,21 @@ impl SharedFile {
 
     /// Records that piece `index` was judged and handed on.
     pub fn handed_on(&self, index: usize) {
-        let mut progress = self.progress();
-        progress.handed.insert(index);
-        loop {
-            let next = progress.handed_through;
-            if !progress.handed.remove(&next) {
-                break;
+        let moved = {
+            let mut progress = self.progress();
+            progress.handed.insert(index);
+            let before = progress.handed_through;
+            loop {
+                let next = progress.handed_through;
+                if !progress.handed.remove(&next) {
+                    break;
+                }
+                progress.handed_through += 1;
             }
-            progress.handed_through += 1;
+            progress.handed_through > before
+        };
+        if self.in_order && moved {
+            self.wake_readers();
         }
     }
 
@@ -221,8 +258,8 @@ impl SharedFile {
         progress.before[first.map_or(known, |f| f.min(known))].watermark
     }
 
-    /// Hands the pages of `piece` back (its records are handed on), so the process's
-    /// resident memory does not grow with the file. Pages shared with the pieces next to
+    /// Hands the pages of `piece` back (its records are decoded), so the process's resident
+    /// memory does not grow with the file. Pages shared with the pieces next to
     /// it are kept.
     pub fn release(&self, piece: &Piece) {
         const PAGE: u64 = 4096;

@@ -8,6 +8,6 @@ mod timestamp;
 mod watermark;
 mod window;
 
-pub use timestamp::{format_rfc3339_millis, TimestampError, TimestampParser};
+pub use timestamp::{format_rfc3339_millis, write_rfc3339_millis, TimestampError, TimestampParser};
 pub use watermark::PartitionWatermark;
 pub use window::{Window, WindowAssigner};

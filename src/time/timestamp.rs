@@ -2,7 +2,7 @@
 
 use crate::plan::TimeFormat;
 use crate::value::{Number, Value};
-use chrono::{DateTime, NaiveDateTime, TimeZone};
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Timelike};
 use thiserror::Error;
 
 /// Why a field value is not a timestamp (the reason a record is a dead letter).
@@ -242,9 +242,46 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 /// Formats UTC milliseconds as RFC 3339 with millisecond precision and a `Z`.
 pub fn format_rfc3339_millis(ms: u64) -> String {
-    match DateTime::from_timestamp_millis(ms as i64) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-        None => format!("{ms}ms"),
+    let mut text = String::with_capacity(24);
+    write_rfc3339_millis(ms, &mut text);
+    text
+}
+
+/// Appends [`format_rfc3339_millis`] of `ms` to `out`, without a format string to interpret
+/// (a sink writes two per row).
+pub fn write_rfc3339_millis(ms: u64, out: &mut String) {
+    let Some(t) = DateTime::from_timestamp_millis(ms as i64) else {
+        out.push_str(itoa::Buffer::new().format(ms));
+        out.push_str("ms");
+        return;
+    };
+    let year = match u32::try_from(t.year()) {
+        Ok(year) if year <= 9999 => year,
+        _ => {
+            out.push_str(&t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+            return;
+        }
+    };
+    let fields = [
+        (year, 4, '-'),
+        (t.month(), 2, '-'),
+        (t.day(), 2, 'T'),
+        (t.hour(), 2, ':'),
+        (t.minute(), 2, ':'),
+        (t.second(), 2, '.'),
+        ((ms % 1000) as u32, 3, 'Z'),
+    ];
+    for (value, width, then) in fields {
+        let mut digits = [b'0'; 4];
+        let mut rest = value;
+        for digit in digits[..width].iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        digits[..width]
+            .iter()
+            .for_each(|&d| out.push(char::from(d)));
+        out.push(then);
     }
 }
 
@@ -252,6 +289,18 @@ pub fn format_rfc3339_millis(ms: u64) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// Writing the fields by hand spells every instant as the format string does.
+        #[test]
+        fn rfc3339_millis_is_the_format_string(ms in 0u64..400_000_000_000_000) {
+            let expected = match DateTime::from_timestamp_millis(ms as i64) {
+                Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                None => format!("{ms}ms"),
+            };
+            prop_assert_eq!(format_rfc3339_millis(ms), expected);
+        }
+    }
 
     fn rfc(text: &str) -> Result<u64, TimestampError> {
         TimestampParser::new(vec![TimeFormat::Rfc3339]).parse(&Value::Str(text.into()))
