@@ -1,6 +1,7 @@
 //! Per-core throughput of the window operators on pre-decoded events (one thread, no
 //! timely): pre-aggregation in batches as the engine does, the merge into the window store,
-//! and firing on the frontier. Also the JSON decoder on real-shaped tweets.
+//! and firing on the frontier. Also the JSON decoder on real-shaped tweets, and the JSON-lines
+//! sink writing evilnet `city_stats` rows to a file.
 //!
 //! Run with `cargo bench --bench window_operators`.
 
@@ -157,5 +158,46 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, window_operators, decode);
+fn jsonl_sink(c: &mut Criterion) {
+    use tidemark::aggregate::Key;
+    use tidemark::sink::{FileMode, JsonlFile, RowFormat, RowSink};
+    use tidemark::time::Window;
+    let plan = plan::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("dataflows/evilnet.toml"))
+        .expect("evilnet");
+    let format = RowFormat::new(&plan);
+    const ROWS: u64 = 100_000;
+    let rows: Vec<ResultRow> = (0..ROWS)
+        .map(|i| ResultRow {
+            output: 0,
+            window: Window {
+                start: 1_664_150_400_000 + (i / 50_000) * 300_000,
+                end: 1_664_150_700_000 + (i / 50_000) * 300_000,
+            },
+            rank: None,
+            key: Key(vec![Value::Str(format!("City {}, Region", i % 50_000).into())].into()),
+            values: vec![
+                Value::Int((i % 97) as i64),
+                Value::Int((i % 13) as i64),
+                Value::Int((i % 89) as i64),
+            ],
+            is_final: i % 2 == 0,
+        })
+        .collect();
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let sink = JsonlFile::create(&folder.path().join("rows.jsonl"), FileMode::Truncate)
+        .expect("a rows file");
+    let mut group = c.benchmark_group("jsonl_sink");
+    group.throughput(Throughput::Elements(ROWS));
+    group.sample_size(10);
+    group.bench_function("city_stats_rows", |b| {
+        b.iter_batched(
+            || rows.clone(),
+            |rows| sink.offer(rows, std::time::Instant::now(), &format),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, window_operators, decode, jsonl_sink);
 criterion_main!(benches);
