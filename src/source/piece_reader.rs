@@ -26,7 +26,7 @@ pub struct PieceReader {
     lead: bool,
     reading: Option<Reading>,
     /// Pieces claimed and not yet handed on, with their line counts once read.
-    held: BTreeMap<usize, Option<u64>>,
+    held: BTreeMap<usize, (Piece, Option<u64>)>,
     /// Pieces read since [`PieceReader::take_ended`] was last called.
     ended: Vec<usize>,
 }
@@ -100,7 +100,7 @@ impl PieceReader {
                     let Some(piece) = self.file.claim() else {
                         break;
                     };
-                    self.held.insert(piece.index, None);
+                    self.held.insert(piece.index, (piece, None));
                     self.reading.insert(Reading {
                         piece,
                         at: piece.start,
@@ -112,7 +112,7 @@ impl PieceReader {
             if bytes.is_empty() {
                 let index = reading.piece.index;
                 if let Some(held) = self.held.get_mut(&index) {
-                    *held = Some(reading.lines);
+                    held.1 = Some(reading.lines);
                 }
                 // Its records are decoded: the pages go back (a rejected record's bytes,
                 // needed when it is judged, come back from the page cache).
@@ -147,7 +147,7 @@ impl PieceReader {
     /// Records the watermark the records of read piece `index` reach on their own (from
     /// none), so the pieces after it learn their prefix.
     pub fn summarize(&self, index: usize, watermark: Option<u64>) {
-        if let Some(Some(lines)) = self.held.get(&index) {
+        if let Some((_, Some(lines))) = self.held.get(&index) {
             self.file.read(index, *lines, watermark);
         }
     }
@@ -163,10 +163,12 @@ impl PieceReader {
         &self.file.bytes()[start..start + len]
     }
 
-    /// The records of piece `index` are handed on: it is no longer held.
+    /// The records of piece `index` are handed on: it is no longer held, and its pages go
+    /// back (again: judging may have read some back).
     pub fn handed_on(&mut self, index: usize) {
-        if self.held.remove(&index).is_some() {
+        if let Some((piece, _)) = self.held.remove(&index) {
             self.file.handed_on(index);
+            self.file.release(&piece);
         }
     }
 }
