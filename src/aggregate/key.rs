@@ -4,10 +4,12 @@ use crate::value::Value;
 use hashbrown::Equivalent;
 use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
-/// The values of an output's key fields, in declaration order.
+/// The values of an output's key fields, in declaration order. Shared, not copied: the
+/// partial states of a key's outputs, its window store and its rows hold the same values.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Key(pub Box<[Value]>);
+pub struct Key(pub Arc<[Value]>);
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
