@@ -13,8 +13,10 @@
 //! that did.
 //!
 //! Cells name their key by its number in the store's [`KeyTable`], where each key is held
-//! once: a window is assembled from its panes by key number.
+//! once: a window is assembled from its panes by key number. Their accumulators are rows of
+//! the part's [`CellRows`], not an allocation each.
 
+use super::cell_rows::{CellRows, RowId};
 use super::key_table::{KeyId, KeyTable};
 use super::preaggregate::Span;
 use super::window_store::StateSize;
@@ -26,22 +28,34 @@ use std::collections::BTreeMap;
 
 type FxHashMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
-/// One key's accumulators in a pane or a window's own part.
-struct Cell {
-    accumulators: Box<[Accumulator]>,
-    /// Stamp of the last merge into it.
-    changed: u64,
-}
-
-/// The cells of one pane, or of one window's own part.
-#[derive(Default)]
+/// The cells of one pane, or of one window's own part: each key's row of accumulators.
 struct Cells {
-    keys: FxHashMap<KeyId, Cell>,
+    keys: FxHashMap<KeyId, RowId>,
+    rows: CellRows,
     /// Stamp of the last merge into any of them.
     changed: u64,
 }
 
 impl Cells {
+    /// No cells yet; each will hold `width` accumulators.
+    fn new(width: usize) -> Self {
+        Cells {
+            keys: FxHashMap::default(),
+            rows: CellRows::new(width),
+            changed: 0,
+        }
+    }
+
+    /// The accumulators of a key's cell, by its row.
+    fn accumulators(&self, row: RowId) -> &[Accumulator] {
+        self.rows.row(row)
+    }
+
+    /// Whether the cell in `row` changed since the stamp `shown`.
+    fn changed_since(&self, row: RowId, shown: u64) -> bool {
+        self.rows.changed(row) > shown
+    }
+
     /// Merges a key's partial state; a new cell holds the key in `table`.
     fn merge(
         &mut self,
@@ -51,24 +65,21 @@ impl Cells {
         table: &mut KeyTable,
     ) {
         self.changed = stamp;
-        match self.keys.get_mut(&key) {
-            Some(cell) => {
-                for (acc, more) in cell.accumulators.iter_mut().zip(accumulators) {
+        match self.keys.get(&key) {
+            Some(&row) => {
+                let held = self.rows.change(row, stamp);
+                for (acc, more) in held.iter_mut().zip(accumulators) {
                     acc.merge(more);
                 }
-                cell.changed = stamp;
             }
             None => {
-                let mut accumulators = accumulators;
-                accumulators.iter_mut().for_each(Accumulator::settle);
+                let settled = accumulators.into_iter().map(|mut acc| {
+                    acc.settle();
+                    acc
+                });
+                let row = self.rows.push(settled, stamp);
                 table.hold(key);
-                self.keys.insert(
-                    key,
-                    Cell {
-                        accumulators: accumulators.into_boxed_slice(),
-                        changed: stamp,
-                    },
-                );
+                self.keys.insert(key, row);
             }
         }
     }
@@ -90,13 +101,23 @@ struct Pane {
 }
 
 /// A window with data: its rows are assembled from its panes and its own part.
-#[derive(Default)]
 struct WindowState {
     /// Partial states for this window alone.
     own: Cells,
     fired: bool,
     /// Stamp of its last rows.
     shown: u64,
+}
+
+impl WindowState {
+    /// A window with no rows yet, whose cells hold `width` accumulators.
+    fn new(width: usize) -> Self {
+        WindowState {
+            own: Cells::new(width),
+            fired: false,
+            shown: 0,
+        }
+    }
 }
 
 /// When a window emits, and with which flag.
@@ -112,6 +133,8 @@ enum Firing {
 /// The open windows of one output whose bounds follow from time alone.
 pub(super) struct FixedStore {
     output: u16,
+    /// Accumulators per cell: the output's aggregates.
+    width: usize,
     rank: Option<RankPlan>,
     assigner: WindowAssigner,
     panes: BTreeMap<Window, Pane>,
@@ -122,10 +145,16 @@ pub(super) struct FixedStore {
 }
 
 impl FixedStore {
-    /// An empty store for output `output`.
-    pub(super) fn new(output: u16, rank: Option<RankPlan>, assigner: WindowAssigner) -> Self {
+    /// An empty store for output `output`, whose cells hold `width` accumulators.
+    pub(super) fn new(
+        output: u16,
+        width: usize,
+        rank: Option<RankPlan>,
+        assigner: WindowAssigner,
+    ) -> Self {
         FixedStore {
             output,
+            width,
             rank,
             assigner,
             panes: BTreeMap::new(),
@@ -144,8 +173,15 @@ impl FixedStore {
         accumulators: Vec<Accumulator>,
     ) {
         self.stamp += 1;
+        let width = self.width;
         let cells = match span {
-            Span::Window => &mut self.windows.entry(window).or_default().own,
+            Span::Window => {
+                &mut self
+                    .windows
+                    .entry(window)
+                    .or_insert_with(|| WindowState::new(width))
+                    .own
+            }
             Span::Pane => {
                 let (assigner, windows) = (&self.assigner, &mut self.windows);
                 &mut self
@@ -154,11 +190,11 @@ impl FixedStore {
                     .or_insert_with(|| {
                         let mut released_at = 0;
                         assigner.for_each_window_of_pane(window, |w| {
-                            windows.entry(w).or_default();
+                            windows.entry(w).or_insert_with(|| WindowState::new(width));
                             released_at = released_at.max(assigner.final_at(w));
                         });
                         Pane {
-                            cells: Cells::default(),
+                            cells: Cells::new(width),
                             released_at,
                         }
                     })
@@ -216,7 +252,7 @@ impl FixedStore {
         self.panes.retain(|_, pane| {
             let keep = frontier.is_some_and(|f| f < pane.released_at);
             if !keep {
-                std::mem::take(&mut pane.cells).release(keys);
+                std::mem::replace(&mut pane.cells, Cells::new(0)).release(keys);
             }
             keep
         });
@@ -254,9 +290,9 @@ impl FixedStore {
     }
 
     /// What the open windows hold: a cell is one key in one pane or one window's own part
-    /// (its table slot and accumulators); each key is held once, in the key table.
+    /// (its table slot and its row of accumulators); each key is held once, in the key table.
     pub(super) fn state(&self) -> StateSize {
-        let cell_bytes = std::mem::size_of::<(KeyId, Cell)>() + 1;
+        let slot_bytes = std::mem::size_of::<(KeyId, RowId)>() + 1;
         let mut size = StateSize {
             windows: self.windows.len() as u64,
             bytes: self.keys.bytes() as u64,
@@ -265,10 +301,8 @@ impl FixedStore {
         let parts = self.panes.values().map(|p| &p.cells);
         for cells in parts.chain(self.windows.values().map(|w| &w.own)) {
             size.cells += cells.keys.len() as u64;
-            size.bytes += (cells.keys.capacity() * cell_bytes) as u64;
-            for cell in cells.keys.values() {
-                size.add_accumulators(&cell.accumulators);
-            }
+            size.bytes += (cells.keys.capacity() * slot_bytes + cells.rows.bytes()) as u64;
+            size.add_distinct_sets(cells.rows.accumulators());
         }
         size
     }
@@ -313,13 +347,13 @@ impl<'a> Parts<'a> {
 
     /// The window's accumulators for `key`, merged over its parts.
     fn merged(&self, key: KeyId) -> Vec<Accumulator> {
-        let mut found = self.parts.iter().filter_map(|cells| cells.keys.get(&key));
-        let mut merged = found
-            .next()
-            .map(|cell| cell.accumulators.to_vec())
-            .unwrap_or_default();
-        for cell in found {
-            for (acc, more) in merged.iter_mut().zip(&cell.accumulators) {
+        let mut found = self
+            .parts
+            .iter()
+            .filter_map(|cells| Some(cells.accumulators(*cells.keys.get(&key)?)));
+        let mut merged = found.next().map(<[_]>::to_vec).unwrap_or_default();
+        for accumulators in found {
+            for (acc, more) in merged.iter_mut().zip(accumulators) {
                 acc.merge(more.clone());
             }
         }
@@ -358,16 +392,19 @@ impl<'a> Parts<'a> {
         match (ranking, &self.parts[..]) {
             (None, [cells]) => {
                 // One part (a tumbling window, or a window without panes): its cells as is.
-                for (&key, cell) in &cells.keys {
-                    if !changed_only || cell.changed > shown {
-                        rows.push(row(key, &cell.accumulators, None));
+                for (&key, &at) in &cells.keys {
+                    if !changed_only || cells.changed_since(at, shown) {
+                        rows.push(row(key, cells.accumulators(at), None));
                     }
                 }
             }
             (None, parts) if changed_only => {
                 let mut changed: FxHashMap<KeyId, ()> = FxHashMap::default();
                 for cells in parts {
-                    let keys = cells.keys.iter().filter(|(_, cell)| cell.changed > shown);
+                    let keys = cells
+                        .keys
+                        .iter()
+                        .filter(|(_, &at)| cells.changed_since(at, shown));
                     changed.extend(keys.map(|(&key, _)| (key, ())));
                 }
                 for key in changed.into_keys() {
@@ -377,15 +414,16 @@ impl<'a> Parts<'a> {
             (None, parts) => {
                 let mut merged: FxHashMap<KeyId, Vec<Accumulator>> = FxHashMap::default();
                 for cells in parts {
-                    for (&key, cell) in &cells.keys {
+                    for (&key, &at) in &cells.keys {
+                        let held = cells.accumulators(at);
                         match merged.get_mut(&key) {
                             Some(accumulators) => {
-                                for (acc, more) in accumulators.iter_mut().zip(&cell.accumulators) {
+                                for (acc, more) in accumulators.iter_mut().zip(held) {
                                     acc.merge(more.clone());
                                 }
                             }
                             None => {
-                                merged.insert(key, cell.accumulators.to_vec());
+                                merged.insert(key, held.to_vec());
                             }
                         }
                     }
@@ -395,15 +433,14 @@ impl<'a> Parts<'a> {
                 }
             }
             (Some(ranking), [cells]) => {
-                let scored = cells
-                    .keys
-                    .iter()
-                    .map(|(&key, cell)| (self.ranked(key), cell.accumulators[ranking.by].value()));
+                let scored = cells.keys.iter().map(|(&key, &at)| {
+                    (self.ranked(key), cells.accumulators(at)[ranking.by].value())
+                });
                 for (position, ((_, key), _)) in rank(scored, ranking.k, ranking.descending)
                     .into_iter()
                     .enumerate()
                 {
-                    let accumulators = &cells.keys[&key].accumulators;
+                    let accumulators = cells.accumulators(cells.keys[&key]);
                     rows.push(row(key, accumulators, Some(position as u32 + 1)));
                 }
             }
@@ -411,8 +448,8 @@ impl<'a> Parts<'a> {
                 let by = ranking.by;
                 let mut scores: FxHashMap<KeyId, Accumulator> = FxHashMap::default();
                 for cells in parts {
-                    for (&key, cell) in &cells.keys {
-                        let score = &cell.accumulators[by];
+                    for (&key, &at) in &cells.keys {
+                        let score = &cells.accumulators(at)[by];
                         match scores.get_mut(&key) {
                             Some(acc) => acc.merge(score.clone()),
                             None => {
@@ -450,7 +487,7 @@ mod tests {
             offset_ms: 0,
             zone: None,
         };
-        FixedStore::new(0, rank, WindowAssigner::new(&window, 5))
+        FixedStore::new(0, 1, rank, WindowAssigner::new(&window, 5))
     }
 
     fn key(k: &str) -> Key {

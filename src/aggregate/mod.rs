@@ -6,6 +6,7 @@
 
 mod accumulator;
 mod approx;
+mod cell_rows;
 mod dedup;
 mod distinct;
 mod fixed_store;

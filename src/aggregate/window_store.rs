@@ -51,7 +51,18 @@ impl StateSize {
     /// Adds what one cell's accumulators hold (themselves, and the distinct sets' values).
     pub(super) fn add_accumulators(&mut self, accumulators: &[Accumulator]) {
         self.bytes += std::mem::size_of_val(accumulators) as u64;
-        for set in accumulators.iter().filter_map(Accumulator::distinct_set) {
+        self.add_distinct_sets(accumulators);
+    }
+
+    /// Adds the values the distinct sets among `accumulators` hold, not the accumulators.
+    pub(super) fn add_distinct_sets<'a>(
+        &mut self,
+        accumulators: impl IntoIterator<Item = &'a Accumulator>,
+    ) {
+        for set in accumulators
+            .into_iter()
+            .filter_map(Accumulator::distinct_set)
+        {
             self.distinct_values += set.held() as u64;
             self.bytes += set.heap_bytes() as u64;
             self.distinct_bytes += set.heap_bytes() as u64;
@@ -110,6 +121,7 @@ impl WindowStore {
                     WindowKind::Sliding | WindowKind::Cumulative => {
                         Windows::Fixed(FixedStore::new(
                             index as u16,
+                            o.aggregates.len(),
                             o.rank.clone(),
                             WindowAssigner::new(&o.window, plan.time.allowed_lateness_ms),
                         ))
