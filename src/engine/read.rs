@@ -97,11 +97,9 @@ pub fn read_and_decode<'s>(
             .wake_on_stop(scope.worker().sync_activator_for(info.address.to_vec()));
         let ooo = shared.plan.time.max_out_of_orderness_ms;
         let mut input = open(worker, peers);
-        if let Some(input) = &input {
-            input.wake_on_progress(scope.worker().sync_activator_for(info.address.to_vec()));
-        }
         let mut slots: Vec<Slot> = Vec::new();
         if let Some(input) = &input {
+            input.wake_on_progress(scope.worker().sync_activator_for(info.address.to_vec()));
             for slot in 0..input.partitions() {
                 let csv = input.csv_header(slot).map(|header| {
                     let columns = shared.decoder.csv_columns(header);
