@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use tidemark::aggregate::{Partial, PreAggregator, StateSize, WindowStore};
+use tidemark::aggregate::{PreAggregator, StateSize, WindowStore};
 use tidemark::event::Event;
 use tidemark::plan::{self, Plan};
 use tidemark::value::Value;
@@ -21,6 +21,8 @@ const CITIES: u64 = 50_000;
 /// One hour at 1 000 tweets a second.
 const EVENTS: u64 = 3_600_000;
 const BATCH: usize = 8192;
+/// Partial states absorbed at once, as the engine sends them.
+const PARTIALS_AT_ONCE: usize = 8192;
 
 fn plan(output: &str) -> Plan {
     let text = format!(
@@ -83,7 +85,6 @@ fn measure(plan: &Plan) -> (StateSize, u64) {
     let assigner = tidemark::time::WindowAssigner::new(&plan.outputs[0].window, 3_600_000);
     let mut folder = PreAggregator::new(plan);
     let mut store = WindowStore::new(plan);
-    let mut partials: Vec<Partial> = Vec::new();
     let mut rows = Vec::new();
     let mut shown: BTreeMap<(u64, u64), HashSet<String>> = BTreeMap::new();
     let mut batch = Vec::with_capacity(BATCH);
@@ -108,10 +109,11 @@ fn measure(plan: &Plan) -> (StateSize, u64) {
                     .insert(city.to_string());
             });
         }
-        folder.drain(&mut partials);
-        for partial in partials.drain(..) {
-            store.absorb(partial);
-        }
+        folder.drain(PARTIALS_AT_ONCE, |partials| {
+            for partial in partials.drain(..) {
+                store.absorb(partial);
+            }
+        });
         let frontier = batch.last().map(|e| e.time - 10_000);
         store.advance(frontier, &mut rows, &mut Vec::new());
         rows.clear();

@@ -11,7 +11,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use std::path::Path;
-use tidemark::aggregate::{Partial, PreAggregator, ResultRow, WindowStore};
+use tidemark::aggregate::{PreAggregator, ResultRow, WindowStore};
 use tidemark::decode::Decoder;
 use tidemark::event::Event;
 use tidemark::gen::{write_lines, GenKind, GenOptions};
@@ -19,6 +19,8 @@ use tidemark::plan::{self, Plan};
 use tidemark::value::Value;
 
 const EVENTS: usize = 1 << 20;
+/// Partial states absorbed at once, as the engine sends them.
+const PARTIALS_AT_ONCE: usize = 8192;
 const BATCH: usize = 8192;
 
 fn plan(window: &str, aggregates: &str, rank: &str) -> Plan {
@@ -72,16 +74,16 @@ fn events(keys: u64) -> Vec<Event> {
 fn run(plan: &Plan, events: &[Event]) -> usize {
     let mut folder = PreAggregator::new(plan);
     let mut store = WindowStore::new(plan);
-    let mut partials: Vec<Partial> = Vec::new();
     let mut rows: Vec<ResultRow> = Vec::new();
     for batch in events.chunks(BATCH) {
         for event in batch {
             folder.add(event);
         }
-        folder.drain(&mut partials);
-        for partial in partials.drain(..) {
-            store.absorb(partial);
-        }
+        folder.drain(PARTIALS_AT_ONCE, |partials| {
+            for partial in partials.drain(..) {
+                store.absorb(partial);
+            }
+        });
         let frontier = batch.last().map(|e| e.time.saturating_sub(1_000));
         store.advance(frontier, &mut rows, &mut Vec::new());
     }

@@ -185,13 +185,21 @@ impl PreAggregator {
         (self.due != u64::MAX).then_some(self.due)
     }
 
-    /// Moves every partial state out, leaving the pre-aggregator empty.
-    pub fn drain(&mut self, out: &mut Vec<Partial>) {
+    /// Moves every partial state out, leaving the pre-aggregator empty: in vectors of at
+    /// most `chunk` states, each handed to `give` (which may take its contents). At high key
+    /// cardinality a drain moves hundreds of thousands of states; in chunks, no vector of
+    /// them all is built (and grown) on the way.
+    pub fn drain(&mut self, chunk: usize, mut give: impl FnMut(&mut Vec<Partial>)) {
         self.due = u64::MAX;
+        let chunk = chunk.max(1);
+        let mut out = Vec::new();
         for group in &mut self.groups {
             for (key, per_fold) in group.cells.drain() {
                 for (fold, cells) in group.folds.iter().zip(per_fold) {
                     for ((window, span), accumulators) in cells.list {
+                        if out.capacity() == 0 {
+                            out.reserve_exact(chunk);
+                        }
                         out.push(Partial {
                             output: fold.output,
                             span,
@@ -199,9 +207,16 @@ impl PreAggregator {
                             key: key.clone(),
                             accumulators,
                         });
+                        if out.len() == chunk {
+                            give(&mut out);
+                            out.clear();
+                        }
                     }
                 }
             }
+        }
+        if !out.is_empty() {
+            give(&mut out);
         }
     }
 }

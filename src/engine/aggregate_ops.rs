@@ -134,6 +134,9 @@ const FOLD_AT_MOST: usize = 1 << 20;
 /// lag the input by a second at most.
 const HOLD_AT_MOST: Duration = Duration::from_secs(1);
 
+/// Partial states sent in one container: the exchange splits them by key anyway.
+const SEND_IN: usize = 8192;
+
 /// Folds events into partial states, sent on when the input frontier reaches the earliest end
 /// of a pane or window they are for (no window holding them can fire before then), after
 /// `HOLD_AT_MOST`, or after `FOLD_AT_MOST` events: so a key's events of one pane travel as a
@@ -146,7 +149,6 @@ fn pre_aggregate<'s>(
     let scope = events.scope();
     events.unary_frontier(Pipeline, "PreAggregate", move |_, info| {
         let activator = scope.activator_for(info.address);
-        let mut partials = Vec::new();
         // The capability of the states held, when the first was folded, and whether a wake-up
         // for `HOLD_AT_MOST` after that is asked for.
         let mut held: Option<(Capability<u64>, Instant, bool)> = None;
@@ -176,10 +178,9 @@ fn pre_aggregate<'s>(
             let reached = folder.due().is_none_or(|due| !frontier.less_than(&due));
             let waited = since.elapsed();
             if reached || waited >= HOLD_AT_MOST || folded >= FOLD_AT_MOST {
-                folder.drain(&mut partials);
-                if !partials.is_empty() {
-                    output.session(&*cap).give_container(&mut partials);
-                }
+                folder.drain(SEND_IN, |partials| {
+                    output.session(&*cap).give_container(partials)
+                });
                 held = None;
                 folded = 0;
             } else if !*wake {
