@@ -8,7 +8,7 @@
 // Every dependency is used: the check runs on the library, where only the binary's allocator
 // and log output are not (they are named here for it).
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
-#[cfg(not(test))]
+#[cfg(all(not(test), feature = "mimalloc"))]
 use mimalloc as _;
 #[cfg(not(test))]
 use tracing_subscriber as _;

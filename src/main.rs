@@ -8,6 +8,7 @@ use tidemark::failure::Failure;
 use tidemark::gen::{write_lines, GenKind, GenOptions};
 use tidemark::produce::ProduceOptions;
 
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -10,6 +10,7 @@ mod cell_rows;
 mod dedup;
 mod distinct;
 mod fixed_store;
+mod fold_cells;
 mod id_table;
 mod key;
 mod key_table;

@@ -1,12 +1,12 @@
 //! Pre-aggregation: folds a batch of events into one partial state per (window, key) on the
 //! worker that decoded them, so the exchange carries partial states instead of events.
 
+use super::fold_cells::FoldCells;
 use super::{Accumulator, Key, KeyView};
 use crate::event::Event;
 use crate::plan::OutputKind;
 use crate::plan::{AggregatePlan, Plan};
 use crate::time::{Window, WindowAssigner};
-use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
 /// The partial state of one output's aggregates for one window and key.
@@ -22,60 +22,6 @@ pub struct Partial {
     pub key: Key,
     /// One accumulator per aggregate of the output.
     pub accumulators: Vec<Accumulator>,
-}
-
-/// Partial states of one key: per pane or, for events that are already too late for some of
-/// a pane's windows, per window.
-///
-/// A key usually touches one or two cells per batch, found fastest by a scan; an output
-/// without a key, or with cumulative windows, can touch thousands, so past a few cells they
-/// are indexed by a hash map.
-#[derive(Default)]
-struct Cells {
-    list: Vec<((Window, Span), Vec<Accumulator>)>,
-    index: Option<HashMap<(Window, Span), usize, rustc_hash::FxBuildHasher>>,
-}
-
-/// How many cells a key scans before it indexes them.
-const SCAN_CELLS: usize = 8;
-
-impl Cells {
-    /// The accumulators of a cell, created by `new` if the cell is not there yet.
-    #[inline]
-    fn get_or_insert(
-        &mut self,
-        cell: (Window, Span),
-        new: impl FnOnce() -> Vec<Accumulator>,
-    ) -> &mut Vec<Accumulator> {
-        let found = match &self.index {
-            Some(index) => index.get(&cell).copied(),
-            None => self.list.iter().position(|(c, _)| *c == cell),
-        };
-        let at = match found {
-            Some(at) => at,
-            None => {
-                self.list.push((cell, new()));
-                let at = self.list.len() - 1;
-                match &mut self.index {
-                    Some(index) => {
-                        index.insert(cell, at);
-                    }
-                    None if self.list.len() > SCAN_CELLS => {
-                        self.index = Some(
-                            self.list
-                                .iter()
-                                .enumerate()
-                                .map(|(i, (c, _))| (*c, i))
-                                .collect(),
-                        );
-                    }
-                    None => {}
-                }
-                at
-            }
-        };
-        &mut self.list[at].1
-    }
 }
 
 /// What a partial state covers.
@@ -106,8 +52,8 @@ struct KeyGroup {
     per_element: Option<usize>,
     key: Vec<usize>,
     folds: Vec<OutputFold>,
-    /// Per key, one set of cells per fold.
-    cells: HashMap<Key, Vec<Cells>, rustc_hash::FxBuildHasher>,
+    /// The cells of every key and fold.
+    cells: FoldCells,
 }
 
 /// Folds events into partial states for every output of a plan.
@@ -151,7 +97,7 @@ impl PreAggregator {
                     per_element,
                     key: o.key.clone(),
                     folds: vec![fold],
-                    cells: HashMap::default(),
+                    cells: FoldCells::default(),
                 }),
             }
         }
@@ -194,26 +140,23 @@ impl PreAggregator {
         let chunk = chunk.max(1);
         let mut out = Vec::new();
         for group in &mut self.groups {
-            for (key, per_fold) in group.cells.drain() {
-                for (fold, cells) in group.folds.iter().zip(per_fold) {
-                    for ((window, span), accumulators) in cells.list {
-                        if out.capacity() == 0 {
-                            out.reserve_exact(chunk);
-                        }
-                        out.push(Partial {
-                            output: fold.output,
-                            span,
-                            window,
-                            key: key.clone(),
-                            accumulators,
-                        });
-                        if out.len() == chunk {
-                            give(&mut out);
-                            out.clear();
-                        }
-                    }
+            let folds = &group.folds;
+            group.cells.drain(|fold, span, window, key, accumulators| {
+                if out.capacity() == 0 {
+                    out.reserve_exact(chunk);
                 }
-            }
+                out.push(Partial {
+                    output: folds[usize::from(fold)].output,
+                    span,
+                    window,
+                    key,
+                    accumulators,
+                });
+                if out.len() == chunk {
+                    give(&mut out);
+                    out.clear();
+                }
+            });
         }
         if !out.is_empty() {
             give(&mut out);
@@ -240,22 +183,18 @@ impl KeyGroup {
             indices: &self.key,
         };
         // The key is looked up once the first output takes the record, then reused.
-        let count = self.folds.len();
-        let mut folds = self.folds.iter().enumerate();
-        let Some((first, fold)) = folds
+        let mut folds = self.folds.iter().zip(0u16..);
+        let Some((fold, first)) = folds
             .by_ref()
-            .find(|(_, fold)| fold.windows_for(fields, event, open))
+            .find(|(fold, _)| fold.windows_for(fields, event, open))
         else {
             return;
         };
-        let cells = self
-            .cells
-            .entry_ref(&view)
-            .or_insert_with(|| (0..count).map(|_| Cells::default()).collect());
-        fold.add(&mut cells[first], fields, event, open, due);
-        for (index, fold) in folds {
+        let key = self.cells.key(&view);
+        fold.add(&mut self.cells, key, first, fields, event, open, due);
+        for (fold, index) in folds {
             if fold.windows_for(fields, event, open) {
-                fold.add(&mut cells[index], fields, event, open, due);
+                fold.add(&mut self.cells, key, index, fields, event, open, due);
             }
         }
     }
@@ -285,11 +224,14 @@ impl OutputFold {
         !open.is_empty()
     }
 
-    /// Adds one record to the key's cells listed in `open`, lowering `due` to the earliest
-    /// of their ends.
+    /// Adds one record to the cells listed in `open` of key `key` for this output (`fold`
+    /// in its group), lowering `due` to the earliest of their ends.
+    #[allow(clippy::too_many_arguments)]
     fn add(
         &self,
-        cells: &mut Cells,
+        cells: &mut FoldCells,
+        key: u32,
+        fold: u16,
         fields: &[Option<crate::value::Value>],
         event: &Event,
         open: &[(Window, Span)],
@@ -298,23 +240,12 @@ impl OutputFold {
         let aggregates = &self.aggregates;
         for &(window, span) in open {
             *due = (*due).min(window.end);
-            let slot = cells.get_or_insert((window, span), || {
-                aggregates
-                    .iter()
-                    .map(|a| Accumulator::new(a.function))
-                    .collect()
-            });
-            for (acc, aggregate) in slot.iter_mut().zip(aggregates) {
+            let accumulators = cells.cell(key, fold, window, span, aggregates);
+            for (acc, aggregate) in accumulators.iter_mut().zip(aggregates) {
                 if aggregate.condition.as_ref().is_none_or(|c| c.holds(fields)) {
                     acc.add(aggregate.field.and_then(|f| fields[f].as_ref()), event.time);
                 }
             }
         }
-    }
-}
-
-impl From<&KeyView<'_>> for Key {
-    fn from(view: &KeyView<'_>) -> Key {
-        view.to_key()
     }
 }

@@ -1,0 +1,239 @@
+//! The cells a pre-aggregator folds one key group's records into between two drains.
+//!
+//! At high key cardinality a key gets a record or two per pane between drains, so keeping
+//! the cells, not folding into them, is the cost. Every cell of the group lives in one
+//! vector and every accumulator in another, each key's cells linked most recent first: a
+//! cell costs no allocation of its own, and the cells one record opens for the outputs of
+//! its group sit side by side.
+
+use super::{Accumulator, Key, KeyView, Span};
+use crate::plan::AggregatePlan;
+use crate::time::Window;
+use hashbrown::hash_map::EntryRef;
+use hashbrown::HashMap;
+use rustc_hash::FxBuildHasher;
+
+/// The end of a key's list of cells.
+const END: u32 = u32::MAX;
+
+/// How many cells a key scans before its cells are indexed: a key usually has one or two, an
+/// output without a key or with cumulative windows can have thousands.
+const SCAN_CELLS: u32 = 8;
+
+/// One output's pane or window for one key.
+struct Cell {
+    window: Window,
+    /// The key's number.
+    key: u32,
+    /// The key's cell before this one, or [`END`].
+    next: u32,
+    /// Where its accumulators start; they end where the next cell's start.
+    first: u32,
+    /// Which output of the group.
+    fold: u16,
+    span: Span,
+}
+
+/// The newest of a key's cells and how many it has.
+#[derive(Clone, Copy)]
+struct KeyCells {
+    head: u32,
+    len: u32,
+}
+
+/// A key group's cells, by key, output, pane or window, and span.
+#[derive(Default)]
+pub(super) struct FoldCells {
+    /// Each key's number.
+    numbers: HashMap<Key, u32, FxBuildHasher>,
+    /// The keys by number.
+    keys: Vec<Key>,
+    /// Each key's cells, by number.
+    lists: Vec<KeyCells>,
+    cells: Vec<Cell>,
+    accumulators: Vec<Accumulator>,
+    /// The cells of keys with more than [`SCAN_CELLS`] cells, by key number, output, window
+    /// and span.
+    index: HashMap<(u32, u16, Window, Span), u32, FxBuildHasher>,
+}
+
+impl FoldCells {
+    /// The number of the key `view` shows, numbered now if it has no cells yet.
+    #[inline]
+    pub(super) fn key(&mut self, view: &KeyView<'_>) -> u32 {
+        match self.numbers.entry_ref(view) {
+            EntryRef::Occupied(entry) => *entry.get(),
+            EntryRef::Vacant(entry) => {
+                let number = u32::try_from(self.keys.len()).expect("fewer than 2³² keys");
+                let key = view.to_key();
+                self.keys.push(key.clone());
+                self.lists.push(KeyCells { head: END, len: 0 });
+                entry.insert_with_key(key, number);
+                number
+            }
+        }
+    }
+
+    /// The accumulators (one per aggregate of `aggregates`, the output's) of key `key`'s cell
+    /// for output `fold` of the group, `window` and `span`, opened empty if it is not there.
+    #[inline]
+    pub(super) fn cell(
+        &mut self,
+        key: u32,
+        fold: u16,
+        window: Window,
+        span: Span,
+        aggregates: &[AggregatePlan],
+    ) -> &mut [Accumulator] {
+        let list = self.lists[key as usize];
+        let found = if list.len > SCAN_CELLS {
+            self.index.get(&(key, fold, window, span)).copied()
+        } else {
+            let mut at = list.head;
+            while at != END {
+                let cell = &self.cells[at as usize];
+                if cell.fold == fold && cell.window == window && cell.span == span {
+                    break;
+                }
+                at = cell.next;
+            }
+            (at != END).then_some(at)
+        };
+        let at = match found {
+            Some(at) => at,
+            None => self.open(key, fold, window, span, aggregates),
+        };
+        let first = self.cells[at as usize].first as usize;
+        &mut self.accumulators[first..first + aggregates.len()]
+    }
+
+    /// Opens an empty cell and returns its number.
+    fn open(
+        &mut self,
+        key: u32,
+        fold: u16,
+        window: Window,
+        span: Span,
+        aggregates: &[AggregatePlan],
+    ) -> u32 {
+        let at = u32::try_from(self.cells.len()).expect("fewer than 2³² cells");
+        let list = &mut self.lists[key as usize];
+        self.cells.push(Cell {
+            window,
+            key,
+            next: list.head,
+            first: u32::try_from(self.accumulators.len()).expect("fewer than 2³² accumulators"),
+            fold,
+            span,
+        });
+        self.accumulators
+            .extend(aggregates.iter().map(|a| Accumulator::new(a.function)));
+        list.head = at;
+        list.len += 1;
+        if list.len == SCAN_CELLS + 1 {
+            // Index the key's cells from now on, this one among them.
+            let mut cell = at;
+            while cell != END {
+                let c = &self.cells[cell as usize];
+                self.index.insert((key, c.fold, c.window, c.span), cell);
+                cell = c.next;
+            }
+        } else if list.len > SCAN_CELLS {
+            self.index.insert((key, fold, window, span), at);
+        }
+        at
+    }
+
+    /// Moves every cell out, in the order they were opened, as `(output of the group, span,
+    /// window, key, accumulators)`, leaving no cell and no key.
+    pub(super) fn drain(&mut self, mut give: impl FnMut(u16, Span, Window, Key, Vec<Accumulator>)) {
+        let total = self.accumulators.len();
+        let mut accumulators = self.accumulators.drain(..);
+        for (at, cell) in self.cells.iter().enumerate() {
+            let end = self
+                .cells
+                .get(at + 1)
+                .map_or(total, |next| next.first as usize);
+            let own: Vec<Accumulator> = accumulators
+                .by_ref()
+                .take(end - cell.first as usize)
+                .collect();
+            give(
+                cell.fold,
+                cell.span,
+                cell.window,
+                self.keys[cell.key as usize].clone(),
+                own,
+            );
+        }
+        drop(accumulators);
+        self.cells.clear();
+        self.numbers.clear();
+        self.keys.clear();
+        self.lists.clear();
+        self.index.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::AggregateFunction;
+    use crate::value::Value;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn count() -> AggregatePlan {
+        AggregatePlan {
+            name: "n".into(),
+            function: AggregateFunction::Count,
+            field: None,
+            condition: None,
+        }
+    }
+
+    proptest! {
+        /// Whatever the mix of keys, outputs, windows and spans (many cells for one key
+        /// included, so the index takes over), every record lands in its own cell and a drain
+        /// gives each cell once with its count, then nothing.
+        #[test]
+        fn each_cell_counts_its_records(
+            records in prop::collection::vec((0u8..4, 0u16..2, 0u64..20, any::<bool>()), 0..300)
+        ) {
+            let aggregates = [[count()].to_vec(), [count(), count()].to_vec()];
+            let mut cells = FoldCells::default();
+            let mut model: BTreeMap<(Key, u16, Window, bool), u64> = BTreeMap::new();
+            for (key, fold, start, pane) in records {
+                let fields = [Some(Value::Int(i64::from(key)))];
+                let view = KeyView { fields: &fields, indices: &[0] };
+                let number = cells.key(&view);
+                let window = Window { start, end: start + 1 };
+                let span = if pane { Span::Pane } else { Span::Window };
+                let accumulators =
+                    cells.cell(number, fold, window, span, &aggregates[usize::from(fold)]);
+                prop_assert_eq!(accumulators.len(), aggregates[usize::from(fold)].len());
+                for acc in accumulators {
+                    acc.add(None, 0);
+                }
+                *model.entry((view.to_key(), fold, window, pane)).or_default() += 1;
+            }
+            let mut drained = BTreeMap::new();
+            cells.drain(|fold, span, window, key, accumulators| {
+                let counts: Vec<Accumulator> = accumulators;
+                let pane = span == Span::Pane;
+                let mut expected = Accumulator::new(AggregateFunction::Count);
+                let n = model.get(&(key.clone(), fold, window, pane)).copied().unwrap_or(0);
+                for _ in 0..n {
+                    expected.add(None, 0);
+                }
+                assert!(counts.iter().all(|c| *c == expected), "cell {key:?} {fold} {window:?}");
+                assert_eq!(counts.len(), aggregates[usize::from(fold)].len());
+                assert!(drained.insert((key, fold, window, pane), ()).is_none(), "a cell twice");
+            });
+            prop_assert_eq!(drained.len(), model.len());
+            let mut again = 0;
+            cells.drain(|_, _, _, _, _| again += 1);
+            prop_assert_eq!(again, 0);
+        }
+    }
+}
