@@ -5,6 +5,8 @@
 //! linear probing keeps an id and its deadline in one 16-byte slot, and a batch of lookups
 //! can ask for the slots it will need a few ids ahead ([`IdTable::prefetch`]), so the misses
 //! overlap instead of following one another.
+//!
+//! Growing copies one shard of the table at a time, so its size never doubles for a moment.
 
 /// One slot: an id and its deadline; deadline 0 marks an empty slot.
 #[derive(Clone, Copy, Default)]
@@ -14,14 +16,28 @@ struct Slot {
 }
 
 /// Ids with deadlines (at least 1 ms: a deadline of 0 is kept as 1).
+///
+/// The table is cut into [`SHARDS`] shards by the first bits of an id's hash, each grown on
+/// its own: growing copies one shard, not the whole table, so the table never holds its
+/// old and new slots at once. A shard has any number of slots, not only a power of two, and
+/// grows by half when three quarters full, so it stays between about half and three
+/// quarters full.
 pub struct IdTable {
-    slots: Vec<Slot>,
+    shards: Vec<Shard>,
     len: usize,
-    /// `64 - log2(slots.len())`: the slot of an id is the top bits of its hash.
-    shift: u32,
 }
 
-const MIN_SLOTS: usize = 16;
+/// The ids whose hash starts with the shard's number.
+#[derive(Default)]
+struct Shard {
+    slots: Vec<Slot>,
+    len: usize,
+}
+
+/// How many bits of the hash pick the shard.
+const SHARD_BITS: u32 = 6;
+const SHARDS: usize = 1 << SHARD_BITS;
+const MIN_SLOTS: usize = 8;
 
 /// Fibonacci hashing: the product's top bits depend on every bit of the id, so sequential
 /// ids and ids whose low bits are all zero both spread over the table.
@@ -32,22 +48,17 @@ fn hash(id: u64) -> u64 {
 
 impl Default for IdTable {
     fn default() -> IdTable {
-        IdTable::with_slots(MIN_SLOTS)
+        IdTable {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            len: 0,
+        }
     }
 }
 
 impl IdTable {
-    fn with_slots(slots: usize) -> IdTable {
-        IdTable {
-            slots: vec![Slot::default(); slots],
-            len: 0,
-            shift: 64 - slots.trailing_zeros(),
-        }
-    }
-
     #[inline]
-    fn home(&self, id: u64) -> usize {
-        (hash(id) >> self.shift) as usize
+    fn shard(&self, hash: u64) -> &Shard {
+        &self.shards[(hash >> (64 - SHARD_BITS)) as usize]
     }
 
     /// Asks the processor to bring `id`'s slot into cache ahead of a lookup.
@@ -56,9 +67,11 @@ impl IdTable {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let slot = self.slots.as_ptr().wrapping_add(self.home(id));
+            let hash = hash(id);
+            let shard = self.shard(hash);
+            let slot = shard.slots.as_ptr().wrapping_add(shard.home(hash));
             // SAFETY: a prefetch is a hint that never faults, whatever the address; `slot`
-            // lies inside the table anyway.
+            // lies inside the shard (or just past an empty one) anyway.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(slot.cast()) };
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -70,52 +83,18 @@ impl IdTable {
     /// deadline takes the new one.
     #[inline]
     pub fn insert(&mut self, id: u64, deadline: u64, arrival: u64) -> bool {
-        // Grow past five eighths full: probes stay short, mostly within one cache line.
-        if (self.len + 1) * 8 > self.slots.len() * 5 {
-            self.rebuild(self.slots.len() * 2, 0);
-        }
-        let mask = self.slots.len() - 1;
-        let mut at = self.home(id);
-        loop {
-            let slot = &mut self.slots[at];
-            if slot.deadline == 0 {
-                *slot = Slot {
-                    id,
-                    deadline: deadline.max(1),
-                };
-                self.len += 1;
-                return true;
-            }
-            if slot.id == id {
-                if slot.deadline > arrival {
-                    return false;
-                }
-                slot.deadline = deadline.max(1);
-                return true;
-            }
-            at = (at + 1) & mask;
-        }
+        let hash = hash(id);
+        let shard = &mut self.shards[(hash >> (64 - SHARD_BITS)) as usize];
+        let (fresh, added) = shard.insert(id, hash, deadline, arrival);
+        self.len += usize::from(added);
+        fresh
     }
 
-    /// Forgets the ids whose deadline is at or before `frontier`, shrinking the table when
-    /// most of it is then empty.
+    /// Forgets the ids whose deadline is at or before `frontier`, shrinking the shards that
+    /// are then mostly empty.
     pub fn expire(&mut self, frontier: u64) {
-        let kept = self.slots.iter().filter(|s| s.deadline > frontier).count();
-        if kept == self.len {
-            return;
-        }
-        let mut slots = self.slots.len();
-        while slots > MIN_SLOTS && kept * 8 < slots * 2 {
-            slots /= 2;
-        }
-        self.rebuild(slots, frontier);
-    }
-
-    /// Moves the ids with deadlines after `frontier` into a table of `slots` slots.
-    fn rebuild(&mut self, slots: usize, frontier: u64) {
-        let old = std::mem::replace(self, IdTable::with_slots(slots));
-        for slot in old.slots.into_iter().filter(|s| s.deadline > frontier) {
-            self.insert(slot.id, slot.deadline, 0);
+        for shard in &mut self.shards {
+            self.len -= shard.expire(frontier);
         }
     }
 
@@ -125,11 +104,114 @@ impl IdTable {
     }
 }
 
+impl Shard {
+    /// Where an id of this hash would sit with no collision: the hash's bits after the
+    /// shard's, scaled to the number of slots.
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        ((u128::from(hash << SHARD_BITS) * self.slots.len() as u128) >> 64) as usize
+    }
+
+    /// [`IdTable::insert`] in this shard: whether the id is fresh, and whether it was added
+    /// (not there before).
+    #[inline]
+    fn insert(&mut self, id: u64, hash: u64, deadline: u64, arrival: u64) -> (bool, bool) {
+        // Grow by half past three quarters full: linear probes stay short.
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            let slots = self.slots.len();
+            self.rebuild((slots + slots / 2).max(MIN_SLOTS), 0);
+        }
+        let end = self.slots.len();
+        let mut at = self.home(hash);
+        loop {
+            let slot = &mut self.slots[at];
+            if slot.deadline == 0 {
+                *slot = Slot {
+                    id,
+                    deadline: deadline.max(1),
+                };
+                self.len += 1;
+                return (true, true);
+            }
+            if slot.id == id {
+                if slot.deadline > arrival {
+                    return (false, false);
+                }
+                slot.deadline = deadline.max(1);
+                return (true, false);
+            }
+            at += 1;
+            if at == end {
+                at = 0;
+            }
+        }
+    }
+
+    /// Forgets the ids whose deadline is at or before `frontier`, shrinking to about half
+    /// full when less than a third full; returns how many it forgot.
+    fn expire(&mut self, frontier: u64) -> usize {
+        let kept = self.slots.iter().filter(|s| s.deadline > frontier).count();
+        let forgotten = self.len - kept;
+        if forgotten == 0 {
+            return 0;
+        }
+        let slots = if kept * 3 < self.slots.len() {
+            (kept * 2).max(MIN_SLOTS)
+        } else {
+            self.slots.len()
+        };
+        self.rebuild(slots, frontier);
+        forgotten
+    }
+
+    /// Moves the ids with deadlines after `frontier` into `slots` slots.
+    fn rebuild(&mut self, slots: usize, frontier: u64) {
+        let old = std::mem::replace(
+            self,
+            Shard {
+                slots: vec![Slot::default(); slots],
+                len: 0,
+            },
+        );
+        for slot in old.slots.into_iter().filter(|s| s.deadline > frontier) {
+            self.insert(slot.id, hash(slot.id), slot.deadline, 0);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::HashMap;
+
+    /// Slots held in all: what the table's memory is.
+    fn slots(table: &IdTable) -> usize {
+        table.shards.iter().map(|s| s.slots.len()).sum()
+    }
+
+    /// Many ids grow every shard, expiry shrinks them, and in between each id is held or
+    /// forgotten as its deadline says, with the table never more than twice the ids it holds
+    /// (plus the shards' least size).
+    #[test]
+    fn grows_and_shrinks_shard_by_shard() {
+        let ids = 100_000u64;
+        let mut table = IdTable::default();
+        for id in 0..ids {
+            assert!(table.insert(id << 12, 10 + id % 3, 0));
+            assert!(slots(&table) <= 2 * table.len() + SHARDS * MIN_SLOTS);
+        }
+        assert_eq!(table.len(), ids as usize);
+        for id in (0..ids).step_by(7) {
+            assert!(!table.insert(id << 12, 50, 0), "{id} is held");
+        }
+        table.expire(11);
+        assert_eq!(table.len(), (0..ids).filter(|id| id % 3 == 2).count());
+        assert!(slots(&table) <= 2 * table.len() + SHARDS * MIN_SLOTS);
+        for id in 0..ids {
+            assert_eq!(table.insert(id << 12, 12, 0), id % 3 != 2, "{id}");
+        }
+    }
 
     proptest! {
         /// Inserts (a copy arriving at or after the held deadline is new again) and expiries
