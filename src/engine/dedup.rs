@@ -117,11 +117,11 @@ impl SourceDedup {
         })
     }
 
-    /// Drops from `events` (one piece's, in file order) every copy of an id already seen;
-    /// ids whose deadline `frontier` (no later than any event still to come) reached are
-    /// forgotten. Returns how many were dropped.
-    pub fn keep_first(&self, frontier: u64, events: &mut Vec<Event>) -> u64 {
-        let ids: Vec<(Option<&Value>, u64, u64)> = events
+    /// Drops from `events[from..]` (one piece's, in file order) every copy of an id already
+    /// seen; ids whose deadline `frontier` (no later than any event still to come) reached
+    /// are forgotten. The events before `from` are left alone. Returns how many were dropped.
+    pub fn keep_first(&self, frontier: u64, events: &mut Vec<Event>, from: usize) -> u64 {
+        let ids: Vec<(Option<&Value>, u64, u64)> = events[from..]
             .iter()
             .map(|event| {
                 let id = event.fields[self.field].as_ref();
@@ -136,8 +136,14 @@ impl SourceDedup {
         }
         drop(ids);
         let before = events.len();
-        let mut verdicts = fresh.iter();
-        events.retain(|_| verdicts.next().copied().unwrap_or(true));
+        // In place: the events before `from` stay where they are, and duplicates are rare,
+        // so hardly an event moves.
+        let mut at = 0;
+        events.retain(|_| {
+            let keep = at < from || fresh[at - from];
+            at += 1;
+            keep
+        });
         (before - events.len()) as u64
     }
 }

@@ -125,7 +125,7 @@ pub fn read_and_decode<'s>(
         let idle_timeout = shared.plan.time.idle_timeout_ms.map(Duration::from_millis);
         let mut capability = Some(capability);
         let mut tracked = Vec::new();
-        let mut pieces = Pieces::new();
+        let mut pieces = Pieces::default();
         let mut positions_published = Instant::now() - POSITIONS_EVERY;
         move |output| {
             // Stopping: read nothing more and hold the frontier where it is (no window
@@ -315,8 +315,21 @@ struct PieceRecords {
     read: bool,
 }
 
-/// Pieces of partitions read in pieces, by (slot, piece), waiting to be judged.
-type Pieces = BTreeMap<(usize, usize), PieceRecords>;
+/// Pieces of partitions read in pieces, waiting to be judged.
+#[derive(Default)]
+struct Pieces {
+    /// By (slot, piece).
+    waiting: BTreeMap<(usize, usize), PieceRecords>,
+    /// How many records the last piece judged held: a new piece makes room for as many, so
+    /// its records are not copied from vector to twice the size as it is read.
+    typical: usize,
+    /// Emptied record vectors of judged pieces, for the next pieces: a piece's records take
+    /// megabytes, and a vector reused is memory neither given back nor asked for again.
+    spare: Vec<Vec<Waiting>>,
+}
+
+/// How many emptied record vectors [`Pieces`] keeps for reuse.
+const SPARE_AT_MOST: usize = 4;
 
 /// Judges decoded records in order against their partition's watermark: counts them, sets
 /// their arrival, and keeps them as events or rejects them as dead or late.
@@ -485,11 +498,16 @@ fn read_batch(
             }
             // Decoded now, judged once every piece before it is read.
             Some(piece) => {
-                let records = pieces
+                let Pieces {
+                    waiting,
+                    typical,
+                    spare,
+                } = &mut *pieces;
+                let records = waiting
                     .entry((at.slot, piece))
                     .or_insert_with(|| PieceRecords {
                         watermark: PartitionWatermark::new(ooo),
-                        records: Vec::new(),
+                        records: spare.pop().unwrap_or_else(|| Vec::with_capacity(*typical)),
                         read: false,
                     });
                 if let Ok(Decoded::Kept { time, .. }) = &decoded {
@@ -510,7 +528,7 @@ fn read_batch(
         Err(e) => shared.abort(format!("read failed: {e}")),
     };
     for (slot, piece) in reader.ended_pieces() {
-        let records = pieces.get_mut(&(slot, piece));
+        let records = pieces.waiting.get_mut(&(slot, piece));
         let watermark = records.as_ref().and_then(|r| r.watermark.current());
         reader.piece_read(slot, piece, watermark);
         match records {
@@ -556,17 +574,21 @@ fn judge_pieces(
     read_frontier: u64,
 ) {
     let ready: Vec<((usize, usize), Prefix)> = pieces
+        .waiting
         .iter()
         .filter(|(_, records)| records.read)
         .filter_map(|(&(slot, piece), _)| Some(((slot, piece), reader.piece_prefix(slot, piece)?)))
         .collect();
     for ((slot, piece), prefix) in ready {
-        let Some(records) = pieces.remove(&(slot, piece)) else {
+        let Some(mut records) = pieces.waiting.remove(&(slot, piece)) else {
             continue;
         };
+        // A little more than the last piece held, as pieces vary a little in length.
+        pieces.typical = records.records.len() + records.records.len() / 16;
         let mut watermark = PartitionWatermark::resumed(ooo, prefix.watermark);
         let first = judge.events.len();
-        for Waiting { at, len, decoded } in records.records {
+        judge.events.reserve(records.records.len());
+        for Waiting { at, len, decoded } in records.records.drain(..) {
             let at = At {
                 line: prefix.lines + at.line,
                 ..at
@@ -579,11 +601,12 @@ fn judge_pieces(
             };
             judge.judge(at, &text, decoded, &mut watermark, 0);
         }
+        if pieces.spare.len() < SPARE_AT_MOST {
+            pieces.spare.push(records.records);
+        }
         // Pieces judged in file order are de-duplicated here, in that order.
         if let Some(dedup) = &judge.shared.source_dedup {
-            let mut events = judge.events.split_off(first);
-            let dropped = dedup.keep_first(read_frontier, &mut events);
-            judge.events.append(&mut events);
+            let dropped = dedup.keep_first(read_frontier, judge.events, first);
             judge
                 .shared
                 .metrics
