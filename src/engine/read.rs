@@ -323,13 +323,7 @@ struct Pieces {
     /// How many records the last piece judged held: a new piece makes room for as many, so
     /// its records are not copied from vector to twice the size as it is read.
     typical: usize,
-    /// Emptied record vectors of judged pieces, for the next pieces: a piece's records take
-    /// megabytes, and a vector reused is memory neither given back nor asked for again.
-    spare: Vec<Vec<Waiting>>,
 }
-
-/// How many emptied record vectors [`Pieces`] keeps for reuse.
-const SPARE_AT_MOST: usize = 4;
 
 /// Judges decoded records in order against their partition's watermark: counts them, sets
 /// their arrival, and keeps them as events or rejects them as dead or late.
@@ -498,18 +492,16 @@ fn read_batch(
             }
             // Decoded now, judged once every piece before it is read.
             Some(piece) => {
-                let Pieces {
-                    waiting,
-                    typical,
-                    spare,
-                } = &mut *pieces;
-                let records = waiting
-                    .entry((at.slot, piece))
-                    .or_insert_with(|| PieceRecords {
-                        watermark: PartitionWatermark::new(ooo),
-                        records: spare.pop().unwrap_or_else(|| Vec::with_capacity(*typical)),
-                        read: false,
-                    });
+                let typical = pieces.typical;
+                let records =
+                    pieces
+                        .waiting
+                        .entry((at.slot, piece))
+                        .or_insert_with(|| PieceRecords {
+                            watermark: PartitionWatermark::new(ooo),
+                            records: Vec::with_capacity(typical),
+                            read: false,
+                        });
                 if let Ok(Decoded::Kept { time, .. }) = &decoded {
                     records.watermark.observe(*time);
                 }
@@ -580,7 +572,7 @@ fn judge_pieces(
         .filter_map(|(&(slot, piece), _)| Some(((slot, piece), reader.piece_prefix(slot, piece)?)))
         .collect();
     for ((slot, piece), prefix) in ready {
-        let Some(mut records) = pieces.waiting.remove(&(slot, piece)) else {
+        let Some(records) = pieces.waiting.remove(&(slot, piece)) else {
             continue;
         };
         // A little more than the last piece held, as pieces vary a little in length.
@@ -588,7 +580,7 @@ fn judge_pieces(
         let mut watermark = PartitionWatermark::resumed(ooo, prefix.watermark);
         let first = judge.events.len();
         judge.events.reserve(records.records.len());
-        for Waiting { at, len, decoded } in records.records.drain(..) {
+        for Waiting { at, len, decoded } in records.records {
             let at = At {
                 line: prefix.lines + at.line,
                 ..at
@@ -600,9 +592,6 @@ fn judge_pieces(
                     .unwrap_or_default()
             };
             judge.judge(at, &text, decoded, &mut watermark, 0);
-        }
-        if pieces.spare.len() < SPARE_AT_MOST {
-            pieces.spare.push(records.records);
         }
         // Pieces judged in file order are de-duplicated here, in that order.
         if let Some(dedup) = &judge.shared.source_dedup {
