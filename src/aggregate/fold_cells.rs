@@ -20,18 +20,26 @@ const END: u32 = u32::MAX;
 /// output without a key or with cumulative windows can have thousands.
 const SCAN_CELLS: u32 = 8;
 
-/// One output's pane or window for one key.
+/// Which cell: one output's pane or window for one key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct CellOf {
+    /// The key's number ([`FoldCells::key`]).
+    pub key: u32,
+    /// Which output of the group.
+    pub fold: u16,
+    /// The pane or window.
+    pub window: Window,
+    /// What the window is: a pane or one window.
+    pub span: Span,
+}
+
+/// An open cell.
 struct Cell {
-    window: Window,
-    /// The key's number.
-    key: u32,
+    of: CellOf,
     /// The key's cell before this one, or [`END`].
     next: u32,
     /// Where its accumulators start; they end where the next cell's start.
     first: u32,
-    /// Which output of the group.
-    fold: u16,
-    span: Span,
 }
 
 /// The newest of a key's cells and how many it has.
@@ -52,9 +60,8 @@ pub(super) struct FoldCells {
     lists: Vec<KeyCells>,
     cells: Vec<Cell>,
     accumulators: Vec<Accumulator>,
-    /// The cells of keys with more than [`SCAN_CELLS`] cells, by key number, output, window
-    /// and span.
-    index: HashMap<(u32, u16, Window, Span), u32, FxBuildHasher>,
+    /// The cells of keys with more than [`SCAN_CELLS`] cells.
+    index: HashMap<CellOf, u32, FxBuildHasher>,
 }
 
 impl FoldCells {
@@ -74,25 +81,18 @@ impl FoldCells {
         }
     }
 
-    /// The accumulators (one per aggregate of `aggregates`, the output's) of key `key`'s cell
-    /// for output `fold` of the group, `window` and `span`, opened empty if it is not there.
+    /// The accumulators of cell `of` (one per aggregate of `aggregates`, its output's),
+    /// opened empty if it is not there.
     #[inline]
-    pub(super) fn cell(
-        &mut self,
-        key: u32,
-        fold: u16,
-        window: Window,
-        span: Span,
-        aggregates: &[AggregatePlan],
-    ) -> &mut [Accumulator] {
-        let list = self.lists[key as usize];
+    pub(super) fn cell(&mut self, of: CellOf, aggregates: &[AggregatePlan]) -> &mut [Accumulator] {
+        let list = self.lists[of.key as usize];
         let found = if list.len > SCAN_CELLS {
-            self.index.get(&(key, fold, window, span)).copied()
+            self.index.get(&of).copied()
         } else {
             let mut at = list.head;
             while at != END {
                 let cell = &self.cells[at as usize];
-                if cell.fold == fold && cell.window == window && cell.span == span {
+                if cell.of == of {
                     break;
                 }
                 at = cell.next;
@@ -101,30 +101,20 @@ impl FoldCells {
         };
         let at = match found {
             Some(at) => at,
-            None => self.open(key, fold, window, span, aggregates),
+            None => self.open(of, aggregates),
         };
         let first = self.cells[at as usize].first as usize;
         &mut self.accumulators[first..first + aggregates.len()]
     }
 
     /// Opens an empty cell and returns its number.
-    fn open(
-        &mut self,
-        key: u32,
-        fold: u16,
-        window: Window,
-        span: Span,
-        aggregates: &[AggregatePlan],
-    ) -> u32 {
+    fn open(&mut self, of: CellOf, aggregates: &[AggregatePlan]) -> u32 {
         let at = u32::try_from(self.cells.len()).expect("fewer than 2³² cells");
-        let list = &mut self.lists[key as usize];
+        let list = &mut self.lists[of.key as usize];
         self.cells.push(Cell {
-            window,
-            key,
+            of,
             next: list.head,
             first: u32::try_from(self.accumulators.len()).expect("fewer than 2³² accumulators"),
-            fold,
-            span,
         });
         self.accumulators
             .extend(aggregates.iter().map(|a| Accumulator::new(a.function)));
@@ -135,11 +125,11 @@ impl FoldCells {
             let mut cell = at;
             while cell != END {
                 let c = &self.cells[cell as usize];
-                self.index.insert((key, c.fold, c.window, c.span), cell);
+                self.index.insert(c.of, cell);
                 cell = c.next;
             }
         } else if list.len > SCAN_CELLS {
-            self.index.insert((key, fold, window, span), at);
+            self.index.insert(of, at);
         }
         at
     }
@@ -159,10 +149,10 @@ impl FoldCells {
                 .take(end - cell.first as usize)
                 .collect();
             give(
-                cell.fold,
-                cell.span,
-                cell.window,
-                self.keys[cell.key as usize].clone(),
+                cell.of.fold,
+                cell.of.span,
+                cell.of.window,
+                self.keys[cell.of.key as usize].clone(),
                 own,
             );
         }
@@ -209,8 +199,8 @@ mod tests {
                 let number = cells.key(&view);
                 let window = Window { start, end: start + 1 };
                 let span = if pane { Span::Pane } else { Span::Window };
-                let accumulators =
-                    cells.cell(number, fold, window, span, &aggregates[usize::from(fold)]);
+                let of = CellOf { key: number, fold, window, span };
+                let accumulators = cells.cell(of, &aggregates[usize::from(fold)]);
                 prop_assert_eq!(accumulators.len(), aggregates[usize::from(fold)].len());
                 for acc in accumulators {
                     acc.add(None, 0);

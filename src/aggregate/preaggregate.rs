@@ -1,7 +1,7 @@
 //! Pre-aggregation: folds a batch of events into one partial state per (window, key) on the
 //! worker that decoded them, so the exchange carries partial states instead of events.
 
-use super::fold_cells::FoldCells;
+use super::fold_cells::{CellOf, FoldCells};
 use super::{Accumulator, Key, KeyView};
 use crate::event::Event;
 use crate::plan::OutputKind;
@@ -240,7 +240,13 @@ impl OutputFold {
         let aggregates = &self.aggregates;
         for &(window, span) in open {
             *due = (*due).min(window.end);
-            let accumulators = cells.cell(key, fold, window, span, aggregates);
+            let of = CellOf {
+                key,
+                fold,
+                window,
+                span,
+            };
+            let accumulators = cells.cell(of, aggregates);
             for (acc, aggregate) in accumulators.iter_mut().zip(aggregates) {
                 if aggregate.condition.as_ref().is_none_or(|c| c.holds(fields)) {
                     acc.add(aggregate.field.and_then(|f| fields[f].as_ref()), event.time);
