@@ -208,8 +208,7 @@ mod tests {
                 *model.entry((view.to_key(), fold, window, pane)).or_default() += 1;
             }
             let mut drained = BTreeMap::new();
-            cells.drain(|fold, span, window, key, accumulators| {
-                let counts: Vec<Accumulator> = accumulators;
+            cells.drain(|fold, span, window, key, counts| {
                 let pane = span == Span::Pane;
                 let mut expected = Accumulator::new(AggregateFunction::Count);
                 let n = model.get(&(key.clone(), fold, window, pane)).copied().unwrap_or(0);

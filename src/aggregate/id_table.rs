@@ -5,8 +5,6 @@
 //! linear probing keeps an id and its deadline in one 16-byte slot, and a batch of lookups
 //! can ask for the slots it will need a few ids ahead ([`IdTable::prefetch`]), so the misses
 //! overlap instead of following one another.
-//!
-//! Growing copies one shard of the table at a time, so its size never doubles for a moment.
 
 /// One slot: an id and its deadline; deadline 0 marks an empty slot.
 #[derive(Clone, Copy, Default)]
@@ -55,12 +53,13 @@ impl Default for IdTable {
     }
 }
 
-impl IdTable {
-    #[inline]
-    fn shard(&self, hash: u64) -> &Shard {
-        &self.shards[(hash >> (64 - SHARD_BITS)) as usize]
-    }
+/// The shard of an id of this hash: the hash's first bits.
+#[inline]
+fn shard_of(hash: u64) -> usize {
+    (hash >> (64 - SHARD_BITS)) as usize
+}
 
+impl IdTable {
     /// Asks the processor to bring `id`'s slot into cache ahead of a lookup.
     #[inline]
     pub fn prefetch(&self, id: u64) {
@@ -68,7 +67,7 @@ impl IdTable {
         {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             let hash = hash(id);
-            let shard = self.shard(hash);
+            let shard = &self.shards[shard_of(hash)];
             let slot = shard.slots.as_ptr().wrapping_add(shard.home(hash));
             // SAFETY: a prefetch is a hint that never faults, whatever the address; `slot`
             // lies inside the shard (or just past an empty one) anyway.
@@ -84,7 +83,7 @@ impl IdTable {
     #[inline]
     pub fn insert(&mut self, id: u64, deadline: u64, arrival: u64) -> bool {
         let hash = hash(id);
-        let shard = &mut self.shards[(hash >> (64 - SHARD_BITS)) as usize];
+        let shard = &mut self.shards[shard_of(hash)];
         let (fresh, added) = shard.insert(id, hash, deadline, arrival);
         self.len += usize::from(added);
         fresh
