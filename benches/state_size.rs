@@ -109,13 +109,13 @@ fn measure(plan: &Plan) -> (StateSize, u64) {
                     .insert(city.to_string());
             });
         }
-        folder.drain(PARTIALS_AT_ONCE, |partials| {
+        folder.drain(PARTIALS_AT_ONCE, usize::MAX, |partials| {
             for partial in partials.drain(..) {
                 store.absorb(partial);
             }
         });
         let frontier = batch.last().map(|e| e.time - 10_000);
-        store.advance(frontier, &mut rows, &mut Vec::new());
+        store.advance(frontier, &mut rows, &mut Vec::new(), usize::MAX);
         rows.clear();
     }
     let cells = shown.values().map(|keys| keys.len() as u64).sum();

@@ -79,15 +79,15 @@ fn run(plan: &Plan, events: &[Event]) -> usize {
         for event in batch {
             folder.add(event);
         }
-        folder.drain(PARTIALS_AT_ONCE, |partials| {
+        folder.drain(PARTIALS_AT_ONCE, usize::MAX, |partials| {
             for partial in partials.drain(..) {
                 store.absorb(partial);
             }
         });
         let frontier = batch.last().map(|e| e.time.saturating_sub(1_000));
-        store.advance(frontier, &mut rows, &mut Vec::new());
+        store.advance(frontier, &mut rows, &mut Vec::new(), usize::MAX);
     }
-    store.advance(None, &mut rows, &mut Vec::new());
+    store.advance(None, &mut rows, &mut Vec::new(), usize::MAX);
     rows.len()
 }
 

@@ -20,7 +20,7 @@ use super::cell_rows::{CellRows, RowId};
 use super::key_table::{KeyId, KeyTable};
 use super::preaggregate::Span;
 use super::window_store::StateSize;
-use super::{rank, Accumulator, Key, ResultRow};
+use super::{rank, Accumulator, Accumulators, Key, ResultRow};
 use crate::plan::RankPlan;
 use crate::time::{Window, WindowAssigner};
 use hashbrown::HashMap;
@@ -57,13 +57,7 @@ impl Cells {
     }
 
     /// Merges a key's partial state; a new cell holds the key in `table`.
-    fn merge(
-        &mut self,
-        key: KeyId,
-        accumulators: Vec<Accumulator>,
-        stamp: u64,
-        table: &mut KeyTable,
-    ) {
+    fn merge(&mut self, key: KeyId, accumulators: Accumulators, stamp: u64, table: &mut KeyTable) {
         self.changed = stamp;
         match self.keys.get(&key) {
             Some(&row) => {
@@ -170,7 +164,7 @@ impl FixedStore {
         span: Span,
         window: Window,
         key: Key,
-        accumulators: Vec<Accumulator>,
+        accumulators: Accumulators,
     ) {
         self.stamp += 1;
         let width = self.width;
@@ -206,16 +200,24 @@ impl FixedStore {
     }
 
     /// Fires every window the frontier has passed; `None` means the input is complete.
-    /// Windows that became final are added to `finished` as (output, start, end).
+    /// Windows that became final are added to `finished` as (output, start, end). Stops
+    /// between two windows once `rows` holds `at_most` rows and returns false; true once
+    /// every window the frontier passed has fired.
     pub(super) fn advance(
         &mut self,
         frontier: Option<u64>,
         rows: &mut Vec<ResultRow>,
         finished: &mut Vec<(u16, u64, u64)>,
-    ) {
+        at_most: usize,
+    ) -> bool {
         let mut done = Vec::new();
+        let mut all = true;
         for (&window, state) in self.windows.iter_mut() {
             if frontier.is_some_and(|f| f < window.end) {
+                break;
+            }
+            if rows.len() >= at_most {
+                all = false;
                 break;
             }
             let parts = Parts::of(&self.panes, &self.keys, window, state);
@@ -248,6 +250,10 @@ impl FixedStore {
             }
             finished.push((self.output, window.start, window.end));
         }
+        if !all {
+            // A window not fired yet may still be made of panes the frontier passed.
+            return false;
+        }
         let keys = &mut self.keys;
         self.panes.retain(|_, pane| {
             let keep = frontier.is_some_and(|f| f < pane.released_at);
@@ -256,6 +262,7 @@ impl FixedStore {
             }
             keep
         });
+        true
     }
 
     /// Emits the rows that changed (the whole ranking, when ranked) of the open window that
@@ -499,7 +506,7 @@ mod tests {
             span,
             Window { start, end },
             key(k),
-            vec![Accumulator::Count(n)],
+            smallvec::smallvec![Accumulator::Count(n)],
         );
     }
 
@@ -528,7 +535,7 @@ mod tests {
 
     fn fire(store: &mut FixedStore, frontier: Option<u64>) -> Shown {
         let mut rows = Vec::new();
-        store.advance(frontier, &mut rows, &mut Vec::new());
+        assert!(store.advance(frontier, &mut rows, &mut Vec::new(), usize::MAX));
         shown(rows)
     }
 
@@ -585,6 +592,37 @@ mod tests {
         );
         assert!(store.is_empty());
         assert_eq!(store.state(), StateSize::default(), "panes released too");
+    }
+
+    #[test]
+    fn firing_in_parts_gives_the_rows_of_firing_at_once() {
+        let fill = |store: &mut FixedStore| {
+            for (start, k, n) in [(0, "a", 1), (0, "b", 2), (10, "a", 3), (20, "c", 4)] {
+                add(store, Span::Pane, start, start + 10, k, n);
+            }
+            add(store, Span::Window, 10, 40, "b", 5);
+        };
+        for frontier in [Some(20), Some(36), None] {
+            let mut whole = store(None);
+            fill(&mut whole);
+            let expected = fire(&mut whole, frontier);
+            let mut parts = store(None);
+            fill(&mut parts);
+            let (mut rows, mut calls) = (Vec::new(), 0);
+            loop {
+                calls += 1;
+                let mut part = Vec::new();
+                let done = parts.advance(frontier, &mut part, &mut Vec::new(), 1);
+                assert!(done || !part.is_empty(), "a call that stops fires a window");
+                rows.append(&mut part);
+                if done {
+                    break;
+                }
+            }
+            assert_eq!(shown(rows), expected, "frontier {frontier:?}");
+            assert!(calls > 1, "one row at most per call: several calls");
+            assert_eq!(parts.state(), whole.state(), "the same panes released");
+        }
     }
 
     #[test]

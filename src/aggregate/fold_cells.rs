@@ -6,7 +6,7 @@
 //! cell costs no allocation of its own, and the cells one record opens for the outputs of
 //! its group sit side by side.
 
-use super::{Accumulator, Key, KeyView, Span};
+use super::{Accumulator, Accumulators, Key, KeyView, Span};
 use crate::plan::AggregatePlan;
 use crate::time::Window;
 use hashbrown::hash_map::EntryRef;
@@ -62,6 +62,8 @@ pub(super) struct FoldCells {
     accumulators: Vec<Accumulator>,
     /// The cells of keys with more than [`SCAN_CELLS`] cells.
     index: HashMap<CellOf, u32, FxBuildHasher>,
+    /// Cells already moved out by a drain in parts ([`FoldCells::drain`]).
+    drained: usize,
 }
 
 impl FoldCells {
@@ -134,19 +136,27 @@ impl FoldCells {
         at
     }
 
-    /// Moves every cell out, in the order they were opened, as `(output of the group, span,
-    /// window, key, accumulators)`, leaving no cell and no key.
-    pub(super) fn drain(&mut self, mut give: impl FnMut(u16, Span, Window, Key, Vec<Accumulator>)) {
-        let total = self.accumulators.len();
-        let mut accumulators = self.accumulators.drain(..);
-        for (at, cell) in self.cells.iter().enumerate() {
+    /// Moves up to `at_most` cells out, in the order they were opened, as `(output of the
+    /// group, span, window, key, accumulators)`, and returns how many. The cells after them
+    /// stay for the next call; the call that moves the last leaves no cell and no key.
+    /// Between the first call and the last, no cell may be opened.
+    pub(super) fn drain(
+        &mut self,
+        at_most: usize,
+        mut give: impl FnMut(u16, Span, Window, Key, Accumulators),
+    ) -> usize {
+        let from = self.drained;
+        let to = self.cells.len().min(from.saturating_add(at_most));
+        for at in from..to {
+            let cell = &self.cells[at];
             let end = self
                 .cells
                 .get(at + 1)
-                .map_or(total, |next| next.first as usize);
-            let own: Vec<Accumulator> = accumulators
-                .by_ref()
-                .take(end - cell.first as usize)
+                .map_or(self.accumulators.len(), |next| next.first as usize);
+            // Taken, not removed: the accumulators after them stay where they are.
+            let own: Accumulators = self.accumulators[cell.first as usize..end]
+                .iter_mut()
+                .map(|acc| std::mem::replace(acc, Accumulator::Count(0)))
                 .collect();
             give(
                 cell.of.fold,
@@ -156,12 +166,22 @@ impl FoldCells {
                 own,
             );
         }
-        drop(accumulators);
-        self.cells.clear();
-        self.numbers.clear();
-        self.keys.clear();
-        self.lists.clear();
-        self.index.clear();
+        self.drained = to;
+        if to == self.cells.len() {
+            self.drained = 0;
+            self.accumulators.clear();
+            self.cells.clear();
+            self.numbers.clear();
+            self.keys.clear();
+            self.lists.clear();
+            self.index.clear();
+        }
+        to - from
+    }
+
+    /// Whether no cell is open (or left to drain).
+    pub(super) fn is_empty(&self) -> bool {
+        self.cells.is_empty()
     }
 }
 
@@ -184,11 +204,12 @@ mod tests {
 
     proptest! {
         /// Whatever the mix of keys, outputs, windows and spans (many cells for one key
-        /// included, so the index takes over), every record lands in its own cell and a drain
-        /// gives each cell once with its count, then nothing.
+        /// included, so the index takes over), every record lands in its own cell and a drain,
+        /// in parts of any size, gives each cell once with its count, then nothing.
         #[test]
         fn each_cell_counts_its_records(
-            records in prop::collection::vec((0u8..4, 0u16..2, 0u64..20, any::<bool>()), 0..300)
+            records in prop::collection::vec((0u8..4, 0u16..2, 0u64..20, any::<bool>()), 0..300),
+            part in 1usize..64,
         ) {
             let aggregates = [[count()].to_vec(), [count(), count()].to_vec()];
             let mut cells = FoldCells::default();
@@ -208,7 +229,7 @@ mod tests {
                 *model.entry((view.to_key(), fold, window, pane)).or_default() += 1;
             }
             let mut drained = BTreeMap::new();
-            cells.drain(|fold, span, window, key, counts| {
+            let mut check = |fold, span, window, key: Key, counts: Accumulators| {
                 let pane = span == Span::Pane;
                 let mut expected = Accumulator::new(AggregateFunction::Count);
                 let n = model.get(&(key.clone(), fold, window, pane)).copied().unwrap_or(0);
@@ -218,10 +239,14 @@ mod tests {
                 assert!(counts.iter().all(|c| *c == expected), "cell {key:?} {fold} {window:?}");
                 assert_eq!(counts.len(), aggregates[usize::from(fold)].len());
                 assert!(drained.insert((key, fold, window, pane), ()).is_none(), "a cell twice");
-            });
+            };
+            while !cells.is_empty() {
+                let moved = cells.drain(part, &mut check);
+                prop_assert!(0 < moved && moved <= part, "{moved} cells moved in a part of {part}");
+            }
             prop_assert_eq!(drained.len(), model.len());
             let mut again = 0;
-            cells.drain(|_, _, _, _, _| again += 1);
+            cells.drain(usize::MAX, |_, _, _, _, _| again += 1);
             prop_assert_eq!(again, 0);
         }
     }

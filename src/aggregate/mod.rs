@@ -26,7 +26,7 @@ pub use accumulator::Accumulator;
 pub use approx::ApproxSet;
 pub use dedup::Deduplicator;
 pub use key::{Key, KeyView};
-pub use preaggregate::{Partial, PreAggregator, Span};
+pub use preaggregate::{Accumulators, Partial, PreAggregator, Span};
 pub use rank_merge::{Fired, LocalRanking, RankMerge};
 pub use ranking::rank;
 pub use window_store::{ResultRow, StateSize, WindowStore};

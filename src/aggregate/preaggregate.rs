@@ -8,6 +8,15 @@ use crate::plan::OutputKind;
 use crate::plan::{AggregatePlan, Plan};
 use crate::time::{Window, WindowAssigner};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+/// How many accumulators a partial state holds in place: one per aggregate, so an output of
+/// up to this many aggregates sends its partial states without an allocation each (at high
+/// key cardinality a partial state is sent for nearly every record).
+const IN_PLACE: usize = 3;
+
+/// A partial state's accumulators, one per aggregate of its output.
+pub type Accumulators = SmallVec<[Accumulator; IN_PLACE]>;
 
 /// The partial state of one output's aggregates for one window and key.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -21,7 +30,7 @@ pub struct Partial {
     /// The key.
     pub key: Key,
     /// One accumulator per aggregate of the output.
-    pub accumulators: Vec<Accumulator>,
+    pub accumulators: Accumulators,
 }
 
 /// What a partial state covers.
@@ -131,36 +140,60 @@ impl PreAggregator {
         (self.due != u64::MAX).then_some(self.due)
     }
 
-    /// Moves every partial state out, leaving the pre-aggregator empty: in vectors of at
-    /// most `chunk` states, each handed to `give` (which may take its contents). At high key
-    /// cardinality a drain moves hundreds of thousands of states; in chunks, no vector of
-    /// them all is built (and grown) on the way.
-    pub fn drain(&mut self, chunk: usize, mut give: impl FnMut(&mut Vec<Partial>)) {
-        self.due = u64::MAX;
+    /// Moves up to `at_most` partial states out, in vectors of at most `chunk` states, each
+    /// handed to `give` (which may take its contents); returns true once none is left. At
+    /// high key cardinality a drain moves hundreds of thousands of states: in parts, with
+    /// the states of one part on their way before the next is made, they do not all wait in
+    /// the exchange at once. Between the first call and the last, no event may be added.
+    pub fn drain(
+        &mut self,
+        chunk: usize,
+        at_most: usize,
+        mut give: impl FnMut(&mut Vec<Partial>),
+    ) -> bool {
         let chunk = chunk.max(1);
+        let mut left = at_most;
         let mut out = Vec::new();
         for group in &mut self.groups {
             let folds = &group.folds;
-            group.cells.drain(|fold, span, window, key, accumulators| {
-                if out.capacity() == 0 {
-                    out.reserve_exact(chunk);
-                }
-                out.push(Partial {
-                    output: folds[usize::from(fold)].output,
-                    span,
-                    window,
-                    key,
-                    accumulators,
+            left -= group
+                .cells
+                .drain(left, |fold, span, window, key, accumulators| {
+                    if out.capacity() == 0 {
+                        out.reserve_exact(chunk);
+                    }
+                    out.push(Partial {
+                        output: folds[usize::from(fold)].output,
+                        span,
+                        window,
+                        key,
+                        accumulators,
+                    });
+                    if out.len() == chunk {
+                        give(&mut out);
+                        out.clear();
+                    }
                 });
-                if out.len() == chunk {
-                    give(&mut out);
-                    out.clear();
-                }
-            });
         }
         if !out.is_empty() {
             give(&mut out);
         }
+        let empty = self.groups.iter().all(|group| group.cells.is_empty());
+        if empty {
+            self.due = u64::MAX;
+        }
+        empty
+    }
+}
+
+impl PreAggregator {
+    /// Gives back the memory of the cells kept for later drains: for when no event comes
+    /// any more. Holds no partial state (call it after [`PreAggregator::drain`]).
+    pub fn release(&mut self) {
+        for group in &mut self.groups {
+            group.cells = FoldCells::default();
+        }
+        self.open = Vec::new();
     }
 }
 

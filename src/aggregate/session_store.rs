@@ -14,7 +14,7 @@
 //! records reach the store in, and the same at any worker count.
 
 use super::window_store::StateSize;
-use super::{Accumulator, Key, ResultRow};
+use super::{Accumulator, Accumulators, Key, ResultRow};
 use crate::time::Window;
 use hashbrown::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,7 +76,7 @@ impl SessionStore {
     }
 
     /// Merges the partial state of `key`'s events spanning `window` into its sessions.
-    pub(super) fn absorb(&mut self, key: Key, window: Window, mut accumulators: Vec<Accumulator>) {
+    pub(super) fn absorb(&mut self, key: Key, window: Window, accumulators: Accumulators) {
         if !self.by_key.contains_key(&key) {
             self.by_key.insert(key.clone(), BTreeMap::new());
         }
@@ -105,6 +105,7 @@ impl SessionStore {
         }
         // A new session, or one whose bounds change: rows under the old bounds stay
         // provisional, the session fires anew under its new ones.
+        let mut accumulators = accumulators.into_vec();
         accumulators.iter_mut().for_each(Accumulator::settle);
         let (mut start, mut end) = (window.start, window.end);
         for old_start in overlapping {
@@ -132,16 +133,21 @@ impl SessionStore {
     }
 
     /// Fires every session the frontier has reached; `None` means the input is complete.
-    /// Sessions that became final are added to `finished` as (output, start, end).
+    /// Sessions that became final are added to `finished` as (output, start, end). Stops
+    /// once `rows` holds `at_most` rows and returns false; true once every due session fired.
     pub(super) fn advance(
         &mut self,
         frontier: Option<u64>,
         rows: &mut Vec<ResultRow>,
         finished: &mut Vec<(u16, u64, u64)>,
-    ) {
+        at_most: usize,
+    ) -> bool {
         while let Some((due, start, key)) = self.due.first().cloned() {
             if frontier.is_some_and(|f| f < due) {
                 break;
+            }
+            if rows.len() >= at_most {
+                return false;
             }
             self.due.pop_first();
             let sessions = self.by_key.get_mut(&key).expect("a due session exists");
@@ -163,6 +169,7 @@ impl SessionStore {
                 self.due.insert((final_at, start, key));
             }
         }
+        true
     }
 
     /// Emits every session that has not fired yet and changed since its last early row, as
@@ -241,13 +248,13 @@ mod tests {
                 start: t,
                 end: t + 10,
             },
-            vec![Accumulator::Count(1)],
+            smallvec::smallvec![Accumulator::Count(1)],
         );
     }
 
     fn fire(store: &mut SessionStore, frontier: Option<u64>) -> Vec<(String, u64, u64, i64, bool)> {
         let mut rows = Vec::new();
-        store.advance(frontier, &mut rows, &mut Vec::new());
+        assert!(store.advance(frontier, &mut rows, &mut Vec::new(), usize::MAX));
         let mut out: Vec<_> = rows
             .into_iter()
             .map(|r| {

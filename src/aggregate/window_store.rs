@@ -186,18 +186,24 @@ impl WindowStore {
 
     /// Fires every window the frontier has passed; `None` means the input is complete.
     /// Windows that became final are added to `finished` as (output, start, end).
+    ///
+    /// Stops between two windows once `rows` holds `at_most` rows, and returns false: call
+    /// again (after the rows are on their way) for the rest. So the input's end, when every
+    /// window fires at once, holds a window's rows at a time, not every window's. Returns
+    /// true once every window the frontier passed has fired.
     pub fn advance(
         &mut self,
         frontier: Option<u64>,
         rows: &mut Vec<ResultRow>,
         finished: &mut Vec<(u16, u64, u64)>,
-    ) {
-        for store in &mut self.outputs {
-            match &mut store.windows {
-                Windows::Fixed(windows) => windows.advance(frontier, rows, finished),
-                Windows::Sessions(sessions) => sessions.advance(frontier, rows, finished),
-            }
-        }
+        at_most: usize,
+    ) -> bool {
+        self.outputs
+            .iter_mut()
+            .all(|store| match &mut store.windows {
+                Windows::Fixed(windows) => windows.advance(frontier, rows, finished, at_most),
+                Windows::Sessions(sessions) => sessions.advance(frontier, rows, finished, at_most),
+            })
     }
 }
 
@@ -246,13 +252,13 @@ mod tests {
             span: crate::aggregate::Span::Pane,
             window: Window { start: 0, end: 10 },
             key: Key(vec![Value::Str(key.into())].into()),
-            accumulators: vec![Accumulator::Count(count)],
+            accumulators: smallvec::smallvec![Accumulator::Count(count)],
         }
     }
 
     fn fire(store: &mut WindowStore, frontier: Option<u64>) -> Vec<(String, i64, bool)> {
         let mut rows = Vec::new();
-        store.advance(frontier, &mut rows, &mut Vec::new());
+        assert!(store.advance(frontier, &mut rows, &mut Vec::new(), usize::MAX));
         let mut out: Vec<_> = rows
             .into_iter()
             .map(|r| {

@@ -134,6 +134,10 @@ const FOLD_AT_MOST: usize = 1 << 20;
 /// lag the input by a second at most.
 const HOLD_AT_MOST: Duration = Duration::from_secs(1);
 
+/// Partial states a pre-aggregator sends on in one go at most: a drain of more goes in
+/// parts, one per activation, so the workers absorb each part before the next is sent.
+const DRAIN_AT_ONCE: usize = 1 << 16;
+
 /// Partial states sent in one container: the exchange splits them by key anyway.
 const SEND_IN: usize = 8192;
 
@@ -153,43 +157,64 @@ fn pre_aggregate<'s>(
         // for `HOLD_AT_MOST` after that is asked for.
         let mut held: Option<(Capability<u64>, Instant, bool)> = None;
         let mut folded = 0;
+        // Whether a drain in parts is under way: no event is folded until it ends.
+        let mut draining = false;
         move |(input, frontier), output| {
-            input.for_each_stamp(|cap, batches| {
-                for batch in batches {
-                    for event in batch.iter() {
-                        folder.add(event);
+            // While a drain is under way, events wait in the input.
+            if !draining {
+                input.for_each_stamp(|cap, batches| {
+                    for batch in batches {
+                        for event in batch.iter() {
+                            folder.add(event);
+                        }
+                        folded += batch.len();
                     }
-                    folded += batch.len();
-                }
-                match &mut held {
-                    None => held = cap.retain_least(0).map(|cap| (cap, Instant::now(), false)),
-                    Some((h, _, _)) => {
-                        if cap.least().is_some_and(|t| t < h.time()) {
-                            if let Some(earlier) = cap.retain_least(0) {
-                                *h = earlier;
+                    match &mut held {
+                        None => held = cap.retain_least(0).map(|cap| (cap, Instant::now(), false)),
+                        Some((h, _, _)) => {
+                            if cap.least().is_some_and(|t| t < h.time()) {
+                                if let Some(earlier) = cap.retain_least(0) {
+                                    *h = earlier;
+                                }
                             }
                         }
                     }
-                }
-            });
-            let Some((cap, since, wake)) = held.as_mut() else {
-                return;
-            };
-            let reached = folder.due().is_none_or(|due| !frontier.less_than(&due));
-            let waited = since.elapsed();
-            if reached || waited >= HOLD_AT_MOST || folded >= FOLD_AT_MOST {
-                folder.drain(SEND_IN, |partials| {
-                    output.session(&*cap).give_container(partials)
                 });
-                held = None;
-                folded = 0;
-            } else if !*wake {
-                *wake = true;
-                activator.activate_after(HOLD_AT_MOST - waited);
+            }
+            if let Some((cap, since, wake)) = held.as_mut() {
+                let reached = folder.due().is_none_or(|due| !frontier.less_than(&due));
+                let waited = since.elapsed();
+                if draining || reached || waited >= HOLD_AT_MOST || folded >= FOLD_AT_MOST {
+                    let in_parts = draining;
+                    draining = !folder.drain(SEND_IN, DRAIN_AT_ONCE, |partials| {
+                        output.session(&*cap).give_container(partials)
+                    });
+                    if draining || in_parts {
+                        // The next part once the exchange has taken this one on; or, the
+                        // drain over, the events that waited in the input (their arrival
+                        // was spent on the drain and will not wake the operator again).
+                        activator.activate();
+                    }
+                    if !draining {
+                        held = None;
+                        folded = 0;
+                    }
+                } else if !*wake {
+                    *wake = true;
+                    activator.activate_after(HOLD_AT_MOST - waited);
+                }
+            }
+            if held.is_none() && frontier.is_empty() {
+                // No event comes any more: the last windows fire with this memory free.
+                folder.release();
             }
         }
     })
 }
+
+/// Rows a window store fires in one go at most (past that, it finishes the window it is
+/// at): where the end of the input makes every window fire, the rows go on in parts.
+const FIRE_AT_ONCE: usize = 1 << 16;
 
 /// How often a worker publishes what its window store holds (for the metrics).
 const STATE_EVERY: Duration = Duration::from_secs(1);
@@ -234,7 +259,11 @@ fn windows<'s>(
                 }
             });
             let now = frontier.frontier().first().copied();
-            store.advance(now, &mut rows, &mut finished);
+            let caught_up = store.advance(now, &mut rows, &mut finished, FIRE_AT_ONCE);
+            if !caught_up {
+                // The rest after these rows are on their way (and their memory free).
+                activator.activate();
+            }
             Fired::split(&mut rows, &ranked, worker as u32, false, &mut fired);
             if let Some(hold) = &hold {
                 hold.set(match (now, store.hold()) {
@@ -259,7 +288,11 @@ fn windows<'s>(
                     shared.metrics.set_state(worker, store.state());
                 }
             }
-            let wake = store.advance_early(Instant::now(), &mut rows);
+            // Early rows only once every due window fired: the window in progress is the
+            // next after those.
+            let wake = caught_up
+                .then(|| store.advance_early(Instant::now(), &mut rows))
+                .flatten();
             Fired::split(&mut rows, &ranked, worker as u32, true, &mut fired);
             if let Some(wake) = wake {
                 activator.activate_after(wake);

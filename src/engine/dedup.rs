@@ -117,6 +117,12 @@ impl SourceDedup {
         })
     }
 
+    /// Lets every id go, with the memory that held them: called once no source of the
+    /// process reads any more, so no piece is judged again.
+    pub fn forget_all(&self) {
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = self.retention.deduplicator();
+    }
+
     /// Drops from `events[from..]` (one piece's, in file order) every copy of an id already
     /// seen; ids whose deadline `frontier` (no later than any event still to come) reached
     /// are forgotten. The events before `from` are left alone. Returns how many were dropped.

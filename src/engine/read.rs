@@ -200,6 +200,13 @@ pub fn read_and_decode<'s>(
                     input = None;
                     shared.source_frontiers.withdraw(worker);
                     shared.stop.input_ended(worker);
+                    if shared.stop.inputs_ended() {
+                        // The ids are let go before the last windows fire: their rows
+                        // reuse the memory.
+                        if let Some(dedup) = &shared.source_dedup {
+                            dedup.forget_all();
+                        }
+                    }
                     return;
                 }
                 Frontier::At(low) if low > *cap.time() => cap.downgrade(&low),

@@ -92,11 +92,15 @@ impl Stop {
             .insert(worker);
     }
 
+    /// Whether every worker's input has ended: no source of the process reads any more.
+    pub fn inputs_ended(&self) -> bool {
+        self.ended.lock().unwrap_or_else(|p| p.into_inner()).len() == self.workers
+    }
+
     /// Whether the process is winding down: every worker's input has ended, or a stop was
     /// asked for. Peers that end then are ending with it, not lost.
     pub fn winding_down(&self) -> bool {
-        self.requested()
-            || self.ended.lock().unwrap_or_else(|p| p.into_inner()).len() == self.workers
+        self.requested() || self.inputs_ended()
     }
 
     /// Whether a stop was asked for and every worker of the process has settled since.
