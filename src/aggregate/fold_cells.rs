@@ -111,6 +111,7 @@ impl FoldCells {
 
     /// Opens an empty cell and returns its number.
     fn open(&mut self, of: CellOf, aggregates: &[AggregatePlan]) -> u32 {
+        debug_assert_eq!(self.drained, 0, "a cell opened while a drain is under way");
         let at = u32::try_from(self.cells.len()).expect("fewer than 2³² cells");
         let list = &mut self.lists[of.key as usize];
         self.cells.push(Cell {

@@ -184,9 +184,7 @@ impl PreAggregator {
         }
         empty
     }
-}
 
-impl PreAggregator {
     /// Gives back the memory of the cells kept for later drains: for when no event comes
     /// any more. Holds no partial state (call it after [`PreAggregator::drain`]).
     pub fn release(&mut self) {
