@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 /// How long a call to the brokers may take.
 pub(super) const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long one ask for the topic's partitions waits, within [`BROKER_TIMEOUT`]: a broker
+/// killed while it has the request may never answer it, and the next ask goes to another.
+const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The consumer of one worker.
 pub(super) type KafkaConsumer = BaseConsumer<AccessWatch>;
 
@@ -38,11 +42,12 @@ pub(super) fn connect(uri: &KafkaUri) -> Result<(KafkaConsumer, Vec<i32>), Sourc
         .create_with_context(AccessWatch::default())
         .map_err(|e| kafka_error(uri, e))?;
     // A broker that goes away during the call (one of several being restarted) fails it
-    // at once; the others answer the next one.
+    // at once, or leaves it unanswered for `ASK_TIMEOUT`; the others answer the next one.
     let deadline = Instant::now() + BROKER_TIMEOUT;
     let metadata = loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        match consumer.fetch_metadata(Some(&uri.topic), left.max(Duration::from_millis(100))) {
+        let wait = left.clamp(Duration::from_millis(100), ASK_TIMEOUT);
+        match consumer.fetch_metadata(Some(&uri.topic), wait) {
             Ok(metadata) => break metadata,
             Err(e) => {
                 let serve = || {
