@@ -11,7 +11,12 @@ use std::time::{Duration, Instant};
 /// How long a call to the brokers may take.
 pub(super) const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long one ask for the topic's partitions waits, within [`BROKER_TIMEOUT`]: a broker
+/// How long the brokers have to list the topic's partitions: as long as a Kafka client's
+/// default API timeout, since a cluster losing a broker or just given the topic can take
+/// longer than [`BROKER_TIMEOUT`] to answer.
+const LIST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long one ask for the topic's partitions waits, within [`LIST_TIMEOUT`]: a broker
 /// killed while it has the request may never answer it, and the next ask goes to another.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -43,7 +48,7 @@ pub(super) fn connect(uri: &KafkaUri) -> Result<(KafkaConsumer, Vec<i32>), Sourc
         .map_err(|e| kafka_error(uri, e))?;
     // A broker that goes away during the call (one of several being restarted) fails it
     // at once, or leaves it unanswered for `ASK_TIMEOUT`; the others answer the next one.
-    let deadline = Instant::now() + BROKER_TIMEOUT;
+    let deadline = Instant::now() + LIST_TIMEOUT;
     let metadata = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let wait = left.clamp(Duration::from_millis(100), ASK_TIMEOUT);
