@@ -6,8 +6,10 @@
 //! Dataflows are data: [`plan`] turns a `dataflows/*.toml` file into a validated plan.
 
 // Every dependency is used: the check runs on the library, where only the binary's allocator
-// and log output are not (they are named here for it).
+// with its options and log output are not (they are named here for it).
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
+#[cfg(all(not(test), feature = "mimalloc"))]
+use libmimalloc_sys as _;
 #[cfg(all(not(test), feature = "mimalloc"))]
 use mimalloc as _;
 #[cfg(not(test))]

@@ -92,12 +92,16 @@ impl Many {
 }
 
 /// Adds `number` to a sorted list of distinct numbers; false when it is full and the number
-/// is new.
+/// is new. A full list grows by a quarter, not by doubling: millions of small lists hold
+/// less spare room, and the allocator often grows a small block in place.
 fn add_few(few: &mut Vec<u64>, number: u64) -> bool {
     match few.binary_search(&number) {
         Ok(_) => true,
         Err(_) if few.len() == FEW => false,
         Err(at) => {
+            if few.len() == few.capacity() {
+                few.reserve_exact((1 + few.len() / 4).min(FEW - few.len()));
+            }
             few.insert(at, number);
             true
         }

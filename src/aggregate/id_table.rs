@@ -2,15 +2,28 @@
 //!
 //! De-duplication checks every event's id against every id still remembered: millions of
 //! them, far more than fit in cache, so each lookup is a memory miss. Open addressing with
-//! linear probing keeps an id and its deadline in one 16-byte slot, and a batch of lookups
+//! linear probing keeps an id and its deadline in one 12-byte slot, and a batch of lookups
 //! can ask for the slots it will need a few ids ahead ([`IdTable::prefetch`]), so the misses
 //! overlap instead of following one another.
 
-/// One slot: an id and its deadline; deadline 0 marks an empty slot.
+use hashbrown::HashMap;
+use rustc_hash::FxBuildHasher;
+
+/// One slot: an id and its deadline in milliseconds after its shard's base (deadlines held
+/// at once lie within the retention span, far less than the 49 days 32 bits reach); 0 marks
+/// an empty slot. Packed: 12 bytes, not 16.
 #[derive(Clone, Copy, Default)]
+#[repr(C, packed(4))]
 struct Slot {
     id: u64,
-    deadline: u64,
+    after_base: u32,
+}
+
+impl Slot {
+    #[inline]
+    fn is_empty(self) -> bool {
+        self.after_base == 0
+    }
 }
 
 /// Ids with deadlines (at least 1 ms: a deadline of 0 is kept as 1).
@@ -19,23 +32,40 @@ struct Slot {
 /// its own: growing copies one shard, not the whole table, so the table never holds its
 /// old and new slots at once. A shard has any number of slots, not only a power of two, and
 /// grows by half when three quarters full, so it stays between about half and three
-/// quarters full.
+/// quarters full. The shards' sizes are staggered (their least sizes differ), so they do not
+/// all grow at once: the table as a whole stays about 60 % full, never half full at once.
+///
+/// An id whose deadline lies too far from its shard's others to be held as 32 bits after the
+/// shard's base (a record whose event time is weeks away from the rest) is kept apart, with
+/// its whole deadline.
 pub struct IdTable {
     shards: Vec<Shard>,
-    len: usize,
+    /// Ids whose deadlines do not fit their shard's slots, with their deadlines.
+    far: HashMap<u64, u64, FxBuildHasher>,
 }
 
 /// The ids whose hash starts with the shard's number.
-#[derive(Default)]
 struct Shard {
     slots: Vec<Slot>,
     len: usize,
+    /// Deadlines are held as milliseconds after this.
+    base: u64,
+    /// At most the lowest deadline held and at least the highest (bounds kept since the
+    /// last rebuild, widened by each deadline written).
+    lowest: u64,
+    highest: u64,
+    /// The shard's least size, staggered from shard to shard.
+    least: usize,
 }
 
 /// How many bits of the hash pick the shard.
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
-const MIN_SLOTS: usize = 8;
+/// The least size of the first shard; shard `i` has `i / 8` slots more, so the shards reach
+/// their growth points at counts spread over a factor of 1.5, the growth step.
+const MIN_SLOTS: usize = 16;
+/// The greatest deadline a slot holds after its shard's base.
+const REACH: u64 = u32::MAX as u64;
 
 /// Fibonacci hashing: the product's top bits depend on every bit of the id, so sequential
 /// ids and ids whose low bits are all zero both spread over the table.
@@ -47,8 +77,17 @@ fn hash(id: u64) -> u64 {
 impl Default for IdTable {
     fn default() -> IdTable {
         IdTable {
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            len: 0,
+            shards: (0..SHARDS)
+                .map(|i| Shard {
+                    slots: Vec::new(),
+                    len: 0,
+                    base: 0,
+                    lowest: u64::MAX,
+                    highest: 0,
+                    least: MIN_SLOTS + i * MIN_SLOTS / (2 * SHARDS),
+                })
+                .collect(),
+            far: HashMap::default(),
         }
     }
 }
@@ -57,6 +96,15 @@ impl Default for IdTable {
 #[inline]
 fn shard_of(hash: u64) -> usize {
     (hash >> (64 - SHARD_BITS)) as usize
+}
+
+/// The deadline of `id` in `far`, the ids kept apart from the slots (most often none).
+#[inline]
+fn far_deadline(far: &mut HashMap<u64, u64, FxBuildHasher>, id: u64) -> Option<&mut u64> {
+    if far.is_empty() {
+        return None;
+    }
+    far.get_mut(&id)
 }
 
 impl IdTable {
@@ -82,24 +130,51 @@ impl IdTable {
     /// deadline takes the new one.
     #[inline]
     pub fn insert(&mut self, id: u64, deadline: u64, arrival: u64) -> bool {
+        let deadline = deadline.max(1);
         let hash = hash(id);
         let shard = &mut self.shards[shard_of(hash)];
-        let (fresh, added) = shard.insert(id, hash, deadline, arrival);
-        self.len += usize::from(added);
-        fresh
+        shard.make_room();
+        match shard.find(id, hash) {
+            Ok(at) => {
+                if shard.deadline_at(at) > arrival {
+                    return false;
+                }
+                if !shard.write(at, id, deadline) {
+                    shard.remove(at);
+                    self.far.insert(id, deadline);
+                }
+                true
+            }
+            Err(at) => {
+                if let Some(held) = far_deadline(&mut self.far, id) {
+                    if *held > arrival {
+                        return false;
+                    }
+                    *held = deadline;
+                    return true;
+                }
+                if shard.write(at, id, deadline) {
+                    shard.len += 1;
+                } else {
+                    self.far.insert(id, deadline);
+                }
+                true
+            }
+        }
     }
 
     /// Forgets the ids whose deadline is at or before `frontier`, shrinking the shards that
     /// are then mostly empty.
     pub fn expire(&mut self, frontier: u64) {
         for shard in &mut self.shards {
-            self.len -= shard.expire(frontier);
+            shard.expire(frontier);
         }
+        self.far.retain(|_, deadline| *deadline > frontier);
     }
 
     /// Ids held.
     pub fn len(&self) -> usize {
-        self.len
+        self.shards.iter().map(|s| s.len).sum::<usize>() + self.far.len()
     }
 }
 
@@ -111,33 +186,29 @@ impl Shard {
         ((u128::from(hash << SHARD_BITS) * self.slots.len() as u128) >> 64) as usize
     }
 
-    /// [`IdTable::insert`] in this shard: whether the id is fresh, and whether it was added
-    /// (not there before).
+    /// Grows by half past three quarters full (linear probes stay short), so that one more
+    /// id finds an empty slot.
     #[inline]
-    fn insert(&mut self, id: u64, hash: u64, deadline: u64, arrival: u64) -> (bool, bool) {
-        // Grow by half past three quarters full: linear probes stay short.
+    fn make_room(&mut self) {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             let slots = self.slots.len();
-            self.rebuild((slots + slots / 2).max(MIN_SLOTS), 0);
+            self.rebuild((slots + slots / 2).max(self.least), 0);
         }
+    }
+
+    /// The slot holding `id` (`Ok`), or the empty slot where it would go (`Err`). The shard
+    /// has an empty slot.
+    #[inline]
+    fn find(&self, id: u64, hash: u64) -> Result<usize, usize> {
         let end = self.slots.len();
         let mut at = self.home(hash);
         loop {
-            let slot = &mut self.slots[at];
-            if slot.deadline == 0 {
-                *slot = Slot {
-                    id,
-                    deadline: deadline.max(1),
-                };
-                self.len += 1;
-                return (true, true);
+            let slot = self.slots[at];
+            if slot.is_empty() {
+                return Err(at);
             }
             if slot.id == id {
-                if slot.deadline > arrival {
-                    return (false, false);
-                }
-                slot.deadline = deadline.max(1);
-                return (true, false);
+                return Ok(at);
             }
             at += 1;
             if at == end {
@@ -146,34 +217,109 @@ impl Shard {
         }
     }
 
-    /// Forgets the ids whose deadline is at or before `frontier`, shrinking to about half
-    /// full when less than a third full; returns how many it forgot.
-    fn expire(&mut self, frontier: u64) -> usize {
-        let kept = self.slots.iter().filter(|s| s.deadline > frontier).count();
-        let forgotten = self.len - kept;
-        if forgotten == 0 {
-            return 0;
+    /// The deadline held in slot `at`.
+    #[inline]
+    fn deadline_at(&self, at: usize) -> u64 {
+        self.base + u64::from(self.slots[at].after_base)
+    }
+
+    /// Writes `id` with `deadline` into slot `at`, first moving the base when the deadline
+    /// is out of its reach and every deadline held would still be in reach; false (nothing
+    /// written) when it cannot be.
+    #[inline]
+    fn write(&mut self, at: usize, id: u64, deadline: u64) -> bool {
+        if deadline <= self.base || deadline - self.base > REACH {
+            let (lowest, highest) = if self.len == 0 {
+                (deadline, deadline)
+            } else {
+                (self.lowest.min(deadline), self.highest.max(deadline))
+            };
+            if highest - lowest >= REACH {
+                return false;
+            }
+            // Room on both sides: deadlines move on with time, and a few come out of order.
+            let spare = REACH - 1 - (highest - lowest);
+            self.rebase((lowest - 1).saturating_sub(spare / 2));
         }
-        let slots = if kept * 3 < self.slots.len() {
-            (kept * 2).max(MIN_SLOTS)
-        } else {
-            self.slots.len()
+        self.slots[at] = Slot {
+            id,
+            after_base: (deadline - self.base) as u32,
         };
+        self.lowest = self.lowest.min(deadline);
+        self.highest = self.highest.max(deadline);
+        true
+    }
+
+    /// Holds every deadline after `base` instead (each must be in its reach).
+    fn rebase(&mut self, base: u64) {
+        for slot in self.slots.iter_mut().filter(|s| !s.is_empty()) {
+            let deadline = self.base + u64::from(slot.after_base);
+            slot.after_base = (deadline - base) as u32;
+        }
+        self.base = base;
+    }
+
+    /// Empties slot `at`, moving back the ids after it that linear probing placed past
+    /// their home because of it.
+    fn remove(&mut self, at: usize) {
+        let end = self.slots.len();
+        let mut hole = at;
+        let mut next = at;
+        loop {
+            next = if next + 1 == end { 0 } else { next + 1 };
+            let slot = self.slots[next];
+            if slot.is_empty() {
+                break;
+            }
+            let home = self.home(hash(slot.id));
+            // The id may fill the hole unless its home lies after the hole (cyclically).
+            if (next + end - home) % end >= (next + end - hole) % end {
+                self.slots[hole] = slot;
+                hole = next;
+            }
+        }
+        self.slots[hole] = Slot::default();
+        self.len -= 1;
+    }
+
+    /// Forgets the ids whose deadline is at or before `frontier`, shrinking to at most half
+    /// full when less than a third full.
+    fn expire(&mut self, frontier: u64) {
+        if frontier < self.lowest {
+            return;
+        }
+        let kept = self
+            .slots
+            .iter()
+            .filter(|s| !s.is_empty() && self.base + u64::from(s.after_base) > frontier)
+            .count();
+        if kept == self.len {
+            return;
+        }
+        // By steps of the growth factor, so the shard keeps its place among the others.
+        let mut slots = self.slots.len();
+        while slots * 2 / 3 >= self.least && kept * 3 <= slots {
+            slots = slots * 2 / 3;
+        }
         self.rebuild(slots, frontier);
-        forgotten
     }
 
     /// Moves the ids with deadlines after `frontier` into `slots` slots.
     fn rebuild(&mut self, slots: usize, frontier: u64) {
-        let old = std::mem::replace(
-            self,
-            Shard {
-                slots: vec![Slot::default(); slots],
-                len: 0,
-            },
-        );
-        for slot in old.slots.into_iter().filter(|s| s.deadline > frontier) {
-            self.insert(slot.id, hash(slot.id), slot.deadline, 0);
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); slots]);
+        self.len = 0;
+        self.lowest = u64::MAX;
+        self.highest = 0;
+        for slot in old {
+            let deadline = self.base + u64::from(slot.after_base);
+            if slot.is_empty() || deadline <= frontier {
+                continue;
+            }
+            let at = self.find(slot.id, hash(slot.id)).expect_err("each id once");
+            self.slots[at] = slot;
+            self.len += 1;
+            self.lowest = self.lowest.min(deadline);
+            self.highest = self.highest.max(deadline);
         }
     }
 }
@@ -189,6 +335,16 @@ mod tests {
         table.shards.iter().map(|s| s.slots.len()).sum()
     }
 
+    /// The shards' least sizes together.
+    fn least(table: &IdTable) -> usize {
+        table.shards.iter().map(|s| s.least).sum()
+    }
+
+    #[test]
+    fn a_slot_takes_twelve_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 12);
+    }
+
     /// Many ids grow every shard, expiry shrinks them, and in between each id is held or
     /// forgotten as its deadline says, with the table never more than twice the ids it holds
     /// (plus the shards' least size).
@@ -198,7 +354,7 @@ mod tests {
         let mut table = IdTable::default();
         for id in 0..ids {
             assert!(table.insert(id << 12, 10 + id % 3, 0));
-            assert!(slots(&table) <= 2 * table.len() + SHARDS * MIN_SLOTS);
+            assert!(slots(&table) <= 2 * table.len() + least(&table));
         }
         assert_eq!(table.len(), ids as usize);
         for id in (0..ids).step_by(7) {
@@ -206,16 +362,50 @@ mod tests {
         }
         table.expire(11);
         assert_eq!(table.len(), (0..ids).filter(|id| id % 3 == 2).count());
-        assert!(slots(&table) <= 2 * table.len() + SHARDS * MIN_SLOTS);
+        assert!(slots(&table) <= 3 * table.len() + least(&table));
         for id in 0..ids {
             assert_eq!(table.insert(id << 12, 12, 0), id % 3 != 2, "{id}");
         }
     }
 
+    /// Deadlines beyond a slot's reach of the others are kept apart and still judged
+    /// exactly; once the others expire, the shards move their base and hold the later
+    /// deadlines in their slots again.
+    #[test]
+    fn deadlines_weeks_apart() {
+        const DAY: u64 = 86_400_000;
+        let today = 1_670_000_000_000;
+        let mut table = IdTable::default();
+        for id in 0..1000u64 {
+            assert!(table.insert(id, today + id, today));
+        }
+        assert!(table.far.is_empty());
+        assert!(table.insert(5000, today + 60 * DAY, today));
+        assert_eq!(table.far.len(), 1, "60 days from the others");
+        assert!(!table.insert(5000, today + 61 * DAY, today + 60 * DAY - 1));
+        assert!(table.insert(5000, today + 61 * DAY, today + 60 * DAY));
+        assert!(!table.insert(7, today + 60 * DAY, today + 6));
+        assert!(
+            table.insert(7, today + 60 * DAY, today + 7),
+            "held until today + 7"
+        );
+        assert_eq!(table.far.len(), 2, "moved out of its slot");
+        table.expire(today + 999);
+        assert_eq!(table.len(), 2);
+        for id in 10_000..11_000u64 {
+            assert!(table.insert(id, today + 59 * DAY + id, today + 1000));
+        }
+        assert_eq!(table.far.len(), 2, "the slots' base moved on");
+        assert_eq!(table.len(), 1002);
+        table.expire(today + 62 * DAY);
+        assert_eq!(table.len(), 0);
+    }
+
     proptest! {
         /// Inserts (a copy arriving at or after the held deadline is new again) and expiries
-        /// agree with a plain map, for ids that collide a lot (small
-        /// ranges, shared low bits) and for spread ones.
+        /// agree with a plain map, for ids that collide a lot (small ranges, shared low bits)
+        /// and for spread ones, with deadlines a few milliseconds apart or weeks apart (out
+        /// of a slot's reach from the others), near zero or near today.
         #[test]
         fn agrees_with_a_map(
             steps in prop::collection::vec(
@@ -226,11 +416,15 @@ mod tests {
                     1 => (0u64..50).prop_map(|f| (None, f, 0)),
                 ],
                 0..600,
-            )
+            ),
+            scale in prop_oneof![Just(1u64), Just(1 << 29), Just(1 << 33)],
+            offset in prop_oneof![Just(0u64), Just(1_670_000_000_000)],
         ) {
+            let time = |t: u64| offset + t * scale;
             let mut table = IdTable::default();
             let mut model: HashMap<u64, u64> = HashMap::new();
             for (id, value, arrival) in steps {
+                let (value, arrival) = (time(value), time(arrival));
                 match id {
                     Some(id) => {
                         table.prefetch(id);

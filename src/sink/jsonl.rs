@@ -66,6 +66,10 @@ impl JsonlFile {
     }
 }
 
+/// Rows spelled out and appended at a time: a batch of a firing can hold many thousands,
+/// and their text need not all be in memory at once.
+const APPEND_ROWS: usize = 4096;
+
 impl super::RowSink for JsonlFile {
     fn offer(
         &self,
@@ -73,11 +77,15 @@ impl super::RowSink for JsonlFile {
         _fired: std::time::Instant,
         format: &super::RowFormat,
     ) -> Result<super::Offer, super::SinkError> {
-        // About the length of a row of a few columns: one allocation for most batches.
-        let mut text = String::with_capacity(rows.len() * 128);
-        format.write_all(&rows, &mut text);
+        // About the length of a row of a few columns: one allocation for most parts.
+        let mut text = String::with_capacity(rows.len().min(APPEND_ROWS) * 128);
+        for part in rows.chunks(APPEND_ROWS) {
+            text.clear();
+            format.write_all(part, &mut text);
+            self.append(&text)?;
+        }
         // Flushed as they fire, so an unbounded run's results reach readers promptly.
-        self.append(&text).and_then(|()| self.flush())?;
+        self.flush()?;
         Ok(super::Offer::Written)
     }
 
