@@ -18,9 +18,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Freed memory goes back to the system after 250 ms, not mimalloc's 1 000 ms: at high key
-/// cardinality the pages freed in the last second were a third of the peak resident memory,
-/// and a quarter second costs no measurable time (docs/performance.md). The
-/// `MIMALLOC_PURGE_DELAY` variable still decides when set.
+/// cardinality, memory freed but not yet handed back was a fifth of the peak resident
+/// memory, and a quarter second costs no time this machine can measure (docs/performance.md).
+/// The `MIMALLOC_PURGE_DELAY` variable still decides when set.
 #[cfg(feature = "mimalloc")]
 fn tune_allocator() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {

@@ -66,6 +66,16 @@ pub(super) struct FoldCells {
     drained: usize,
 }
 
+/// Makes room for `more` items, growing by a quarter rather than doubling: the vectors keep
+/// their size from drain to drain, and at high key cardinality a doubled one would hold
+/// nearly as much spare room as cells.
+#[inline]
+fn make_room<T>(items: &mut Vec<T>, more: usize) {
+    if items.capacity() - items.len() < more {
+        items.reserve_exact((items.len() / 4).max(more).max(1024));
+    }
+}
+
 impl FoldCells {
     /// The number of the key `view` shows, numbered now if it has no cells yet.
     #[inline]
@@ -114,6 +124,8 @@ impl FoldCells {
         debug_assert_eq!(self.drained, 0, "a cell opened while a drain is under way");
         let at = u32::try_from(self.cells.len()).expect("fewer than 2³² cells");
         let list = &mut self.lists[of.key as usize];
+        make_room(&mut self.cells, 1);
+        make_room(&mut self.accumulators, aggregates.len());
         self.cells.push(Cell {
             of,
             next: list.head,
