@@ -24,6 +24,12 @@ impl Slot {
     fn is_empty(self) -> bool {
         self.after_base == 0
     }
+
+    /// The deadline held, in a shard of this base.
+    #[inline]
+    fn deadline(self, base: u64) -> u64 {
+        base + u64::from(self.after_base)
+    }
 }
 
 /// Ids with deadlines (at least 1 ms: a deadline of 0 is kept as 1).
@@ -220,7 +226,7 @@ impl Shard {
     /// The deadline held in slot `at`.
     #[inline]
     fn deadline_at(&self, at: usize) -> u64 {
-        self.base + u64::from(self.slots[at].after_base)
+        self.slots[at].deadline(self.base)
     }
 
     /// Writes `id` with `deadline` into slot `at`, first moving the base when the deadline
@@ -253,7 +259,7 @@ impl Shard {
     /// Holds every deadline after `base` instead (each must be in its reach).
     fn rebase(&mut self, base: u64) {
         for slot in self.slots.iter_mut().filter(|s| !s.is_empty()) {
-            let deadline = self.base + u64::from(slot.after_base);
+            let deadline = slot.deadline(self.base);
             slot.after_base = (deadline - base) as u32;
         }
         self.base = base;
@@ -291,7 +297,7 @@ impl Shard {
         let kept = self
             .slots
             .iter()
-            .filter(|s| !s.is_empty() && self.base + u64::from(s.after_base) > frontier)
+            .filter(|s| !s.is_empty() && s.deadline(self.base) > frontier)
             .count();
         if kept == self.len {
             return;
@@ -311,7 +317,7 @@ impl Shard {
         self.lowest = u64::MAX;
         self.highest = 0;
         for slot in old {
-            let deadline = self.base + u64::from(slot.after_base);
+            let deadline = slot.deadline(self.base);
             if slot.is_empty() || deadline <= frontier {
                 continue;
             }
