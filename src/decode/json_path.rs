@@ -18,6 +18,7 @@
 use super::json_index::StructureIndex;
 use crate::plan::FieldUse;
 use crate::value::{number, write_json_string, Composite, Value};
+use compact_str::CompactString;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use thiserror::Error;
@@ -327,6 +328,19 @@ struct Walker<'d, 'p, 'o> {
     visited: u128,
 }
 
+/// A truth value as an output slot holds it: copied from a constant, where one assembled
+/// byte by byte on the stack and then moved would stall the copy.
+#[inline]
+fn truth(non_empty: bool) -> Option<Value> {
+    const TRUE: Option<Value> = Some(Value::Bool(true));
+    const FALSE: Option<Value> = Some(Value::Bool(false));
+    if non_empty {
+        TRUE
+    } else {
+        FALSE
+    }
+}
+
 impl<'d> Walker<'d, '_, '_> {
     #[cold]
     fn error(&self, message: &'static str) -> JsonError {
@@ -404,12 +418,10 @@ impl<'d> Walker<'d, '_, '_> {
             }
             Some(b'"') => {
                 self.pos += 1;
-                if slot.is_some() {
-                    Value::Str(self.string()?.into())
-                } else {
-                    self.skip_string()?;
-                    return Ok(());
-                }
+                return match slot {
+                    Some(slot) => self.string_into(slot, truthiness),
+                    None => self.skip_string(),
+                };
             }
             Some(b't') => self.literal(b"true", Value::Bool(true))?,
             Some(b'f') => self.literal(b"false", Value::Bool(false))?,
@@ -418,11 +430,11 @@ impl<'d> Walker<'d, '_, '_> {
             _ => return Err(self.error("expected a value")),
         };
         if let Some(slot) = slot {
-            self.out[slot] = Some(match value {
-                Value::Null => Value::Null,
-                value if truthiness => Value::Bool(value.is_non_empty()),
-                value => value,
-            });
+            self.out[slot] = match value {
+                Value::Null => Some(Value::Null),
+                value if truthiness => truth(value.is_non_empty()),
+                value => Some(value),
+            };
         }
         Ok(())
     }
@@ -732,6 +744,38 @@ impl<'d> Walker<'d, '_, '_> {
     #[inline]
     fn skip_string(&mut self) -> Result<(), JsonError> {
         self.pos = self.string_end()? + 1;
+        Ok(())
+    }
+
+    /// Reads a string body into the output slot `slot` (its truthiness, when that is what
+    /// the slot holds); `pos` is just past the opening quote. Each branch writes the slot
+    /// itself: a text moved through a shared temporary costs more than reading it.
+    #[inline]
+    fn string_into(&mut self, slot: usize, truthiness: bool) -> Result<(), JsonError> {
+        let start = self.pos;
+        let end = self.string_end()?;
+        self.pos = end + 1;
+        let owned;
+        let text = if self.index.has_backslash(start, end) {
+            owned = unescape(&self.doc[start..end]).map_err(|(at, m)| JsonError {
+                offset: start + at,
+                message: m,
+            })?;
+            owned.as_str()
+        } else {
+            self.check_controls(start, end)?;
+            let doc: &'d str = self.doc;
+            &doc[start..end]
+        };
+        // What the slot held goes first, so the new value is written straight from
+        // registers rather than kept aside while the old one is dropped.
+        let out = &mut self.out[slot];
+        *out = None;
+        *out = if truthiness {
+            truth(!text.is_empty())
+        } else {
+            Some(Value::Str(CompactString::new(text)))
+        };
         Ok(())
     }
 
