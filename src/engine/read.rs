@@ -165,6 +165,7 @@ pub fn read_and_decode<'s>(
                 return;
             }
             let mut events = Vec::with_capacity(BATCH);
+            let mut filled = Vec::new();
             let mut tally = Tally::default();
             for slot in &mut slots {
                 slot.floor = *cap.time();
@@ -176,12 +177,15 @@ pub fn read_and_decode<'s>(
                 &mut pieces,
                 &assigners,
                 &mut events,
+                &mut filled,
                 &mut tally,
                 &mut tracked,
                 read_probe.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX)),
             );
-            if !events.is_empty() {
-                output.session(&*cap).give_container(&mut events);
+            for mut batch in filled.into_iter().chain([events]) {
+                if !batch.is_empty() {
+                    output.session(&*cap).give_container(&mut batch);
+                }
             }
             publish(&shared, &tally);
             // The frontier after the sinks says which results are written; sources that can
@@ -330,7 +334,13 @@ struct Pieces {
     /// How many records the last piece judged held: a new piece makes room for as many, so
     /// its records are not copied from vector to twice the size as it is read.
     typical: usize,
+    /// Emptied record vectors of pieces judged, for the next pieces: their memory is in use
+    /// already, where a new vector's would be touched for the first time.
+    spare: Vec<Vec<Waiting>>,
 }
+
+/// How many emptied record vectors [`Pieces`] keeps at most.
+const SPARE_AT_MOST: usize = 2;
 
 /// Judges decoded records in order against their partition's watermark: counts them, sets
 /// their arrival, and keeps them as events or rejects them as dead or late.
@@ -338,6 +348,9 @@ struct Judge<'a> {
     shared: &'a Shared,
     assigners: &'a [Option<WindowAssigner>],
     events: &'a mut Vec<Event>,
+    /// Vectors of events filled before `events`, in order: a piece's events that do not fit
+    /// in `events` start a new vector rather than grow it, which would copy every event.
+    filled: &'a mut Vec<Vec<Event>>,
     tally: &'a mut Tally,
     tracked: &'a mut Vec<Tracked>,
     dead: Vec<Rejection>,
@@ -471,6 +484,7 @@ fn read_batch(
     pieces: &mut Pieces,
     assigners: &[Option<WindowAssigner>],
     events: &mut Vec<Event>,
+    filled: &mut Vec<Vec<Event>>,
     tally: &mut Tally,
     tracked: &mut Vec<Tracked>,
     read_frontier: u64,
@@ -481,6 +495,7 @@ fn read_batch(
         shared,
         assigners,
         events,
+        filled,
         tally,
         tracked,
         dead: Vec::new(),
@@ -500,13 +515,20 @@ fn read_batch(
             // Decoded now, judged once every piece before it is read.
             Some(piece) => {
                 let typical = pieces.typical;
+                let spare = &mut pieces.spare;
                 let records =
                     pieces
                         .waiting
                         .entry((at.slot, piece))
                         .or_insert_with(|| PieceRecords {
                             watermark: PartitionWatermark::new(ooo),
-                            records: Vec::with_capacity(typical),
+                            records: spare.pop().map_or_else(
+                                || Vec::with_capacity(typical),
+                                |mut records| {
+                                    records.reserve(typical);
+                                    records
+                                },
+                            ),
                             read: false,
                         });
                 if let Ok(Decoded::Kept { time, .. }) = &decoded {
@@ -579,15 +601,20 @@ fn judge_pieces(
         .filter_map(|(&(slot, piece), _)| Some(((slot, piece), reader.piece_prefix(slot, piece)?)))
         .collect();
     for ((slot, piece), prefix) in ready {
-        let Some(records) = pieces.waiting.remove(&(slot, piece)) else {
+        let Some(mut records) = pieces.waiting.remove(&(slot, piece)) else {
             continue;
         };
         // A little more than the last piece held, as pieces vary a little in length.
         pieces.typical = records.records.len() + records.records.len() / 16;
         let mut watermark = PartitionWatermark::resumed(ooo, prefix.watermark);
+        let count = records.records.len();
+        if judge.events.capacity() - judge.events.len() < count && !judge.events.is_empty() {
+            let fresh = Vec::with_capacity(count.max(BATCH));
+            judge.filled.push(std::mem::replace(judge.events, fresh));
+        }
+        judge.events.reserve(count);
         let first = judge.events.len();
-        judge.events.reserve(records.records.len());
-        for Waiting { at, len, decoded } in records.records {
+        for Waiting { at, len, decoded } in records.records.drain(..) {
             let at = At {
                 line: prefix.lines + at.line,
                 ..at
@@ -599,6 +626,9 @@ fn judge_pieces(
                     .unwrap_or_default()
             };
             judge.judge(at, &text, decoded, &mut watermark, 0);
+        }
+        if pieces.spare.len() < SPARE_AT_MOST {
+            pieces.spare.push(records.records);
         }
         // Pieces judged in file order are de-duplicated here, in that order.
         if let Some(dedup) = &judge.shared.source_dedup {
