@@ -361,7 +361,7 @@ impl<'a> Parts<'a> {
         let mut merged = found.next().map(<[_]>::to_vec).unwrap_or_default();
         for accumulators in found {
             for (acc, more) in merged.iter_mut().zip(accumulators) {
-                acc.merge(more.clone());
+                acc.merge_from(more);
             }
         }
         merged
@@ -426,7 +426,7 @@ impl<'a> Parts<'a> {
                         match merged.get_mut(&key) {
                             Some(accumulators) => {
                                 for (acc, more) in accumulators.iter_mut().zip(held) {
-                                    acc.merge(more.clone());
+                                    acc.merge_from(more);
                                 }
                             }
                             None => {
@@ -458,7 +458,7 @@ impl<'a> Parts<'a> {
                     for (&key, &at) in &cells.keys {
                         let score = &cells.accumulators(at)[by];
                         match scores.get_mut(&key) {
-                            Some(acc) => acc.merge(score.clone()),
+                            Some(acc) => acc.merge_from(score),
                             None => {
                                 scores.insert(key, score.clone());
                             }
