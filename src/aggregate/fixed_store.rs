@@ -12,8 +12,9 @@
 //! owes a correction (or early rows) when one of its parts changed since, and shows the keys
 //! that did.
 //!
-//! Cells name their key by its number in the store's [`KeyTable`], where each key is held
-//! once: a window is assembled from its panes by key number. Their accumulators are rows of
+//! Cells name their key by its number in the window store's [`KeyTable`] (one for all its
+//! outputs), where each key is held once: a window is assembled from its panes by key
+//! number. Their accumulators are rows of
 //! the part's [`CellRows`], not an allocation each.
 
 use super::cell_rows::{CellRows, RowId};
@@ -133,7 +134,6 @@ pub(super) struct FixedStore {
     assigner: WindowAssigner,
     panes: BTreeMap<Window, Pane>,
     windows: BTreeMap<Window, WindowState>,
-    keys: KeyTable,
     /// Stamp of the latest merge.
     stamp: u64,
 }
@@ -153,14 +153,15 @@ impl FixedStore {
             assigner,
             panes: BTreeMap::new(),
             windows: BTreeMap::new(),
-            keys: KeyTable::default(),
             stamp: 0,
         }
     }
 
-    /// Merges the partial state of `key` for a pane or one window.
+    /// Merges the partial state of `key` for a pane or one window (its cell holds the key in
+    /// `keys`).
     pub(super) fn absorb(
         &mut self,
+        keys: &mut KeyTable,
         span: Span,
         window: Window,
         key: Key,
@@ -195,8 +196,8 @@ impl FixedStore {
                     .cells
             }
         };
-        let key = self.keys.id(key);
-        cells.merge(key, accumulators, self.stamp, &mut self.keys);
+        let key = keys.id(key);
+        cells.merge(key, accumulators, self.stamp, keys);
     }
 
     /// Fires every window the frontier has passed; `None` means the input is complete.
@@ -205,6 +206,7 @@ impl FixedStore {
     /// every window the frontier passed has fired.
     pub(super) fn advance(
         &mut self,
+        keys: &mut KeyTable,
         frontier: Option<u64>,
         rows: &mut Vec<ResultRow>,
         finished: &mut Vec<(u16, u64, u64)>,
@@ -220,7 +222,7 @@ impl FixedStore {
                 all = false;
                 break;
             }
-            let parts = Parts::of(&self.panes, &self.keys, window, state);
+            let parts = Parts::of(&self.panes, keys, window, state);
             let firing = if frontier.is_none_or(|f| f >= self.assigner.final_at(window)) {
                 Firing::Final
             } else if !state.fired {
@@ -246,7 +248,7 @@ impl FixedStore {
         }
         for window in done {
             if let Some(state) = self.windows.remove(&window) {
-                state.own.release(&mut self.keys);
+                state.own.release(keys);
             }
             finished.push((self.output, window.start, window.end));
         }
@@ -254,7 +256,6 @@ impl FixedStore {
             // A window not fired yet may still be made of panes the frontier passed.
             return false;
         }
-        let keys = &mut self.keys;
         self.panes.retain(|_, pane| {
             let keep = frontier.is_some_and(|f| f < pane.released_at);
             if !keep {
@@ -267,11 +268,11 @@ impl FixedStore {
 
     /// Emits the rows that changed (the whole ranking, when ranked) of the open window that
     /// ends next, if it has not fired yet, as provisional rows.
-    pub(super) fn advance_early(&mut self, rows: &mut Vec<ResultRow>) {
+    pub(super) fn advance_early(&mut self, keys: &KeyTable, rows: &mut Vec<ResultRow>) {
         let Some((&window, state)) = self.windows.iter_mut().find(|(_, s)| !s.fired) else {
             return;
         };
-        let parts = Parts::of(&self.panes, &self.keys, window, state);
+        let parts = Parts::of(&self.panes, keys, window, state);
         if parts.changed_since(state.shown) {
             let shown = state.shown;
             parts.emit(
@@ -297,12 +298,12 @@ impl FixedStore {
     }
 
     /// What the open windows hold: a cell is one key in one pane or one window's own part
-    /// (its table slot and its row of accumulators); each key is held once, in the key table.
+    /// (its table slot and its row of accumulators). The keys themselves are held once, in
+    /// the window store's key table, and counted there.
     pub(super) fn state(&self) -> StateSize {
         let slot_bytes = std::mem::size_of::<(KeyId, RowId)>() + 1;
         let mut size = StateSize {
             windows: self.windows.len() as u64,
-            bytes: self.keys.bytes() as u64,
             ..StateSize::default()
         };
         let parts = self.panes.values().map(|p| &p.cells);
@@ -485,8 +486,43 @@ mod tests {
     use crate::plan::{WindowKind, WindowPlan};
     use crate::value::Value;
 
+    /// A store with its key table, as a window store holds them.
+    struct Store {
+        fixed: FixedStore,
+        keys: KeyTable,
+    }
+
+    impl Store {
+        fn advance(
+            &mut self,
+            frontier: Option<u64>,
+            rows: &mut Vec<ResultRow>,
+            finished: &mut Vec<(u16, u64, u64)>,
+            at_most: usize,
+        ) -> bool {
+            self.fixed
+                .advance(&mut self.keys, frontier, rows, finished, at_most)
+        }
+
+        fn advance_early(&mut self, rows: &mut Vec<ResultRow>) {
+            self.fixed.advance_early(&self.keys, rows)
+        }
+
+        fn state(&self) -> StateSize {
+            StateSize {
+                bytes: self.keys.bytes() as u64,
+                ..StateSize::default()
+            }
+            .plus(&self.fixed.state())
+        }
+
+        fn is_empty(&self) -> bool {
+            self.fixed.is_empty()
+        }
+    }
+
     /// Windows of 30 sliding by 10 (three panes each), allowed lateness 5.
-    fn store(rank: Option<RankPlan>) -> FixedStore {
+    fn store(rank: Option<RankPlan>) -> Store {
         let window = WindowPlan {
             size_ms: 30,
             slide_ms: 10,
@@ -494,15 +530,19 @@ mod tests {
             offset_ms: 0,
             zone: None,
         };
-        FixedStore::new(0, 1, rank, WindowAssigner::new(&window, 5))
+        Store {
+            fixed: FixedStore::new(0, 1, rank, WindowAssigner::new(&window, 5)),
+            keys: KeyTable::default(),
+        }
     }
 
     fn key(k: &str) -> Key {
         Key(vec![Value::Str(k.into())].into())
     }
 
-    fn add(store: &mut FixedStore, span: Span, start: u64, end: u64, k: &str, n: u64) {
-        store.absorb(
+    fn add(store: &mut Store, span: Span, start: u64, end: u64, k: &str, n: u64) {
+        store.fixed.absorb(
+            &mut store.keys,
             span,
             Window { start, end },
             key(k),
@@ -533,7 +573,7 @@ mod tests {
         out
     }
 
-    fn fire(store: &mut FixedStore, frontier: Option<u64>) -> Shown {
+    fn fire(store: &mut Store, frontier: Option<u64>) -> Shown {
         let mut rows = Vec::new();
         assert!(store.advance(frontier, &mut rows, &mut Vec::new(), usize::MAX));
         shown(rows)
@@ -596,7 +636,7 @@ mod tests {
 
     #[test]
     fn firing_in_parts_gives_the_rows_of_firing_at_once() {
-        let fill = |store: &mut FixedStore| {
+        let fill = |store: &mut Store| {
             for (start, k, n) in [(0, "a", 1), (0, "b", 2), (10, "a", 3), (20, "c", 4)] {
                 add(store, Span::Pane, start, start + 10, k, n);
             }

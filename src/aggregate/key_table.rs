@@ -1,4 +1,4 @@
-//! The keys of one output's open windows, each held once and named by a number.
+//! The keys of a window store's open windows, each held once and named by a number.
 //!
 //! A key shows up in many panes and windows: a sliding hour every five minutes holds a city
 //! in twelve panes, and assembles a window from all twelve. With the key held here once,
@@ -8,6 +8,7 @@
 use super::Key;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 /// A key's number in its [`KeyTable`].
 pub(super) type KeyId = u32;
@@ -26,12 +27,21 @@ pub(super) struct KeyTable {
     slots: Vec<Option<Slot>>,
     free: Vec<KeyId>,
     index: HashTable<KeyId>,
+    /// The key numbered last and its number. The partial states of one key for the outputs
+    /// of a store come one after another and share the key's values (one allocation), so
+    /// all but the first find their number by that allocation alone.
+    last: Option<(Key, KeyId)>,
 }
 
 impl KeyTable {
     /// The number of `key`, numbered now if it has none. It is let go unless a cell
     /// [`hold`](Self::hold)s it before the next [`release`](Self::release).
     pub(super) fn id(&mut self, key: Key) -> KeyId {
+        if let Some((last, id)) = &self.last {
+            if Arc::ptr_eq(&last.0, &key.0) {
+                return *id;
+            }
+        }
         let hash = rustc_hash::FxBuildHasher.hash_one(&key);
         let slots = &self.slots;
         let found = self.index.find(hash, |&id| {
@@ -40,10 +50,11 @@ impl KeyTable {
                 .is_some_and(|slot| slot.key == key)
         });
         if let Some(&id) = found {
+            self.last = Some((key, id));
             return id;
         }
         let slot = Some(Slot {
-            key,
+            key: key.clone(),
             hash,
             holders: 0,
         });
@@ -61,6 +72,7 @@ impl KeyTable {
         self.index.insert_unique(hash, id, |&id| {
             slots[id as usize].as_ref().map_or(0, |slot| slot.hash)
         });
+        self.last = Some((key, id));
         id
     }
 
@@ -95,6 +107,9 @@ impl KeyTable {
             }
             self.slots[id as usize] = None;
             self.free.push(id);
+            if self.last.as_ref().is_some_and(|&(_, last)| last == id) {
+                self.last = None;
+            }
             if self.index.is_empty() {
                 // Every window is closed: give the memory back.
                 *self = KeyTable::default();
@@ -124,6 +139,25 @@ mod tests {
 
     fn key(name: &str) -> Key {
         Key(vec![Value::Str(name.into())].into())
+    }
+
+    #[test]
+    fn the_last_key_is_found_by_its_allocation_until_let_go() {
+        let mut table = KeyTable::default();
+        let z = table.id(key("z"));
+        table.hold(z);
+        let a = key("a");
+        let id = table.id(a.clone());
+        table.hold(id);
+        assert_eq!(table.id(a.clone()), id, "the same allocation");
+        assert_eq!(table.id(key("a")), id, "equal values in another allocation");
+        table.release(id);
+        let b = table.id(key("b"));
+        table.hold(b);
+        assert_eq!(b, id, "the number let go is reused");
+        let again = table.id(a.clone());
+        assert_eq!(table.key(again), &key("a"), "not b's number");
+        assert_ne!(table.id(a), b);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! the data, per key by `session_store.rs`.
 
 use super::fixed_store::FixedStore;
+use super::key_table::KeyTable;
 use super::session_store::SessionStore;
 use super::{Accumulator, Key, Partial};
 use crate::plan::{Plan, WindowKind};
@@ -103,6 +104,8 @@ struct EarlyFiring {
 /// Window contents for every output of a plan, on one worker.
 pub struct WindowStore {
     outputs: Vec<OutputStore>,
+    /// The keys of the outputs with fixed windows, each held once for all of them.
+    keys: KeyTable,
 }
 
 impl WindowStore {
@@ -133,7 +136,10 @@ impl WindowStore {
                 }),
             })
             .collect();
-        WindowStore { outputs }
+        WindowStore {
+            outputs,
+            keys: KeyTable::default(),
+        }
     }
 
     /// Merges one partial state.
@@ -146,7 +152,9 @@ impl WindowStore {
             accumulators,
         } = partial;
         match &mut self.outputs[usize::from(output)].windows {
-            Windows::Fixed(windows) => windows.absorb(span, window, key, accumulators),
+            Windows::Fixed(windows) => {
+                windows.absorb(&mut self.keys, span, window, key, accumulators)
+            }
             Windows::Sessions(sessions) => sessions.absorb(key, window, accumulators),
         }
     }
@@ -154,7 +162,10 @@ impl WindowStore {
     /// What the store holds now (walks every open cell: call it now and then, not per
     /// record).
     pub fn state(&self) -> StateSize {
-        let mut size = StateSize::default();
+        let mut size = StateSize {
+            bytes: self.keys.bytes() as u64,
+            ..StateSize::default()
+        };
         for output in &self.outputs {
             size = size.plus(&match &output.windows {
                 Windows::Fixed(windows) => windows.state(),
@@ -201,7 +212,9 @@ impl WindowStore {
         self.outputs
             .iter_mut()
             .all(|store| match &mut store.windows {
-                Windows::Fixed(windows) => windows.advance(frontier, rows, finished, at_most),
+                Windows::Fixed(windows) => {
+                    windows.advance(&mut self.keys, frontier, rows, finished, at_most)
+                }
                 Windows::Sessions(sessions) => sessions.advance(frontier, rows, finished, at_most),
             })
     }
@@ -228,7 +241,7 @@ impl WindowStore {
             if now >= early.next {
                 early.next = now + early.every;
                 match &mut store.windows {
-                    Windows::Fixed(windows) => windows.advance_early(rows),
+                    Windows::Fixed(windows) => windows.advance_early(&self.keys, rows),
                     Windows::Sessions(sessions) => sessions.advance_early(rows),
                 }
             }

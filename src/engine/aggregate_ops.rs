@@ -230,7 +230,9 @@ fn windows<'s>(
         .iter()
         .map(|o| o.rank.is_some())
         .collect();
-    let route = Exchange::new(move |p: &Partial| stable_hash((p.output, &p.key)));
+    // By key alone: a key's partial states for every output meet on one worker, one after
+    // another, and its window store finds the key once for all of them.
+    let route = Exchange::new(move |p: &Partial| stable_hash(&p.key));
     let shared = Arc::clone(shared);
     let scope = partials.scope();
     partials.unary_frontier(route, "Windows", move |_, info| {
