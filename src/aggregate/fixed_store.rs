@@ -493,13 +493,14 @@ mod tests {
     }
 
     impl Store {
+        /// Fires what the frontier passed, up to `at_most` rows.
         fn advance(
             &mut self,
             frontier: Option<u64>,
             rows: &mut Vec<ResultRow>,
-            finished: &mut Vec<(u16, u64, u64)>,
             at_most: usize,
         ) -> bool {
+            let finished = &mut Vec::new();
             self.fixed
                 .advance(&mut self.keys, frontier, rows, finished, at_most)
         }
@@ -575,7 +576,7 @@ mod tests {
 
     fn fire(store: &mut Store, frontier: Option<u64>) -> Shown {
         let mut rows = Vec::new();
-        assert!(store.advance(frontier, &mut rows, &mut Vec::new(), usize::MAX));
+        assert!(store.advance(frontier, &mut rows, usize::MAX));
         shown(rows)
     }
 
@@ -652,7 +653,7 @@ mod tests {
             loop {
                 calls += 1;
                 let mut part = Vec::new();
-                let done = parts.advance(frontier, &mut part, &mut Vec::new(), 1);
+                let done = parts.advance(frontier, &mut part, 1);
                 assert!(done || !part.is_empty(), "a call that stops fires a window");
                 rows.append(&mut part);
                 if done {
