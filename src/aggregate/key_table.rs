@@ -151,13 +151,18 @@ mod tests {
         table.hold(id);
         assert_eq!(table.id(a.clone()), id, "the same allocation");
         assert_eq!(table.id(key("a")), id, "equal values in another allocation");
+        assert_eq!(table.id(a.clone()), id);
         table.release(id);
+        // The same allocation again, right after its number was let go: numbered anew.
+        let again = table.id(a.clone());
+        table.hold(again);
+        assert_eq!(table.key(again), &key("a"));
+        assert_eq!(table.index.len(), 2, "z and a");
         let b = table.id(key("b"));
         table.hold(b);
-        assert_eq!(b, id, "the number let go is reused");
-        let again = table.id(a.clone());
-        assert_eq!(table.key(again), &key("a"), "not b's number");
-        assert_ne!(table.id(a), b);
+        assert_ne!(b, again);
+        assert_eq!(table.key(b), &key("b"));
+        assert_eq!(table.id(a), again, "a keeps its number");
     }
 
     #[test]

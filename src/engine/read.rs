@@ -202,6 +202,8 @@ pub fn read_and_decode<'s>(
                     publish_partitions(&shared, worker, reader.as_ref());
                     capability = None;
                     input = None;
+                    // No piece comes any more: the vectors kept for the next ones go.
+                    pieces.spare = Vec::new();
                     shared.source_frontiers.withdraw(worker);
                     shared.stop.input_ended(worker);
                     if shared.stop.inputs_ended() {
