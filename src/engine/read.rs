@@ -610,11 +610,15 @@ fn judge_pieces(
         pieces.typical = records.records.len() + records.records.len() / 16;
         let mut watermark = PartitionWatermark::resumed(ooo, prefix.watermark);
         let count = records.records.len();
-        if judge.events.capacity() - judge.events.len() < count && !judge.events.is_empty() {
+        // A new vector, never a grown one: growing would copy the events, or with none yet
+        // the whole untouched room, which the kernel then pages in only to be copied.
+        if judge.events.capacity() - judge.events.len() < count {
             let fresh = Vec::with_capacity(count.max(BATCH));
-            judge.filled.push(std::mem::replace(judge.events, fresh));
+            let full = std::mem::replace(judge.events, fresh);
+            if !full.is_empty() {
+                judge.filled.push(full);
+            }
         }
-        judge.events.reserve(count);
         let first = judge.events.len();
         for Waiting { at, len, decoded } in records.records.drain(..) {
             let at = At {
