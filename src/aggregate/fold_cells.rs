@@ -42,10 +42,13 @@ struct Cell {
     first: u32,
 }
 
-/// The newest of a key's cells and how many it has.
+/// The newest of a key's cells, where its accumulators start, and how many cells it has.
 #[derive(Clone, Copy)]
 struct KeyCells {
     head: u32,
+    /// The newest cell's first accumulator: known before the cell is read, so the
+    /// accumulators are fetched while the cells are compared.
+    first: u32,
     len: u32,
 }
 
@@ -76,6 +79,19 @@ fn make_room<T>(items: &mut Vec<T>, more: usize) {
     }
 }
 
+/// Asks for the cache line at `at` to be fetched.
+#[inline]
+fn prefetch<T>(at: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch is a hint that never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(at.cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
+
 impl FoldCells {
     /// The number of the key `view` shows, numbered now if it has no cells yet.
     #[inline]
@@ -86,7 +102,11 @@ impl FoldCells {
                 let number = u32::try_from(self.keys.len()).expect("fewer than 2³² keys");
                 let key = view.to_key();
                 self.keys.push(key.clone());
-                self.lists.push(KeyCells { head: END, len: 0 });
+                self.lists.push(KeyCells {
+                    head: END,
+                    first: 0,
+                    len: 0,
+                });
                 entry.insert_with_key(key, number);
                 number
             }
@@ -98,6 +118,14 @@ impl FoldCells {
     #[inline]
     pub(super) fn cell(&mut self, of: CellOf, aggregates: &[AggregatePlan]) -> &mut [Accumulator] {
         let list = self.lists[of.key as usize];
+        if list.len > 0 {
+            // The cells one record opens for the outputs of the group are side by side, as
+            // are their accumulators, which end at the newest cell's: the 128 bytes before.
+            let newest = self.accumulators.as_ptr().wrapping_add(list.first as usize);
+            prefetch(newest);
+            prefetch(newest.wrapping_byte_sub(64));
+            prefetch(newest.wrapping_byte_sub(128));
+        }
         let found = if list.len > SCAN_CELLS {
             self.index.get(&of).copied()
         } else {
@@ -126,11 +154,13 @@ impl FoldCells {
         let list = &mut self.lists[of.key as usize];
         make_room(&mut self.cells, 1);
         make_room(&mut self.accumulators, aggregates.len());
+        let first = u32::try_from(self.accumulators.len()).expect("fewer than 2³² accumulators");
         self.cells.push(Cell {
             of,
             next: list.head,
-            first: u32::try_from(self.accumulators.len()).expect("fewer than 2³² accumulators"),
+            first,
         });
+        list.first = first;
         self.accumulators
             .extend(aggregates.iter().map(|a| Accumulator::new(a.function)));
         list.head = at;
