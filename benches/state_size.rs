@@ -97,8 +97,8 @@ fn measure(plan: &Plan) -> (StateSize, u64) {
     while all.peek().is_some() {
         batch.clear();
         batch.extend(all.by_ref().take(BATCH));
+        folder.add(&batch);
         for event in &batch {
-            folder.add(event);
             let Some(Value::Str(city)) = &event.fields[city_at] else {
                 unreachable!("generated with a city")
             };

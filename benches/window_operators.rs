@@ -76,9 +76,7 @@ fn run(plan: &Plan, events: &[Event]) -> usize {
     let mut store = WindowStore::new(plan);
     let mut rows: Vec<ResultRow> = Vec::new();
     for batch in events.chunks(BATCH) {
-        for event in batch {
-            folder.add(event);
-        }
+        folder.add(batch);
         folder.drain(PARTIALS_AT_ONCE, usize::MAX, |partials| {
             for partial in partials.drain(..) {
                 store.absorb(partial);

@@ -6,6 +6,7 @@
 //! cell costs no allocation of its own, and the cells one record opens for the outputs of
 //! its group sit side by side.
 
+use super::prefetch::prefetch;
 use super::{Accumulator, Accumulators, Key, KeyView, Span};
 use crate::plan::AggregatePlan;
 use crate::time::Window;
@@ -79,19 +80,6 @@ fn make_room<T>(items: &mut Vec<T>, more: usize) {
     }
 }
 
-/// Asks for the cache line at `at` to be fetched.
-#[inline]
-fn prefetch<T>(at: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch is a hint that never faults, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(at.cast()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
-}
-
 impl FoldCells {
     /// The number of the key `view` shows, numbered now if it has no cells yet.
     #[inline]
@@ -113,12 +101,13 @@ impl FoldCells {
         }
     }
 
-    /// The accumulators of cell `of` (one per aggregate of `aggregates`, its output's),
-    /// opened empty if it is not there.
+    /// Asks for the newest cells of key `key` and their accumulators to be fetched, ahead of
+    /// [`FoldCells::cell`].
     #[inline]
-    pub(super) fn cell(&mut self, of: CellOf, aggregates: &[AggregatePlan]) -> &mut [Accumulator] {
-        let list = self.lists[of.key as usize];
+    pub(super) fn prefetch(&self, key: u32) {
+        let list = self.lists[key as usize];
         if list.len > 0 {
+            prefetch(self.cells.as_ptr().wrapping_add(list.head as usize));
             // The cells one record opens for the outputs of the group are side by side, as
             // are their accumulators, which end at the newest cell's: the 128 bytes before.
             let newest = self.accumulators.as_ptr().wrapping_add(list.first as usize);
@@ -126,6 +115,13 @@ impl FoldCells {
             prefetch(newest.wrapping_byte_sub(64));
             prefetch(newest.wrapping_byte_sub(128));
         }
+    }
+
+    /// The accumulators of cell `of` (one per aggregate of `aggregates`, its output's),
+    /// opened empty if it is not there.
+    #[inline]
+    pub(super) fn cell(&mut self, of: CellOf, aggregates: &[AggregatePlan]) -> &mut [Accumulator] {
+        let list = self.lists[of.key as usize];
         let found = if list.len > SCAN_CELLS {
             self.index.get(&of).copied()
         } else {

@@ -117,18 +117,9 @@ impl IdTable {
     /// Asks the processor to bring `id`'s slot into cache ahead of a lookup.
     #[inline]
     pub fn prefetch(&self, id: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let hash = hash(id);
-            let shard = &self.shards[shard_of(hash)];
-            let slot = shard.slots.as_ptr().wrapping_add(shard.home(hash));
-            // SAFETY: a prefetch is a hint that never faults, whatever the address; `slot`
-            // lies inside the shard (or just past an empty one) anyway.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(slot.cast()) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = id;
+        let hash = hash(id);
+        let shard = &self.shards[shard_of(hash)];
+        super::prefetch::prefetch(shard.slots.as_ptr().wrapping_add(shard.home(hash)));
     }
 
     /// Adds `id` with `deadline` and returns true, unless it is there with a deadline after

@@ -15,6 +15,7 @@ mod id_table;
 mod key;
 mod key_table;
 mod preaggregate;
+mod prefetch;
 mod rank_merge;
 mod ranking;
 mod session_store;

@@ -164,9 +164,7 @@ fn pre_aggregate<'s>(
             if !draining {
                 input.for_each_stamp(|cap, batches| {
                     for batch in batches {
-                        for event in batch.iter() {
-                            folder.add(event);
-                        }
+                        folder.add(batch);
                         folded += batch.len();
                     }
                     match &mut held {
