@@ -17,15 +17,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[cfg(feature = "mimalloc")]
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Freed memory goes back to the system after 100 ms, not mimalloc's 1 000 ms: at high key
+/// Freed memory goes back to the system after 50 ms, not mimalloc's 1 000 ms: at high key
 /// cardinality, memory freed but not yet handed back was a fifth of the peak resident
-/// memory, and a tenth of a second costs no time this machine can measure (docs/performance.md).
+/// memory, and a twentieth of a second costs no time this machine can measure
+/// (docs/performance.md).
 /// The `MIMALLOC_PURGE_DELAY` variable still decides when set.
 #[cfg(feature = "mimalloc")]
 fn tune_allocator() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets a plain option before any thread but this one is started.
-        unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 100) };
+        unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 50) };
     }
 }
 
