@@ -164,7 +164,7 @@ pub fn read_and_decode<'s>(
                 activator.activate_after(SINK_WAIT);
                 return;
             }
-            let mut events = Vec::new();
+            let mut events = Vec::with_capacity(BATCH);
             let mut filled = Vec::new();
             let mut tally = Tally::default();
             for slot in &mut slots {
@@ -317,27 +317,13 @@ struct Waiting {
     at: At,
     /// The record's length in bytes (its text is read again for a rejection).
     len: usize,
-    /// The event time of a record kept as an event (the next of its piece's events), or why
-    /// it is not one.
-    decoded: Result<Outcome, DecodeError>,
-}
-
-/// What decoding made of a record, its field values aside.
-#[derive(Clone, Copy)]
-enum Outcome {
-    /// Passed the filters, at this event time.
-    Kept(u64),
-    /// Failed a filter.
-    Filtered,
+    decoded: Result<Decoded, DecodeError>,
 }
 
 /// The decoded records of a piece not judged yet, and the watermark they reach on their own.
 struct PieceRecords {
     watermark: PartitionWatermark,
     records: Vec<Waiting>,
-    /// The events of the records kept, in order, their arrival not set yet: judged in place
-    /// and handed on as they are, never copied into another vector.
-    events: Vec<Event>,
     /// Whether the piece was read to its end.
     read: bool,
 }
@@ -363,9 +349,9 @@ const SPARE_AT_MOST: usize = 2;
 struct Judge<'a> {
     shared: &'a Shared,
     assigners: &'a [Option<WindowAssigner>],
-    /// The events of partitions not read in pieces (room for [`BATCH`] made at the first).
     events: &'a mut Vec<Event>,
-    /// Vectors of events handed on before `events`: each judged piece's own.
+    /// Vectors of events filled before `events`, in order: a piece's events that do not fit
+    /// in `events` start a new vector rather than grow it, which would copy every event.
     filled: &'a mut Vec<Vec<Event>>,
     tally: &'a mut Tally,
     tracked: &'a mut Vec<Tracked>,
@@ -375,30 +361,32 @@ struct Judge<'a> {
 }
 
 impl Judge<'_> {
-    /// Judges one record read at `at` whose text `raw` gives, against `watermark`: the
-    /// event's arrival and when it is final, for a record kept as an event.
+    /// Judges one record read at `at` whose text `raw` gives, against `watermark`.
     fn judge(
         &mut self,
         at: At,
         raw: &dyn Fn() -> String,
-        decoded: Result<Outcome, DecodeError>,
+        decoded: Result<Decoded, DecodeError>,
         watermark: &mut PartitionWatermark,
         settled: u64,
-    ) -> Option<(u64, u64)> {
+    ) {
         let outputs = &self.shared.plan.outputs;
         let watermark_before = watermark.current();
         let mut done_at = 0;
-        let mut kept = None;
         let reject = |reason: String, output: Option<usize>| {
             (at.slot, at.line, at.offset, raw(), reason, output)
         };
         match decoded {
-            Ok(Outcome::Filtered) => self.tally.filtered += 1,
+            Ok(Decoded::Filtered) => self.tally.filtered += 1,
             Err(e) => {
                 *self.tally.dead.entry(e.kind()).or_default() += 1;
                 self.dead.push(reject(e.to_string(), None));
             }
-            Ok(Outcome::Kept(time)) => {
+            Ok(Decoded::Kept {
+                time,
+                fields,
+                elements,
+            }) => {
                 let arrival = watermark.observe(time);
                 // When each output's last window holding the record becomes final; per-record
                 // outputs (no assigner) take every record and are done with it at once.
@@ -451,7 +439,13 @@ impl Judge<'_> {
                         .zip(self.finals.iter())
                         .all(|(a, &f)| a.is_some() && arrival >= f);
                     if !written_before {
-                        kept = Some((arrival, final_at));
+                        self.events.push(Event {
+                            time,
+                            arrival,
+                            final_at,
+                            fields,
+                            elements,
+                        });
                     }
                 } else {
                     self.tally.late_records += 1;
@@ -464,46 +458,6 @@ impl Judge<'_> {
             done_at,
             watermark_before,
         });
-        kept
-    }
-
-    /// Judges one record of a partition not read in pieces, and keeps its event.
-    fn judge_now(
-        &mut self,
-        at: At,
-        raw: &dyn Fn() -> String,
-        decoded: Result<Decoded, DecodeError>,
-        watermark: &mut PartitionWatermark,
-        settled: u64,
-    ) {
-        match decoded {
-            Ok(Decoded::Kept {
-                time,
-                fields,
-                elements,
-            }) => {
-                if let Some((arrival, final_at)) =
-                    self.judge(at, raw, Ok(Outcome::Kept(time)), watermark, settled)
-                {
-                    if self.events.capacity() == 0 {
-                        self.events.reserve(BATCH);
-                    }
-                    self.events.push(Event {
-                        time,
-                        arrival,
-                        final_at,
-                        fields,
-                        elements,
-                    });
-                }
-            }
-            Ok(Decoded::Filtered) => {
-                self.judge(at, raw, Ok(Outcome::Filtered), watermark, settled);
-            }
-            Err(e) => {
-                self.judge(at, raw, Err(e), watermark, settled);
-            }
-        }
     }
 }
 
@@ -558,7 +512,7 @@ fn read_batch(
             None => {
                 slot.watermark.raise_to(slot.floor);
                 let text = || raw_text(&raw);
-                judge.judge_now(at, &text, decoded, &mut slot.watermark, slot.settled);
+                judge.judge(at, &text, decoded, &mut slot.watermark, slot.settled);
             }
             // Decoded now, judged once every piece before it is read.
             Some(piece) => {
@@ -577,28 +531,11 @@ fn read_batch(
                                     records
                                 },
                             ),
-                            events: Vec::with_capacity(typical),
                             read: false,
                         });
-                let decoded = match decoded {
-                    Ok(Decoded::Kept {
-                        time,
-                        fields,
-                        elements,
-                    }) => {
-                        records.watermark.observe(time);
-                        records.events.push(Event {
-                            time,
-                            arrival: 0,
-                            final_at: 0,
-                            fields,
-                            elements,
-                        });
-                        Ok(Outcome::Kept(time))
-                    }
-                    Ok(Decoded::Filtered) => Ok(Outcome::Filtered),
-                    Err(e) => Err(e),
-                };
+                if let Ok(Decoded::Kept { time, .. }) = &decoded {
+                    records.watermark.observe(*time);
+                }
                 let len = match raw {
                     RawRecord::Line(bytes) => bytes.len(),
                     RawRecord::Row(_) | RawRecord::BadRow(_) => 0,
@@ -672,9 +609,17 @@ fn judge_pieces(
         // A little more than the last piece held, as pieces vary a little in length.
         pieces.typical = records.records.len() + records.records.len() / 16;
         let mut watermark = PartitionWatermark::resumed(ooo, prefix.watermark);
-        let events = &mut records.events;
-        // The events kept are moved to the front, in order, as they are judged.
-        let (mut next, mut kept) = (0, 0);
+        let count = records.records.len();
+        // A new vector, never a grown one: growing would copy the events, or with none yet
+        // the whole untouched room, which the kernel then pages in only to be copied.
+        if judge.events.capacity() - judge.events.len() < count {
+            let fresh = Vec::with_capacity(count.max(BATCH));
+            let full = std::mem::replace(judge.events, fresh);
+            if !full.is_empty() {
+                judge.filled.push(full);
+            }
+        }
+        let first = judge.events.len();
         for Waiting { at, len, decoded } in records.records.drain(..) {
             let at = At {
                 line: prefix.lines + at.line,
@@ -686,33 +631,19 @@ fn judge_pieces(
                     .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
                     .unwrap_or_default()
             };
-            let is_event = matches!(decoded, Ok(Outcome::Kept(_)));
-            if let Some((arrival, final_at)) = judge.judge(at, &text, decoded, &mut watermark, 0) {
-                let event = &mut events[next];
-                event.arrival = arrival;
-                event.final_at = final_at;
-                if kept != next {
-                    events.swap(kept, next);
-                }
-                kept += 1;
-            }
-            next += usize::from(is_event);
+            judge.judge(at, &text, decoded, &mut watermark, 0);
         }
-        events.truncate(kept);
         if pieces.spare.len() < SPARE_AT_MOST {
             pieces.spare.push(records.records);
         }
         // Pieces judged in file order are de-duplicated here, in that order.
         if let Some(dedup) = &judge.shared.source_dedup {
-            let dropped = dedup.keep_first(read_frontier, events, 0);
+            let dropped = dedup.keep_first(read_frontier, judge.events, first);
             judge
                 .shared
                 .metrics
                 .duplicates
                 .fetch_add(dropped, Ordering::Relaxed);
-        }
-        if !records.events.is_empty() {
-            judge.filled.push(records.events);
         }
         reader.piece_handed_on(slot, piece);
     }
