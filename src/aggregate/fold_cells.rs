@@ -218,6 +218,12 @@ impl FoldCells {
         to - from
     }
 
+    /// How many keys are numbered.
+    #[cfg(test)]
+    pub(super) fn keys(&self) -> usize {
+        self.keys.len()
+    }
+
     /// Whether no cell is open (or left to drain).
     pub(super) fn is_empty(&self) -> bool {
         self.cells.is_empty()

@@ -211,9 +211,12 @@ impl PreAggregator {
 impl KeyGroup {
     /// The number of the key of a record with these field values, its cells fetched; `None`
     /// when it lacks a key field (not every output keys by it: the record is left out of
-    /// these).
+    /// these) or no output of the group passes it, so a record no output takes numbers no
+    /// key.
     fn key_of(&mut self, fields: &[Option<crate::value::Value>]) -> Option<u32> {
-        if self.key.iter().any(|&k| fields[k].is_none()) {
+        if self.key.iter().any(|&k| fields[k].is_none())
+            || !self.folds.iter().any(|fold| fold.passes(fields))
+        {
             return None;
         }
         let key = self.cells.key(&KeyView {
@@ -256,6 +259,11 @@ impl KeyGroup {
 }
 
 impl OutputFold {
+    /// Whether a record with these field values passes the output's own conditions.
+    fn passes(&self, fields: &[Option<crate::value::Value>]) -> bool {
+        self.filters.iter().all(|c| c.holds(fields))
+    }
+
     /// Lists in `open` the cells (panes or windows) an event adds to, after the output's
     /// conditions; false when there are none.
     fn windows_for(
@@ -264,7 +272,7 @@ impl OutputFold {
         event: &Event,
         open: &mut Vec<(Window, Span)>,
     ) -> bool {
-        if !self.filters.iter().all(|c| c.holds(fields)) {
+        if !self.passes(fields) {
             return false;
         }
         open.clear();
@@ -315,15 +323,21 @@ impl OutputFold {
 mod tests {
     use super::*;
     use crate::aggregate::test_plan;
+    use crate::plan::{Condition, Test};
     use crate::value::Value;
     use proptest::prelude::*;
 
-    /// Two outputs keyed alike (one key group): the test plan's, and windows of 30 by 10.
+    /// Two outputs keyed alike (one key group): the test plan's, and windows of 30 by 10
+    /// of the records whose key is 1.
     fn plan() -> Plan {
         let mut plan = test_plan::plan(20, None);
         let mut wider = plan.outputs[0].clone();
         wider.name = "wide".into();
         wider.window.size_ms = 30;
+        wider.filters = vec![Condition {
+            field: 0,
+            test: Test::Equals(Value::Int(1)),
+        }];
         plan.outputs.push(wider);
         plan
     }
@@ -381,6 +395,29 @@ mod tests {
             // Windows of 10 by 10: each keyed record counts once in the first output.
             prop_assert_eq!(counted, keyed as u64);
             prop_assert_eq!(drained(&mut at_once), expected);
+        }
+
+        /// A record no output of a group takes numbers no key there.
+        #[test]
+        fn a_record_no_output_takes_numbers_no_key(
+            keys in prop::collection::vec(0i64..40, 0..60),
+        ) {
+            let mut plan = plan();
+            plan.outputs.remove(0);
+            let events: Vec<Event> = keys
+                .iter()
+                .map(|&key| Event {
+                    time: 5,
+                    arrival: 5,
+                    final_at: 0,
+                    fields: [Some(Value::Int(key))].into_iter().collect(),
+                    elements: Vec::new(),
+                })
+                .collect();
+            let mut folder = PreAggregator::new(&plan);
+            folder.add(&events);
+            let taken = usize::from(keys.contains(&1));
+            prop_assert_eq!(folder.groups[0].cells.keys(), taken);
         }
     }
 }
