@@ -6,7 +6,7 @@ mod cluster;
 mod dedup;
 mod large_batches;
 mod live;
-mod peers;
+mod panics;
 mod rankings;
 mod read;
 mod session_hold;
@@ -225,10 +225,12 @@ pub fn run(options: RunOptions) -> Result<Finished, Failure> {
         .progress
         .then(|| Progress::start(Arc::clone(&metrics)));
     stop::watch(Arc::clone(&shared), cluster.processes);
-    if cluster.processes > 1 {
-        let addresses = cluster.addresses().map_err(|e| setup(e.to_string()))?;
-        peers::end_on_lost_peer(Arc::clone(&shared), addresses);
-    }
+    let addresses = if cluster.processes > 1 {
+        cluster.addresses().map_err(|e| setup(e.to_string()))?
+    } else {
+        vec!["this process".to_string()]
+    };
+    panics::end_on_panic(Arc::clone(&shared), addresses);
     let worker_shared = Arc::clone(&shared);
     let local = cluster.workers;
     let connecting = cluster.watch_connections();
@@ -279,7 +281,17 @@ pub fn run(options: RunOptions) -> Result<Finished, Failure> {
             if shared.stop.done() {
                 shared.finish_stopped();
             }
-            shared.fail(format!("a worker failed: {panic}"));
+            // A worker's panic ends the run from a thread of its own (`panics.rs`), which
+            // reports it.
+            if shared.stop.ending() {
+                loop {
+                    std::thread::park();
+                }
+            }
+            // timely keeps no more of the panic than this; its message was printed with it.
+            shared.fail(format!(
+                "a worker failed ({panic}; its panic is reported above)"
+            ));
         }
     }
     shared.flush_outputs()?;

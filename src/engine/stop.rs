@@ -60,6 +60,11 @@ impl Stop {
         !self.ending.swap(true, Ordering::SeqCst)
     }
 
+    /// Whether some thread is ending the process.
+    pub fn ending(&self) -> bool {
+        self.ending.load(Ordering::SeqCst)
+    }
+
     /// Notes that the run has ended and its outputs are flushed.
     pub fn complete(&self) {
         self.completed.store(true, Ordering::SeqCst);
