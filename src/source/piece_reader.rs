@@ -12,11 +12,17 @@ use timely::scheduling::SyncActivator;
 /// worker is slow.
 const HELD_AT_MOST: usize = 4;
 
-/// The piece being read: where the next line starts and how many lines came before it.
+/// How many bytes of a piece are decoded before their pages are handed back: a few pages,
+/// so that a worker holds little more of the file than the lines it is decoding.
+const RELEASE_EVERY: u64 = 1 << 20;
+
+/// The piece being read: where the next line starts, how many lines came before it, and
+/// where the bytes whose pages are not handed back yet start.
 struct Reading {
     piece: Piece,
     at: u64,
     lines: u64,
+    released: u64,
 }
 
 /// A worker's reader of a shared file.
@@ -105,6 +111,7 @@ impl PieceReader {
                         piece,
                         at: piece.start,
                         lines: 0,
+                        released: piece.start,
                     })
                 }
             };
@@ -116,11 +123,14 @@ impl PieceReader {
                 }
                 // Its records are decoded: the pages go back (a rejected record's bytes,
                 // needed when it is judged, come back from the page cache).
-                self.file.release(&reading.piece);
+                let _ = self.file.release(reading.released, reading.piece.end);
                 self.ended.push(index);
                 self.reading = None;
                 // Back to the caller, which judges what became ready before reading on.
                 break;
+            }
+            if reading.at - reading.released >= RELEASE_EVERY {
+                reading.released = self.file.release(reading.released, reading.at);
             }
             let n = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |i| i + 1);
             let offset = reading.at;
@@ -168,7 +178,7 @@ impl PieceReader {
     pub fn handed_on(&mut self, index: usize) {
         if let Some((piece, _)) = self.held.remove(&index) {
             self.file.handed_on(index);
-            self.file.release(&piece);
+            let _ = self.file.release(piece.start, piece.end);
         }
     }
 }

@@ -17,7 +17,7 @@ use timely::scheduling::SyncActivator;
 
 /// About how many bytes one piece holds by default (it ends at the first line end after
 /// this).
-pub const PIECE_BYTES: u64 = 8 << 20;
+pub const PIECE_BYTES: u64 = 2 << 20;
 
 /// What is known before a piece: what a single reader of the whole file would have had there.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -258,29 +258,31 @@ impl SharedFile {
         progress.before[first.map_or(known, |f| f.min(known))].watermark
     }
 
-    /// Hands the pages of `piece` back (its records are decoded), so the process's resident
-    /// memory does not grow with the file. Pages shared with the pieces next to
-    /// it are kept.
-    pub fn release(&self, piece: &Piece) {
+    /// Hands the pages of bytes `from..to` back (their records are decoded), so the
+    /// process's resident memory does not grow with the file. Pages shared with the bytes
+    /// on either side are kept. Returns where the bytes not handed back start.
+    pub fn release(&self, from: u64, to: u64) -> u64 {
         const PAGE: u64 = 4096;
-        let start = piece.start.div_ceil(PAGE) * PAGE;
-        let end = if piece.end == self.size() {
-            piece.end
+        let start = from.div_ceil(PAGE) * PAGE;
+        let end = if to == self.size() {
+            to
         } else {
-            piece.end / PAGE * PAGE
+            to / PAGE * PAGE
         };
-        if end > start {
-            // SAFETY: the mapping is shared and read-only; a page handed back is only loaded
-            // again if it is read again (another piece's record on a shared page is not
-            // affected: those pages are kept).
-            let _ = unsafe {
-                self.map.unchecked_advise_range(
-                    UncheckedAdvice::DontNeed,
-                    start as usize,
-                    (end - start) as usize,
-                )
-            };
+        if end <= start {
+            return from;
         }
+        // SAFETY: the mapping is shared and read-only; a page handed back is only loaded
+        // again if it is read again (a record on a page shared with bytes not handed back
+        // is not affected: those pages are kept).
+        let _ = unsafe {
+            self.map.unchecked_advise_range(
+                UncheckedAdvice::DontNeed,
+                start as usize,
+                (end - start) as usize,
+            )
+        };
+        end
     }
 }
 
