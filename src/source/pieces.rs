@@ -17,7 +17,7 @@ use timely::scheduling::SyncActivator;
 
 /// About how many bytes one piece holds by default (it ends at the first line end after
 /// this).
-pub const PIECE_BYTES: u64 = 2 << 20;
+pub const PIECE_BYTES: u64 = 1 << 20;
 
 /// What is known before a piece: what a single reader of the whole file would have had there.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
