@@ -12,17 +12,11 @@ use timely::scheduling::SyncActivator;
 /// worker is slow.
 const HELD_AT_MOST: usize = 4;
 
-/// How many bytes of a piece are decoded before their pages are handed back: a few pages,
-/// so that a worker holds little more of the file than the lines it is decoding.
-const RELEASE_EVERY: u64 = 1 << 20;
-
-/// The piece being read: where the next line starts, how many lines came before it, and
-/// where the bytes whose pages are not handed back yet start.
+/// The piece being read: where the next line starts and how many lines came before it.
 struct Reading {
     piece: Piece,
     at: u64,
     lines: u64,
-    released: u64,
 }
 
 /// A worker's reader of a shared file.
@@ -111,7 +105,6 @@ impl PieceReader {
                         piece,
                         at: piece.start,
                         lines: 0,
-                        released: piece.start,
                     })
                 }
             };
@@ -121,16 +114,10 @@ impl PieceReader {
                 if let Some(held) = self.held.get_mut(&index) {
                     held.1 = Some(reading.lines);
                 }
-                // Its records are decoded: the pages go back (a rejected record's bytes,
-                // needed when it is judged, come back from the page cache).
-                let _ = self.file.release(reading.released, reading.piece.end);
                 self.ended.push(index);
                 self.reading = None;
                 // Back to the caller, which judges what became ready before reading on.
                 break;
-            }
-            if reading.at - reading.released >= RELEASE_EVERY {
-                reading.released = self.file.release(reading.released, reading.at);
             }
             let n = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |i| i + 1);
             let offset = reading.at;
@@ -173,12 +160,11 @@ impl PieceReader {
         &self.file.bytes()[start..start + len]
     }
 
-    /// The records of piece `index` are handed on: it is no longer held, and its pages go
-    /// back (again: judging may have read some back).
+    /// The records of piece `index` are handed on: it is no longer held (its pages go back
+    /// with those of the pieces around it, [`SharedFile::handed_on`]).
     pub fn handed_on(&mut self, index: usize) {
         if let Some((piece, _)) = self.held.remove(&index) {
-            self.file.handed_on(index);
-            let _ = self.file.release(piece.start, piece.end);
+            self.file.handed_on(&piece);
         }
     }
 }

@@ -10,7 +10,7 @@
 
 use super::{Partition, SourceError};
 use memmap2::{Advice, Mmap, UncheckedAdvice};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
 use timely::scheduling::SyncActivator;
@@ -58,11 +58,20 @@ struct Progress {
     read: BTreeMap<usize, Summary>,
     /// `before[i]`: the prefix of piece `i`, for every piece whose earlier pieces are all read.
     before: Vec<Prefix>,
-    /// Pieces handed on whose earlier pieces are not all handed on yet.
-    handed: BTreeSet<usize>,
+    /// Pieces handed on whose earlier pieces are not all handed on yet, with their ends.
+    handed: BTreeMap<usize, u64>,
     /// How many pieces from the first were handed on.
     handed_through: usize,
+    /// Where the pieces handed on from the first end.
+    handed_end: u64,
+    /// Where the bytes whose pages were not handed back start.
+    released: u64,
 }
+
+/// How many bytes of the pieces handed on from the first collect before their pages are
+/// handed back at once: each hand-back flushes the other cores' address translations, an
+/// interrupt for every one of them, so it is done every few pieces rather than for each.
+const RELEASE_EVERY: u64 = 2 << 20;
 
 /// A file shared by the workers of a process.
 pub struct SharedFile {
@@ -117,8 +126,10 @@ impl SharedFile {
                 claimed: 0,
                 read: BTreeMap::new(),
                 before: vec![Prefix::default()],
-                handed: BTreeSet::new(),
+                handed: BTreeMap::new(),
                 handed_through: 0,
+                handed_end: 0,
+                released: 0,
             }),
             readers: Mutex::default(),
             label,
@@ -230,21 +241,33 @@ impl SharedFile {
         progress.before.get(index).copied()
     }
 
-    /// Records that piece `index` was judged and handed on.
-    pub fn handed_on(&self, index: usize) {
-        let moved = {
+    /// Records that `piece` was judged and handed on. Once the pieces handed on from the
+    /// first reach [`RELEASE_EVERY`] bytes past those handed back (or the end of the file),
+    /// their pages go back: their records are decoded and judged, and a rejected record's
+    /// bytes were read when it was judged.
+    pub fn handed_on(&self, piece: &Piece) {
+        let (moved, release) = {
             let mut progress = self.progress();
-            progress.handed.insert(index);
+            progress.handed.insert(piece.index, piece.end);
             let before = progress.handed_through;
             loop {
                 let next = progress.handed_through;
-                if !progress.handed.remove(&next) {
+                let Some(end) = progress.handed.remove(&next) else {
                     break;
-                }
+                };
                 progress.handed_through += 1;
+                progress.handed_end = end;
             }
-            progress.handed_through > before
+            let (from, to) = (progress.released, progress.handed_end);
+            let release = (to - from >= RELEASE_EVERY || to == self.size()).then_some((from, to));
+            if release.is_some() {
+                progress.released = to;
+            }
+            (progress.handed_through > before, release)
         };
+        if let Some((from, to)) = release {
+            self.release(from, to);
+        }
         if self.in_order && moved {
             self.wake_readers();
         }
@@ -258,23 +281,22 @@ impl SharedFile {
         progress.before[first.map_or(known, |f| f.min(known))].watermark
     }
 
-    /// Hands the pages of bytes `from..to` back (their records are decoded), so the
-    /// process's resident memory does not grow with the file. Pages shared with the bytes
-    /// on either side are kept. Returns where the bytes not handed back start.
-    pub fn release(&self, from: u64, to: u64) -> u64 {
+    /// Hands the pages of bytes `from..to` back, so the process's resident memory does not
+    /// grow with the file. The page `to` falls in is kept (unless `to` is the end of the
+    /// file): its bytes after `to` are not handed on yet.
+    fn release(&self, from: u64, to: u64) {
         const PAGE: u64 = 4096;
-        let start = from.div_ceil(PAGE) * PAGE;
+        let start = from / PAGE * PAGE;
         let end = if to == self.size() {
             to
         } else {
             to / PAGE * PAGE
         };
         if end <= start {
-            return from;
+            return;
         }
         // SAFETY: the mapping is shared and read-only; a page handed back is only loaded
-        // again if it is read again (a record on a page shared with bytes not handed back
-        // is not affected: those pages are kept).
+        // again if it is read again.
         let _ = unsafe {
             self.map.unchecked_advise_range(
                 UncheckedAdvice::DontNeed,
@@ -282,7 +304,6 @@ impl SharedFile {
                 (end - start) as usize,
             )
         };
-        end
     }
 }
 
@@ -417,9 +438,14 @@ mod tests {
         }
         assert_eq!(shared.prefix(0).map(|p| p.lines), Some(0));
         assert_eq!(shared.prefix(2), None);
-        shared.handed_on(1);
+        let piece = |index| Piece {
+            index,
+            start: index as u64,
+            end: index as u64 + 1,
+        };
+        shared.handed_on(&piece(1));
         assert_eq!(shared.prefix(1), None);
-        shared.handed_on(0);
+        shared.handed_on(&piece(0));
         assert_eq!(
             shared.prefix(2),
             Some(Prefix {
