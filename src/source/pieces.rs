@@ -429,6 +429,39 @@ mod tests {
         assert_eq!(shared.lowest_from(None), Some(70));
     }
 
+    /// Pages go back only for pieces handed on from the first, at least `RELEASE_EVERY`
+    /// bytes at a time, and all of them once the last piece is handed on, in whatever order
+    /// the pieces are handed on.
+    #[test]
+    fn pages_go_back_behind_the_pieces_handed_on_from_the_first() {
+        let mut text = Vec::new();
+        while text.len() < 6 * PIECE_BYTES as usize + PIECE_BYTES as usize / 2 {
+            text.extend_from_slice(b"{\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n");
+        }
+        let (_file, shared) = shared(&text, false);
+        let pieces: Vec<Piece> = std::iter::from_fn(|| shared.claim()).collect();
+        assert!(pieces.len() >= 6);
+        let released = || shared.progress().released;
+        let handed_end = || shared.progress().handed_end;
+        let mut seen = Vec::new();
+        // Out of order: 1, 3 and 2 wait for 0; then one piece, then the rest.
+        for index in [1, 3, 2, 0, 4, 5].into_iter().chain(6..pieces.len()) {
+            shared.handed_on(&pieces[index]);
+            assert!(released() <= handed_end(), "after piece {index}");
+            let step = released() - seen.last().copied().unwrap_or(0);
+            if step > 0 && released() < shared.size() {
+                assert!(step >= RELEASE_EVERY, "after piece {index}: {step} bytes");
+            }
+            seen.push(released());
+        }
+        assert_eq!(seen[..3], [0, 0, 0], "nothing before piece 0 is handed on");
+        assert_eq!(seen[3], pieces[3].end, "pieces 0 to 3 at once");
+        assert_eq!(seen[4], seen[3], "one piece more is less than a step");
+        assert_eq!(seen[5], pieces[5].end, "two pieces more are a step");
+        assert_eq!(released(), shared.size());
+        assert_eq!(handed_end(), shared.size());
+    }
+
     /// In file order, a piece's prefix waits until every piece before it was handed on.
     #[test]
     fn in_file_order_a_prefix_waits_for_the_pieces_before_to_be_handed_on() {
