@@ -228,7 +228,7 @@ pub fn run(options: RunOptions) -> Result<Finished, Failure> {
     let addresses = if cluster.processes > 1 {
         cluster.addresses().map_err(|e| setup(e.to_string()))?
     } else {
-        vec!["this process".to_string()]
+        Vec::new()
     };
     panics::end_on_panic(Arc::clone(&shared), addresses);
     let worker_shared = Arc::clone(&shared);

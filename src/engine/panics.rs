@@ -89,8 +89,8 @@ fn message_of(info: &std::panic::PanicHookInfo<'_>) -> String {
 }
 
 /// Installs the panic hook that ends the run (`shared`) on a failed worker or a lost peer;
-/// `addresses` are the processes' addresses in process order (one for a run of one
-/// process). The panic is reported as usual first.
+/// `addresses` are the processes' addresses in process order (none for a run of one
+/// process).
 pub fn end_on_panic(shared: Arc<impl Ending>, addresses: Vec<String>) {
     let default = std::panic::take_hook();
     let cluster = addresses.len() > 1;
@@ -160,7 +160,7 @@ mod tests {
     #[test]
     #[ignore = "run in a process of its own by a_worker_panic_ends_the_process"]
     fn panicking_worker() {
-        end_on_panic(Arc::new(TestRun), vec!["this process".into()]);
+        end_on_panic(Arc::new(TestRun), Vec::new());
         let (_keep, never) = std::sync::mpsc::channel::<()>();
         let waiting = std::thread::Builder::new()
             .name("timely:work-1".into())
