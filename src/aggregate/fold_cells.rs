@@ -70,13 +70,13 @@ pub(super) struct FoldCells {
     drained: usize,
 }
 
-/// Makes room for `more` items, growing by a quarter rather than doubling: the vectors keep
-/// their size from drain to drain, and at high key cardinality a doubled one would hold
-/// nearly as much spare room as cells.
+/// Makes room for `more` items, doubling: the vectors keep their size from drain to drain, so
+/// they grow only while the first drains fill them, and each growth copies every cell. The
+/// spare room a doubling leaves is never written, so it takes address space, not memory.
 #[inline]
 fn make_room<T>(items: &mut Vec<T>, more: usize) {
     if items.capacity() - items.len() < more {
-        items.reserve_exact((items.len() / 4).max(more).max(1024));
+        items.reserve(more.max(1024));
     }
 }
 
