@@ -89,6 +89,17 @@ impl Cells {
     }
 }
 
+/// An empty map with room for the keys of the part with the most: a window's parts (panes)
+/// mostly hold the same keys, so merging them seldom grows it.
+fn most_keys_map<V>(parts: &[&Cells]) -> FxHashMap<KeyId, V> {
+    let most = parts
+        .iter()
+        .map(|cells| cells.keys.len())
+        .max()
+        .unwrap_or(0);
+    FxHashMap::with_capacity_and_hasher(most, rustc_hash::FxBuildHasher)
+}
+
 struct Pane {
     cells: Cells,
     /// When the last window made of it is final: then it is released.
@@ -420,7 +431,7 @@ impl<'a> Parts<'a> {
                 }
             }
             (None, parts) => {
-                let mut merged: FxHashMap<KeyId, Vec<Accumulator>> = FxHashMap::default();
+                let mut merged: FxHashMap<KeyId, Vec<Accumulator>> = most_keys_map(parts);
                 for cells in parts {
                     for (&key, &at) in &cells.keys {
                         let held = cells.accumulators(at);
@@ -454,7 +465,7 @@ impl<'a> Parts<'a> {
             }
             (Some(ranking), parts) => {
                 let by = ranking.by;
-                let mut scores: FxHashMap<KeyId, Accumulator> = FxHashMap::default();
+                let mut scores: FxHashMap<KeyId, Accumulator> = most_keys_map(parts);
                 for cells in parts {
                     for (&key, &at) in &cells.keys {
                         let score = &cells.accumulators(at)[by];
