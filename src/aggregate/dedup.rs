@@ -78,6 +78,12 @@ impl Deduplicator {
         }
     }
 
+    /// Expects to remember about `ids` ids at once, until one is first forgotten: the
+    /// table grows towards room for them in fewer, larger steps (see [`IdTable::expect`]).
+    pub fn expect(&mut self, ids: usize) {
+        self.numeric.expect(ids);
+    }
+
     /// Forgets ids whose deadline the frontier has reached; by then any copy would be too late
     /// to count anyway.
     pub fn expire(&mut self, frontier: u64) {

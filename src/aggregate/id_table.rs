@@ -44,10 +44,21 @@ impl Slot {
 /// An id whose deadline lies too far from its shard's others to be held as 32 bits after the
 /// shard's base (a record whose event time is weeks away from the rest) is kept apart, with
 /// its whole deadline.
+///
+/// Told how many ids it will hold ([`IdTable::expect`]), a shard that must grow grows
+/// straight to room for its share of them, at most [`LEAP`] times its size at once: each
+/// growth allocates fresh memory, which the kernel hands out a page fault at a time, and
+/// moves every id, so growing by half from empty to a million ids faulted in and filled
+/// three times the table's final memory. The expectation holds until an id first expires:
+/// from then on the retention span, not the input, bounds what the table holds.
 pub struct IdTable {
     shards: Vec<Shard>,
     /// Ids whose deadlines do not fit their shard's slots, with their deadlines.
     far: HashMap<u64, u64, FxBuildHasher>,
+    /// The slots a shard is expected to need (0: no expectation).
+    expected_slots: usize,
+    /// Whether an id expired: expectations are no longer taken.
+    expired: bool,
 }
 
 /// The ids whose hash starts with the shard's number.
@@ -70,6 +81,10 @@ const SHARDS: usize = 1 << SHARD_BITS;
 /// The least size of the first shard; shard `i` has `i / 8` slots more, so the shards reach
 /// their growth points at counts spread over a factor of 1.5, the growth step.
 const MIN_SLOTS: usize = 16;
+/// The most a shard grows by at once towards an expectation: a wrong one (ids that will
+/// expire before the input ends) leaves the table at most this many times the room growing
+/// by half would have.
+const LEAP: usize = 4;
 /// The greatest deadline a slot holds after its shard's base.
 const REACH: u64 = u32::MAX as u64;
 
@@ -94,6 +109,8 @@ impl Default for IdTable {
                 })
                 .collect(),
             far: HashMap::default(),
+            expected_slots: 0,
+            expired: false,
         }
     }
 }
@@ -122,6 +139,14 @@ impl IdTable {
         super::prefetch::prefetch(shard.slots.as_ptr().wrapping_add(shard.home(hash)));
     }
 
+    /// Expects to hold about `ids` ids at once, until the first expires (then this is
+    /// ignored): shards grow straight towards room for them, two thirds full.
+    pub fn expect(&mut self, ids: usize) {
+        if !self.expired {
+            self.expected_slots = ids / SHARDS * 3 / 2;
+        }
+    }
+
     /// Adds `id` with `deadline` and returns true, unless it is there with a deadline after
     /// `arrival`: then returns false (its deadline unchanged). One there with an earlier
     /// deadline takes the new one.
@@ -130,7 +155,7 @@ impl IdTable {
         let deadline = deadline.max(1);
         let hash = hash(id);
         let shard = &mut self.shards[shard_of(hash)];
-        shard.make_room();
+        shard.make_room(self.expected_slots);
         match shard.find(id, hash) {
             Ok(at) => {
                 if shard.deadline_at(at) > arrival {
@@ -163,10 +188,15 @@ impl IdTable {
     /// Forgets the ids whose deadline is at or before `frontier`, shrinking the shards that
     /// are then mostly empty.
     pub fn expire(&mut self, frontier: u64) {
+        let held = self.len();
         for shard in &mut self.shards {
             shard.expire(frontier);
         }
         self.far.retain(|_, deadline| *deadline > frontier);
+        if self.len() < held {
+            self.expired = true;
+            self.expected_slots = 0;
+        }
     }
 
     /// Ids held.
@@ -183,13 +213,15 @@ impl Shard {
         ((u128::from(hash << SHARD_BITS) * self.slots.len() as u128) >> 64) as usize
     }
 
-    /// Grows by half past three quarters full (linear probes stay short), so that one more
-    /// id finds an empty slot.
+    /// Grows past three quarters full (linear probes stay short), so that one more id finds
+    /// an empty slot: by half, or towards `expected` slots when that is more (at most
+    /// [`LEAP`] times the size).
     #[inline]
-    fn make_room(&mut self) {
+    fn make_room(&mut self, expected: usize) {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             let slots = self.slots.len();
-            self.rebuild((slots + slots / 2).max(self.least), 0);
+            let by_half = (slots + slots / 2).max(self.least);
+            self.rebuild(by_half.max(expected.min(slots * LEAP)), 0);
         }
     }
 
@@ -365,6 +397,32 @@ mod tests {
         }
     }
 
+    /// Told how many ids are coming, the shards make room for all of them before three
+    /// quarters have come, and the rest fit without another growth; once an id expires, an
+    /// expectation is no longer taken.
+    #[test]
+    fn grows_towards_what_it_expects() {
+        let ids = 100_000u64;
+        let mut table = IdTable::default();
+        table.expect(ids as usize);
+        for id in 0..ids * 3 / 4 {
+            assert!(table.insert(id << 12, 10 + id % 3, 0));
+        }
+        let room = slots(&table);
+        assert!(room * 3 >= ids as usize * 4, "{room} slots for {ids} ids");
+        for id in ids * 3 / 4..ids {
+            assert!(table.insert(id << 12, 10 + id % 3, 0));
+        }
+        assert_eq!(slots(&table), room, "no growth for the expected ids");
+        assert!(room <= 2 * ids as usize);
+        table.expire(10);
+        table.expect(100 * ids as usize);
+        assert_eq!(
+            table.expected_slots, 0,
+            "ids expired: retention bounds the table"
+        );
+    }
+
     /// Deadlines beyond a slot's reach of the others are kept apart and still judged
     /// exactly; once the others expire, the shards move their base and hold the later
     /// deadlines in their slots again.
@@ -416,9 +474,11 @@ mod tests {
             ),
             scale in prop_oneof![Just(1u64), Just(1 << 29), Just(1 << 33)],
             offset in prop_oneof![Just(0u64), Just(1_670_000_000_000)],
+            expected in prop_oneof![Just(0usize), 0usize..5_000],
         ) {
             let time = |t: u64| offset + t * scale;
             let mut table = IdTable::default();
+            table.expect(expected);
             let mut model: HashMap<u64, u64> = HashMap::new();
             for (id, value, arrival) in steps {
                 let (value, arrival) = (time(value), time(arrival));

@@ -103,30 +103,53 @@ pub fn deduplicate<'s>(
 pub struct SourceDedup {
     field: usize,
     retention: Retention,
-    seen: Mutex<Deduplicator>,
+    /// The bytes of the files read, all together.
+    bytes: u64,
+    seen: Mutex<Seen>,
+}
+
+/// The ids seen, and how far through the files they were seen.
+struct Seen {
+    ids: Deduplicator,
+    /// The bytes of the pieces judged so far.
+    judged: u64,
 }
 
 impl SourceDedup {
-    /// The de-duplication of `plan`, if it de-duplicates.
-    pub fn of(plan: &Plan) -> Option<SourceDedup> {
+    /// The de-duplication of `plan`, if it de-duplicates, over files of `bytes` bytes in all.
+    pub fn of(plan: &Plan, bytes: u64) -> Option<SourceDedup> {
         let retention = Retention::of(plan);
         Some(SourceDedup {
             field: plan.dedup?,
             retention,
-            seen: Mutex::new(retention.deduplicator()),
+            bytes,
+            seen: Mutex::new(Seen {
+                ids: retention.deduplicator(),
+                judged: 0,
+            }),
         })
     }
 
     /// Lets every id go, with the memory that held them: called once no source of the
     /// process reads any more, so no piece is judged again.
     pub fn forget_all(&self) {
-        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = self.retention.deduplicator();
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).ids = self.retention.deduplicator();
     }
 
-    /// Drops from `events[from..]` (one piece's, in file order) every copy of an id already
-    /// seen; ids whose deadline `frontier` (no later than any event still to come) reached
-    /// are forgotten. The events before `from` are left alone. Returns how many were dropped.
-    pub fn keep_first(&self, frontier: u64, events: &mut Vec<Event>, from: usize) -> u64 {
+    /// Drops from `events[from..]` (one piece's, in file order, `bytes` long) every copy of
+    /// an id already seen; ids whose deadline `frontier` (no later than any event still to
+    /// come) reached are forgotten. The events before `from` are left alone. Returns how
+    /// many were dropped.
+    ///
+    /// Until an id is forgotten, the ids held so far per byte judged, times the bytes of the
+    /// files, is what the table expects to hold: it grows towards that in a few large steps.
+    pub fn keep_first(
+        &self,
+        frontier: u64,
+        events: &mut Vec<Event>,
+        from: usize,
+        bytes: u64,
+    ) -> u64 {
         let ids: Vec<(Option<&Value>, u64, u64)> = events[from..]
             .iter()
             .map(|event| {
@@ -137,8 +160,15 @@ impl SourceDedup {
         let mut fresh = Vec::with_capacity(ids.len());
         {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            seen.first_sightings(&ids, &mut fresh);
-            seen.expire(frontier);
+            if seen.judged > 0 {
+                let held = seen.ids.len() as u128;
+                let expected = held * u128::from(self.bytes) / u128::from(seen.judged);
+                seen.ids
+                    .expect(usize::try_from(expected).unwrap_or(usize::MAX));
+            }
+            seen.judged += bytes;
+            seen.ids.first_sightings(&ids, &mut fresh);
+            seen.ids.expire(frontier);
         }
         drop(ids);
         let before = events.len();

@@ -128,7 +128,14 @@ pub fn run(options: RunOptions) -> Result<Finished, Failure> {
         *pieces = SharedFiles::new(piece_bytes, plan.dedup.is_none() || at_source, at_source);
     }
     let source_dedup = match &sources {
-        Sources::Files(_, pieces) if pieces.in_order() => dedup::SourceDedup::of(&plan),
+        Sources::Files(all, pieces) if pieces.in_order() => {
+            let bytes = all
+                .iter()
+                .filter_map(|p| std::fs::metadata(&p.path).ok())
+                .map(|m| m.len())
+                .sum();
+            dedup::SourceDedup::of(&plan, bytes)
+        }
         Sources::Files(..) | Sources::Kafka(_) | Sources::Generated(_) => None,
     };
     let config = cluster.timely_config().map_err(|e| setup(e.to_string()))?;

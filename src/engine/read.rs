@@ -620,7 +620,9 @@ fn judge_pieces(
             }
         }
         let first = judge.events.len();
+        let mut bytes = 0;
         for Waiting { at, len, decoded } in records.records.drain(..) {
+            bytes += len as u64 + 1;
             let at = At {
                 line: prefix.lines + at.line,
                 ..at
@@ -638,7 +640,7 @@ fn judge_pieces(
         }
         // Pieces judged in file order are de-duplicated here, in that order.
         if let Some(dedup) = &judge.shared.source_dedup {
-            let dropped = dedup.keep_first(read_frontier, judge.events, first);
+            let dropped = dedup.keep_first(read_frontier, judge.events, first, bytes);
             judge
                 .shared
                 .metrics
