@@ -358,14 +358,14 @@ fn generate(args: GenArgs) -> Result<(), Failure> {
     let options = GenOptions {
         count: args.count,
         seed: args.seed,
-        rate: args.rate.max(1),
+        rate: args.rate,
         start_ms: tidemark::gen::parse_start(&args.start).map_err(Failure::setup)?,
         disorder_s: args.disorder_s,
         very_late: args.very_late,
         skew: args.skew.unwrap_or(GenOptions::defaults(args.kind).skew),
-        symbols: args.symbols.max(1),
-        users: args.users.max(1),
-        cities: args.cities.max(1),
+        symbols: args.symbols,
+        users: args.users,
+        cities: args.cities,
     };
     options.check().map_err(Failure::setup)?;
     let stdout = std::io::stdout();

@@ -204,6 +204,36 @@ fn a_worker_count_the_machine_cannot_hold_is_refused() {
     assert!(text.contains("-w 100000") && text.contains("MiB"), "{text}");
 }
 
+/// A generator asked for no cities, authors, symbols or events per second is refused, not
+/// quietly given one: by `tidemark gen` and by a `gen:` source alike.
+#[test]
+fn a_generator_of_nothing_is_refused_naming_the_option() {
+    for name in ["cities", "users", "symbols", "rate"] {
+        let output = tidemark()
+            .args(["gen", "tweets", "--count", "3", &format!("--{name}"), "0"])
+            .output()
+            .expect("start tidemark");
+        assert_eq!(output.status.code(), Some(2), "--{name} 0");
+        assert!(output.stdout.is_empty(), "--{name} 0 wrote tweets");
+        let text = stderr(&output);
+        assert!(
+            text.contains(&format!("{name} must be at least 1")),
+            "{text}"
+        );
+        let output = run(&[
+            "dataflows/evilnet.toml",
+            "--source",
+            &format!("gen:tweets?count=3&{name}=0"),
+        ]);
+        assert_eq!(output.status.code(), Some(2), "gen:tweets?{name}=0");
+        let text = stderr(&output);
+        assert!(
+            text.contains(&format!("{name} must be at least 1")),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn a_literal_path_wins_over_glob_meaning_and_an_empty_glob_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -38,6 +38,9 @@ pub enum GenError {
     /// `skew` outside 1..20.
     #[error("skew must be a number from 1 (uniform) to 20, not `{0}`")]
     Skew(f64),
+    /// A rate or a number of keys or authors of zero.
+    #[error("{0} must be at least 1, not 0")]
+    Zero(&'static str),
     /// `start` not an RFC 3339 time after 1970.
     #[error("start must be an RFC 3339 time after 1970, not `{0}`")]
     Start(String),
@@ -170,11 +173,11 @@ impl GenOptions {
                 }
                 "duration_s" => duration_s = Some(number()?),
                 "seed" => options.seed = number()?,
-                "rate" => options.rate = number()?.max(1),
+                "rate" => options.rate = number()?,
                 "disorder_s" => options.disorder_s = number()?,
-                "symbols" => options.symbols = number()?.max(1) as usize,
-                "users" => options.users = number()?.max(1) as usize,
-                "cities" => options.cities = number()?.max(1) as usize,
+                "symbols" => options.symbols = number()? as usize,
+                "users" => options.users = number()? as usize,
+                "cities" => options.cities = number()? as usize,
                 "very_late" => options.very_late = fraction()?,
                 "skew" => options.skew = fraction()?,
                 "start" => {
@@ -198,8 +201,18 @@ impl GenOptions {
     }
 
     /// Checks the values that have a range: `very_late` a share in 0..1, `skew` from 1
-    /// (uniform) to 20.
+    /// (uniform) to 20, and `rate`, `symbols`, `users` and `cities` at least 1.
     pub fn check(&self) -> Result<(), GenError> {
+        for (name, value) in [
+            ("rate", self.rate),
+            ("symbols", self.symbols as u64),
+            ("users", self.users as u64),
+            ("cities", self.cities as u64),
+        ] {
+            if value == 0 {
+                return Err(GenError::Zero(name));
+            }
+        }
         if !(0.0..=1.0).contains(&self.very_late) {
             return Err(GenError::VeryLate(self.very_late));
         }
@@ -271,5 +284,11 @@ mod tests {
             .expect_err("bad")
             .to_string();
         assert!(e.contains("unknown parameter `colour`"), "{e}");
+        for name in ["rate", "symbols", "users", "cities"] {
+            let e = GenOptions::parse_uri(&format!("tweets?{name}=0"))
+                .expect_err("zero")
+                .to_string();
+            assert_eq!(e, format!("{name} must be at least 1, not 0"));
+        }
     }
 }
