@@ -129,7 +129,8 @@ struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "6h")]
     http_retention: String,
     /// The most rows one API answer may hold.
-    #[arg(long, value_name = "N", default_value_t = tidemark::dashboard::server::DEFAULT_ROW_LIMIT)]
+    #[arg(long, value_name = "N", default_value_t = tidemark::dashboard::server::DEFAULT_ROW_LIMIT,
+          value_parser = row_limit)]
     http_row_limit: usize,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
@@ -148,7 +149,8 @@ struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     http: String,
     /// The most rows one API answer may hold.
-    #[arg(long, value_name = "N", default_value_t = tidemark::dashboard::server::DEFAULT_ROW_LIMIT)]
+    #[arg(long, value_name = "N", default_value_t = tidemark::dashboard::server::DEFAULT_ROW_LIMIT,
+          value_parser = row_limit)]
     http_row_limit: usize,
 }
 
@@ -276,6 +278,15 @@ struct GenArgs {
     cities: usize,
 }
 
+/// Parses `--http-row-limit`: a whole number of rows, at least 1.
+fn row_limit(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("an answer holds at least 1 row".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn main() -> ExitCode {
     use std::io::IsTerminal;
     #[cfg(feature = "mimalloc")]
@@ -385,7 +396,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
             Some(engine::HttpOptions {
                 address,
                 retention_ms,
-                row_limit: args.http_row_limit.max(1),
+                row_limit: args.http_row_limit,
             })
         }
         None => None,

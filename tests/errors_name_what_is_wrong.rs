@@ -234,6 +234,28 @@ fn a_generator_of_nothing_is_refused_naming_the_option() {
     }
 }
 
+/// An API answer of no rows is refused where the flag is given, by `run` and `serve`.
+#[test]
+fn a_row_limit_of_zero_is_refused() {
+    for args in [
+        &["run", "dataflows/evilnet.toml", "--http", "127.0.0.1:0"][..],
+        &["serve"][..],
+    ] {
+        let output = tidemark()
+            .current_dir(root())
+            .args(args)
+            .args(["--http-row-limit", "0"])
+            .output()
+            .expect("start tidemark");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let text = stderr(&output);
+        assert!(
+            text.contains("--http-row-limit") && text.contains("at least 1 row"),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn a_literal_path_wins_over_glob_meaning_and_an_empty_glob_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
