@@ -204,33 +204,28 @@ fn a_worker_count_the_machine_cannot_hold_is_refused() {
     assert!(text.contains("-w 100000") && text.contains("MiB"), "{text}");
 }
 
+/// Asserts that `output` is a setup error (exit 2) whose message holds each of `needles`.
+fn refused(output: &Output, what: &str, needles: &[&str]) {
+    assert_eq!(output.status.code(), Some(2), "{what}");
+    let text = stderr(output);
+    assert!(needles.iter().all(|n| text.contains(n)), "{what}: {text}");
+}
+
 /// A generator asked for no cities, authors, symbols or events per second is refused, not
 /// quietly given one: by `tidemark gen` and by a `gen:` source alike.
 #[test]
 fn a_generator_of_nothing_is_refused_naming_the_option() {
     for name in ["cities", "users", "symbols", "rate"] {
+        let needle = format!("{name} must be at least 1");
         let output = tidemark()
             .args(["gen", "tweets", "--count", "3", &format!("--{name}"), "0"])
             .output()
             .expect("start tidemark");
-        assert_eq!(output.status.code(), Some(2), "--{name} 0");
+        refused(&output, &format!("--{name} 0"), &[&needle]);
         assert!(output.stdout.is_empty(), "--{name} 0 wrote tweets");
-        let text = stderr(&output);
-        assert!(
-            text.contains(&format!("{name} must be at least 1")),
-            "{text}"
-        );
-        let output = run(&[
-            "dataflows/evilnet.toml",
-            "--source",
-            &format!("gen:tweets?count=3&{name}=0"),
-        ]);
-        assert_eq!(output.status.code(), Some(2), "gen:tweets?{name}=0");
-        let text = stderr(&output);
-        assert!(
-            text.contains(&format!("{name} must be at least 1")),
-            "{text}"
-        );
+        let source = format!("gen:tweets?count=3&{name}=0");
+        let output = run(&["dataflows/evilnet.toml", "--source", &source]);
+        refused(&output, &source, &[&needle]);
     }
 }
 
@@ -247,11 +242,10 @@ fn a_row_limit_of_zero_is_refused() {
             .args(["--http-row-limit", "0"])
             .output()
             .expect("start tidemark");
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
-        let text = stderr(&output);
-        assert!(
-            text.contains("--http-row-limit") && text.contains("at least 1 row"),
-            "{text}"
+        refused(
+            &output,
+            &format!("{args:?}"),
+            &["--http-row-limit", "at least 1 row"],
         );
     }
 }
