@@ -431,6 +431,16 @@ fn produce(args: ProduceArgs) -> Result<(), Failure> {
             "--ack-timeout-s must be a positive number of seconds".into(),
         ));
     }
+    if let Some(rate) = args.rate.filter(|r| !(*r > 0.0 && r.is_finite())) {
+        return Err(Failure::Setup(format!(
+            "--rate must be a positive number of messages per second, not {rate}"
+        )));
+    }
+    if let Some(partitions) = args.partitions.filter(|p| *p < 1) {
+        return Err(Failure::Setup(format!(
+            "--partitions must be at least 1, not {partitions}"
+        )));
+    }
     let options = ProduceOptions {
         to: args.to,
         key: args.key,

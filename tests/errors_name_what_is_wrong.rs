@@ -229,6 +229,29 @@ fn a_generator_of_nothing_is_refused_naming_the_option() {
     }
 }
 
+/// A producer asked for no messages per second or a topic of no partitions is refused
+/// before it looks for a broker.
+#[test]
+fn a_producer_of_nothing_is_refused_naming_the_option() {
+    for (flag, value, needle) in [
+        ("--rate", "0", "--rate must be a positive number"),
+        ("--rate", "NaN", "--rate must be a positive number"),
+        ("--partitions", "0", "--partitions must be at least 1"),
+    ] {
+        let output = tidemark()
+            .args([
+                "produce",
+                "--to",
+                "kafka://127.0.0.1:1/t",
+                "gen:tweets?count=3",
+            ])
+            .args(["--quiet", flag, value])
+            .output()
+            .expect("start tidemark");
+        refused(&output, &format!("{flag} {value}"), &[needle]);
+    }
+}
+
 /// An API answer of no rows is refused where the flag is given, by `run` and `serve`.
 #[test]
 fn a_row_limit_of_zero_is_refused() {
