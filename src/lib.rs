@@ -27,6 +27,7 @@ pub mod gen;
 pub mod kafka_access;
 pub mod metrics;
 pub mod plan;
+mod prefetch;
 pub mod produce;
 pub mod prometheus;
 pub mod secret;

@@ -6,9 +6,9 @@
 //! cell costs no allocation of its own, and the cells one record opens for the outputs of
 //! its group sit side by side.
 
-use super::prefetch::prefetch;
 use super::{Accumulator, Accumulators, Key, KeyView, Span};
 use crate::plan::AggregatePlan;
+use crate::prefetch::prefetch;
 use crate::time::Window;
 use hashbrown::hash_map::EntryRef;
 use hashbrown::HashMap;

@@ -136,7 +136,7 @@ impl IdTable {
     pub fn prefetch(&self, id: u64) {
         let hash = hash(id);
         let shard = &self.shards[shard_of(hash)];
-        super::prefetch::prefetch(shard.slots.as_ptr().wrapping_add(shard.home(hash)));
+        crate::prefetch::prefetch(shard.slots.as_ptr().wrapping_add(shard.home(hash)));
     }
 
     /// Expects to hold about `ids` ids at once, until the first expires (then this is

@@ -15,7 +15,6 @@ mod id_table;
 mod key;
 mod key_table;
 mod preaggregate;
-mod prefetch;
 mod rank_merge;
 mod ranking;
 mod session_store;

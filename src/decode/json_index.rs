@@ -34,34 +34,53 @@ pub(super) struct StructureIndex {
 impl StructureIndex {
     /// Indexes `bytes`, replacing what was indexed before.
     pub fn build(&mut self, bytes: &[u8]) {
+        self.build_to::<false>(bytes);
+    }
+
+    /// Indexes the line `bytes` starts with: up to its first `\n`, or all of `bytes` when none
+    /// comes. Returns the line's length, the newline left out. The index is the one
+    /// [`Self::build`] makes of the line, found in the same pass as the line's end.
+    pub fn build_line(&mut self, bytes: &[u8]) -> usize {
+        self.build_to::<true>(bytes)
+    }
+
+    /// Indexes `bytes`, or with `LINE` its first line; returns the length indexed.
+    #[inline(always)]
+    fn build_to<const LINE: bool>(&mut self, bytes: &[u8]) -> usize {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the processor has AVX2, checked just above.
-            unsafe { self.build_avx2(bytes) };
-            return;
+            return unsafe { self.build_avx2::<LINE>(bytes) };
         }
-        self.build_with(bytes, raw_masks);
+        self.build_with::<LINE>(bytes, raw_masks)
     }
 
-    /// [`Self::build`] with 32-byte compares.
+    /// [`Self::build_to`] with 32-byte compares.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn build_avx2(&mut self, bytes: &[u8]) {
-        self.build_with(bytes, |block| raw_masks_avx2(block));
+    fn build_avx2<const LINE: bool>(&mut self, bytes: &[u8]) -> usize {
+        self.build_with::<LINE>(bytes, |block| raw_masks_avx2(block))
     }
 
-    /// Indexes `bytes` a block at a time with `raw`, which classifies one block's bytes.
+    /// Indexes `bytes` a block at a time with `raw`, which classifies one block's bytes;
+    /// with `LINE` it stops at the first newline, cutting that block's masks there so that
+    /// no bit stands for a byte past the line. Returns the length indexed.
     #[inline(always)]
-    fn build_with(&mut self, bytes: &[u8], raw: impl Fn(&[u8; 64]) -> RawMasks) {
+    fn build_with<const LINE: bool>(
+        &mut self,
+        bytes: &[u8],
+        raw: impl Fn(&[u8; 64]) -> RawMasks,
+    ) -> usize {
         self.blocks.clear();
-        self.blocks.reserve(bytes.len().div_ceil(64));
+        if !LINE {
+            self.blocks.reserve(bytes.len().div_ceil(64));
+        }
         let mut escape_carry = 0u64;
         let mut in_string_carry = 0u64;
         let mut first_non_ascii = None;
-        let mut chunks = bytes.chunks_exact(64);
-        let mut push = |raw: RawMasks| {
+        let mut push = |blocks: &mut Vec<Block>, raw: RawMasks| {
             if raw.non_ascii != 0 && first_non_ascii.is_none() {
-                first_non_ascii = Some(self.blocks.len());
+                first_non_ascii = Some(blocks.len());
             }
             // Most blocks hold no backslash, and then escape nothing.
             let escaped = if raw.backslashes == 0 && escape_carry == 0 {
@@ -73,7 +92,7 @@ impl StructureIndex {
             // Bits from each opening quote up to (not including) its closing quote.
             let in_string = prefix_xor(quotes) ^ in_string_carry;
             in_string_carry = ((in_string as i64) >> 63) as u64;
-            self.blocks.push(Block {
+            blocks.push(Block {
                 quotes,
                 backslashes: raw.backslashes,
                 controls: raw.controls,
@@ -81,16 +100,40 @@ impl StructureIndex {
                 closes: raw.closes & !in_string,
             });
         };
-        for chunk in &mut chunks {
-            push(raw(chunk.try_into().expect("64 bytes")));
-        }
-        let tail = chunks.remainder();
-        if !tail.is_empty() {
-            let mut padded = [b' '; 64];
-            padded[..tail.len()].copy_from_slice(tail);
-            push(raw(&padded));
-        }
+        let mut at = 0;
+        let indexed = loop {
+            let padded;
+            let block: &[u8; 64] = match bytes.get(at..at + 64) {
+                Some(block) => block.try_into().expect("64 bytes"),
+                None if at >= bytes.len() => break bytes.len(),
+                None => {
+                    let mut tail = [b' '; 64];
+                    tail[..bytes.len() - at].copy_from_slice(&bytes[at..]);
+                    padded = tail;
+                    &padded
+                }
+            };
+            if LINE {
+                // The lines after this one: a page ahead, where the processor's own
+                // prefetching, which stops at page boundaries, has not reached yet.
+                crate::prefetch::prefetch(bytes.as_ptr().wrapping_add(at + AHEAD));
+            }
+            let mut masks = raw(block);
+            // A newline is a control byte, and most blocks hold none.
+            if LINE && masks.controls != 0 {
+                if let Some(newline) = first_newline(block, masks.controls) {
+                    if newline > 0 {
+                        masks.cut(newline);
+                        push(&mut self.blocks, masks);
+                    }
+                    break at + newline;
+                }
+            }
+            push(&mut self.blocks, masks);
+            at += 64;
+        };
         self.first_non_ascii = first_non_ascii.unwrap_or(self.blocks.len());
+        indexed
     }
 
     /// Where the part of the document that may hold non-ASCII bytes starts: the start of
@@ -211,6 +254,38 @@ struct RawMasks {
     closes: u64,
     /// Bytes of 0x80 and above.
     non_ascii: u64,
+}
+
+impl RawMasks {
+    /// Keeps the bits of the bytes before `len` only.
+    #[inline]
+    fn cut(&mut self, len: usize) {
+        let keep = (1u64 << len) - 1;
+        self.quotes &= keep;
+        self.backslashes &= keep;
+        self.controls &= keep;
+        self.opens &= keep;
+        self.closes &= keep;
+        self.non_ascii &= keep;
+    }
+}
+
+/// How far past the block being indexed a line's indexing asks for the bytes to come: lines
+/// are read front to back from memory they were never in cache from, and the processor's
+/// own prefetching does not cross into the next page.
+const AHEAD: usize = 4096;
+
+/// The position of the first `\n` in `block`, given the block's control bytes.
+#[inline]
+fn first_newline(block: &[u8; 64], mut controls: u64) -> Option<usize> {
+    while controls != 0 {
+        let at = controls.trailing_zeros() as usize;
+        if block[at] == b'\n' {
+            return Some(at);
+        }
+        controls &= controls - 1;
+    }
+    None
 }
 
 /// Classifies one block's bytes with 16-byte compares.
@@ -388,10 +463,31 @@ mod tests {
         #[test]
         fn vector_widths_agree(text in "[\\\\\"a{}\\[\\] \u{1}\u{1f}\n\t\u{7f}é]{0,300}") {
             let mut portable = StructureIndex::default();
-            portable.build_with(text.as_bytes(), raw_masks);
+            portable.build_with::<false>(text.as_bytes(), raw_masks);
             let mut chosen = StructureIndex::default();
             chosen.build(text.as_bytes());
             prop_assert_eq!(portable.blocks, chosen.blocks);
+        }
+
+        /// A line's index, built while finding its end, is the index of the line alone,
+        /// wherever the newline falls in a block and whatever comes after it.
+        #[test]
+        fn indexes_a_line_as_the_line_alone(
+            text in "[\\\\\"a{}\\[\\] \r\n\u{1}é]{0,300}",
+            skip in 0usize..200,
+        ) {
+            let bytes = &text.as_bytes()[skip.min(text.len())..];
+            let mut line = StructureIndex::default();
+            let len = line.build_line(bytes);
+            let end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
+            prop_assert_eq!(len, end);
+            let mut alone = StructureIndex::default();
+            alone.build(&bytes[..end]);
+            prop_assert_eq!(&line.blocks, &alone.blocks);
+            prop_assert_eq!(line.first_non_ascii, alone.first_non_ascii);
+            let mut portable = StructureIndex::default();
+            prop_assert_eq!(portable.build_with::<true>(bytes, raw_masks), end);
+            prop_assert_eq!(&portable.blocks, &alone.blocks);
         }
 
         /// Control bytes are found exactly in any range, wherever blocks split the text.

@@ -24,8 +24,37 @@ use std::cell::RefCell;
 use thiserror::Error;
 
 thread_local! {
-    /// Each thread's structure index, rebuilt for every document it decodes.
-    static INDEX: RefCell<StructureIndex> = RefCell::default();
+    /// Each thread's structure index, rebuilt for every document it decodes unless it was
+    /// built while finding that document's line.
+    static INDEX: RefCell<Indexed> = RefCell::default();
+}
+
+/// A thread's structure index and the line it was built for, if [`line_length`] built it.
+#[derive(Default)]
+struct Indexed {
+    index: StructureIndex,
+    /// The address and length of the line last indexed by [`line_length`], its line ending
+    /// left out; taken by the next decode, which builds its own index unless it decodes
+    /// exactly those bytes.
+    line: Option<(usize, usize)>,
+}
+
+/// The length of the line `bytes` starts with (up to its first `\n`, which is left out; all
+/// of `bytes` when none comes), found in the pass that indexes the line's JSON structure: a
+/// decode of the line that follows, on the same thread, without its line ending, reads
+/// its bytes once instead of twice.
+pub fn line_length(bytes: &[u8]) -> usize {
+    INDEX.with_borrow_mut(|indexed| {
+        let len = indexed.index.build_line(bytes);
+        let mut record = &bytes[..len];
+        while let [rest @ .., b'\r'] = record {
+            record = rest;
+        }
+        // A blank line is not decoded: nothing is kept for it.
+        indexed.line = (!record.iter().all(u8::is_ascii_whitespace))
+            .then_some((record.as_ptr() as usize, record.len()));
+        len
+    })
 }
 
 /// Where and why a document is not valid JSON.
@@ -239,8 +268,11 @@ impl JsonPaths {
     /// `doc` must be UTF-8: it is validated from its first non-ASCII block on, which the
     /// structure index finds while it is built, so an ASCII document costs no extra pass.
     pub fn extract(&self, doc: &[u8], out: &mut [Option<Value>]) -> Result<(), DocumentError> {
-        INDEX.with_borrow_mut(|index| {
-            index.build(doc);
+        INDEX.with_borrow_mut(|indexed| {
+            let Indexed { index, line } = indexed;
+            if line.take() != Some((doc.as_ptr() as usize, doc.len())) {
+                index.build(doc);
+            }
             let ascii = index.non_ascii_from(doc.len());
             simdutf8::basic::from_utf8(&doc[ascii..]).map_err(|_| DocumentError::InvalidUtf8)?;
             // SAFETY: `doc[..ascii]` is ASCII (the index found no byte of 0x80 or above
@@ -1011,7 +1043,67 @@ mod tests {
         assert!(JsonPaths::compile(["a..b"]).is_err());
     }
 
+    #[test]
+    fn a_line_indexed_while_found_decodes_as_itself() {
+        let paths = JsonPaths::compile(["a"]).expect("paths");
+        let text = "{\"a\": \"x\"}\r\n{\"a\": 2}";
+        let bytes = text.as_bytes();
+        let len = line_length(bytes);
+        assert_eq!(len, 11);
+        let mut out = [None];
+        // The record without its line ending reuses the index...
+        paths.extract(&bytes[..10], &mut out).expect("valid");
+        assert_eq!(out[0], Some(Value::Str("x".into())));
+        // Other bytes at the same address are indexed afresh: the line's index would end the
+        // array past the end of this part of it.
+        let other = b"{\"b\": [1], \"a\": 1}\n";
+        line_length(other);
+        let mut out = [None];
+        let err = paths.extract(&other[..8], &mut out).expect_err("cut short");
+        let unterminated = JsonError {
+            offset: 8,
+            message: "unterminated array",
+        };
+        assert_eq!(err, DocumentError::Malformed(unterminated));
+        // The last line, without a newline.
+        let rest = &bytes[len + 1..];
+        assert_eq!(line_length(rest), rest.len());
+        let mut out = [None];
+        paths.extract(rest, &mut out).expect("valid");
+        assert_eq!(out[0], Some(Value::Int(2)));
+    }
+
     proptest! {
+        /// Decoding a line just found by [`line_length`] gives what decoding it alone gives,
+        /// whatever the line ending and whatever follows.
+        #[test]
+        fn decodes_a_found_line_as_the_line_alone(
+            lines in prop::collection::vec("[\\\\\"a{}:,\\[\\] \r\u{1}é1]{0,80}", 1..6),
+        ) {
+            let paths = JsonPaths::compile(["a", "b[0]"]).expect("paths");
+            let mut text = String::new();
+            for line in &lines {
+                text.push_str(&format!("{{\"a\":{line}}}"));
+                text.push('\n');
+            }
+            let mut rest = text.as_bytes();
+            while !rest.is_empty() {
+                let len = line_length(rest);
+                let mut record = &rest[..len];
+                while let [head @ .., b'\r'] = record {
+                    record = head;
+                }
+                let mut found = [None, None];
+                let found_result = paths.extract(record, &mut found);
+                let mut alone = [None, None];
+                // The first decode took the line's index: this one builds its own.
+                let alone_result = paths.extract(record, &mut alone);
+                prop_assert_eq!(found_result, alone_result);
+                prop_assert_eq!(&found, &alone);
+                rest = &rest[(len + 1).min(rest.len())..];
+            }
+        }
+
         /// A document is refused as not UTF-8 exactly when it is not, wherever its non-ASCII
         /// bytes lie: in the first block, across block boundaries or after an ASCII prefix.
         #[test]

@@ -11,6 +11,7 @@
 use super::piece_reader::PieceReader;
 use super::pieces::SharedFiles;
 use super::{At, Partition, PartitionStatus, Prefix, RawRecord, SourceError, WorkerSource};
+use crate::decode::line_length;
 use crate::plan::Format;
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 use std::fs::File;
@@ -175,7 +176,7 @@ impl FileReader {
                         *released = end;
                     }
                     let rest = &map[*at..];
-                    let n = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+                    let n = (line_length(rest) + 1).min(rest.len());
                     if n == 0 {
                         self.done = true;
                         break;

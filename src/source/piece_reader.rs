@@ -3,6 +3,7 @@
 use super::file::offer_line;
 use super::pieces::{Piece, Prefix, SharedFile};
 use super::{At, PartitionStatus, RawRecord};
+use crate::decode::line_length;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::scheduling::SyncActivator;
@@ -119,7 +120,7 @@ impl PieceReader {
                 // Back to the caller, which judges what became ready before reading on.
                 break;
             }
-            let n = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |i| i + 1);
+            let n = (line_length(bytes) + 1).min(bytes.len());
             let offset = reading.at;
             reading.at += n as u64;
             reading.lines += 1;

@@ -2,7 +2,9 @@
 //!
 //! At high key cardinality, finding a key's cell is a chain of cache misses. Where the
 //! address is known some work before it is read, asking for it early lets the misses of
-//! several records overlap instead of following one another.
+//! several records overlap instead of following one another. Input read front to back is
+//! asked for a page ahead, where the processor's own prefetching, which stops at page
+//! boundaries, has not reached.
 
 /// Asks for the cache line holding `at` to be fetched; a hint that never faults, whatever
 /// the address.
