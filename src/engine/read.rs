@@ -399,7 +399,7 @@ impl Judge<'_> {
                 let mut counted = false;
                 for (i, assigner) in self.assigners.iter().enumerate() {
                     match assigner {
-                        Some(a) if a.is_too_late(time, arrival) => {
+                        Some(a) if arrival >= a.late_from_given(time, self.finals[i]) => {
                             *self.tally.late.entry(outputs[i].name.clone()).or_default() += 1;
                             let reason = match a.gap() {
                                 None => format!(

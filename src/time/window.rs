@@ -142,9 +142,17 @@ impl WindowAssigner {
     /// record that is not too late reaches its session before it is final, and sessions do
     /// not depend on the order in which records reach the window operator.)
     pub fn late_from(&self, time: u64) -> u64 {
+        self.late_from_given(time, self.final_at_last(time))
+    }
+
+    /// [`late_from`](Self::late_from) for a record whose last window becomes final at
+    /// `final_at_last` (what [`final_at_last`](Self::final_at_last) gives for `time`),
+    /// without working that out again.
+    #[inline]
+    pub fn late_from_given(&self, time: u64, final_at_last: u64) -> u64 {
         match self.kind {
             WindowKind::Session => time.saturating_add(self.allowed_lateness).saturating_add(1),
-            WindowKind::Sliding | WindowKind::Cumulative => self.final_at_last(time),
+            WindowKind::Sliding | WindowKind::Cumulative => final_at_last,
         }
     }
 
@@ -194,13 +202,14 @@ impl WindowAssigner {
     /// allowed lateness) the event can no longer change any result. For sessions: the end of
     /// the event's own session, the earliest its session can end.
     pub fn last_end(&self, time: u64) -> u64 {
-        let local = self.to_local(time as i64);
         match self.kind {
             WindowKind::Session => time.saturating_add(self.size as u64),
             WindowKind::Cumulative => {
+                let local = self.to_local(time as i64);
                 self.to_utc(self.cycle_start(local) + self.size).max(0) as u64
             }
             WindowKind::Sliding => {
+                let local = self.to_local(time as i64);
                 let start = (local - self.offset).div_euclid(self.slide) * self.slide + self.offset;
                 self.to_utc(start + self.size).max(0) as u64
             }
@@ -212,32 +221,42 @@ impl WindowAssigner {
         (t - self.offset).div_euclid(self.size) * self.size + self.offset
     }
 
-    #[inline]
+    #[inline(always)]
     fn to_local(&self, utc: i64) -> i64 {
         match self.zone {
             None => utc,
-            Some(zone) => {
-                let offset = zone
-                    .offset_from_utc_datetime(&naive(utc))
-                    .fix()
-                    .local_minus_utc();
-                utc + i64::from(offset) * 1000
-            }
+            Some(zone) => zone_to_local(zone, utc),
         }
     }
 
     /// Maps a wall-clock boundary back to UTC: an ambiguous time takes its earliest instant, a
     /// skipped one the instant the clock jumps to. Whole-hour windows keep this monotone.
-    #[inline]
+    #[inline(always)]
     fn to_utc(&self, local: i64) -> i64 {
-        let Some(zone) = self.zone else { return local };
-        let wall = naive(local);
-        match zone.from_local_datetime(&wall).earliest() {
-            Some(t) => t.timestamp_millis(),
-            None => {
-                let before = zone.offset_from_utc_datetime(&naive(local - 86_400_000));
-                local - i64::from(before.fix().local_minus_utc()) * 1000
-            }
+        match self.zone {
+            None => local,
+            Some(zone) => zone_to_utc(zone, local),
+        }
+    }
+}
+
+/// The wall-clock time in `zone` at the UTC instant `utc`.
+fn zone_to_local(zone: chrono_tz::Tz, utc: i64) -> i64 {
+    let offset = zone
+        .offset_from_utc_datetime(&naive(utc))
+        .fix()
+        .local_minus_utc();
+    utc + i64::from(offset) * 1000
+}
+
+/// [`WindowAssigner::to_utc`] in `zone`.
+fn zone_to_utc(zone: chrono_tz::Tz, local: i64) -> i64 {
+    let wall = naive(local);
+    match zone.from_local_datetime(&wall).earliest() {
+        Some(t) => t.timestamp_millis(),
+        None => {
+            let before = zone.offset_from_utc_datetime(&naive(local - 86_400_000));
+            local - i64::from(before.fix().local_minus_utc()) * 1000
         }
     }
 }
