@@ -29,31 +29,36 @@ thread_local! {
     static INDEX: RefCell<Indexed> = RefCell::default();
 }
 
-/// A thread's structure index and the line it was built for, if [`line_length`] built it.
+/// A thread's structure index and the record it was built for, if [`next_line`] built it.
 #[derive(Default)]
 struct Indexed {
     index: StructureIndex,
-    /// The address and length of the line last indexed by [`line_length`], its line ending
-    /// left out; taken by the next decode, which builds its own index unless it decodes
-    /// exactly those bytes.
+    /// The address and length of the record of the line last indexed by [`next_line`];
+    /// taken by the next decode, which builds its own index unless it decodes exactly those
+    /// bytes.
     line: Option<(usize, usize)>,
 }
 
-/// The length of the line `bytes` starts with (up to its first `\n`, which is left out; all
-/// of `bytes` when none comes), found in the pass that indexes the line's JSON structure: a
-/// decode of the line that follows, on the same thread, without its line ending, reads
-/// its bytes once instead of twice.
-pub fn line_length(bytes: &[u8]) -> usize {
+/// The record a line holds: the line without its line ending (`\n`, `\r\n` or more `\r`s);
+/// `None` for a blank line, which holds none.
+pub fn record_of_line(line: &[u8]) -> Option<&[u8]> {
+    let mut record = line;
+    while let [rest @ .., b'\n' | b'\r'] = record {
+        record = rest;
+    }
+    (!record.iter().all(u8::is_ascii_whitespace)).then_some(record)
+}
+
+/// The line `bytes` starts with: how many bytes it takes (its newline included; all of
+/// `bytes` when none comes) and its record (see [`record_of_line`]). The line's end is found
+/// in the pass that indexes its JSON structure, so a decode of the record that follows on
+/// the same thread reads its bytes once instead of twice.
+pub fn next_line(bytes: &[u8]) -> (usize, Option<&[u8]>) {
     INDEX.with_borrow_mut(|indexed| {
         let len = indexed.index.build_line(bytes);
-        let mut record = &bytes[..len];
-        while let [rest @ .., b'\r'] = record {
-            record = rest;
-        }
-        // A blank line is not decoded: nothing is kept for it.
-        indexed.line = (!record.iter().all(u8::is_ascii_whitespace))
-            .then_some((record.as_ptr() as usize, record.len()));
-        len
+        let record = record_of_line(&bytes[..len]);
+        indexed.line = record.map(|record| (record.as_ptr() as usize, record.len()));
+        ((len + 1).min(bytes.len()), record)
     })
 }
 
@@ -1048,8 +1053,9 @@ mod tests {
         let paths = JsonPaths::compile(["a"]).expect("paths");
         let text = "{\"a\": \"x\"}\r\n{\"a\": 2}";
         let bytes = text.as_bytes();
-        let len = line_length(bytes);
-        assert_eq!(len, 11);
+        let (len, record) = next_line(bytes);
+        assert_eq!(len, 12);
+        assert_eq!(record, Some(&bytes[..10]));
         let mut out = [None];
         // The record without its line ending reuses the index...
         paths.extract(&bytes[..10], &mut out).expect("valid");
@@ -1057,7 +1063,7 @@ mod tests {
         // Other bytes at the same address are indexed afresh: the line's index would end the
         // array past the end of this part of it.
         let other = b"{\"b\": [1], \"a\": 1}\n";
-        line_length(other);
+        next_line(other);
         let mut out = [None];
         let err = paths.extract(&other[..8], &mut out).expect_err("cut short");
         let unterminated = JsonError {
@@ -1066,15 +1072,16 @@ mod tests {
         };
         assert_eq!(err, DocumentError::Malformed(unterminated));
         // The last line, without a newline.
-        let rest = &bytes[len + 1..];
-        assert_eq!(line_length(rest), rest.len());
+        let rest = &bytes[len..];
+        assert_eq!(next_line(rest), (rest.len(), Some(rest)));
+        assert_eq!(next_line(b" \r\n{}"), (3, None));
         let mut out = [None];
         paths.extract(rest, &mut out).expect("valid");
         assert_eq!(out[0], Some(Value::Int(2)));
     }
 
     proptest! {
-        /// Decoding a line just found by [`line_length`] gives what decoding it alone gives,
+        /// Decoding a line just found by [`next_line`] gives what decoding it alone gives,
         /// whatever the line ending and whatever follows.
         #[test]
         fn decodes_a_found_line_as_the_line_alone(
@@ -1088,11 +1095,8 @@ mod tests {
             }
             let mut rest = text.as_bytes();
             while !rest.is_empty() {
-                let len = line_length(rest);
-                let mut record = &rest[..len];
-                while let [head @ .., b'\r'] = record {
-                    record = head;
-                }
+                let (len, record) = next_line(rest);
+                let record = record.expect("no line is blank");
                 let mut found = [None, None];
                 let found_result = paths.extract(record, &mut found);
                 let mut alone = [None, None];
@@ -1100,7 +1104,7 @@ mod tests {
                 let alone_result = paths.extract(record, &mut alone);
                 prop_assert_eq!(found_result, alone_result);
                 prop_assert_eq!(&found, &alone);
-                rest = &rest[(len + 1).min(rest.len())..];
+                rest = &rest[len..];
             }
         }
 

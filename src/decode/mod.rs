@@ -9,7 +9,7 @@ mod json_index;
 mod json_path;
 
 pub use csv_columns::CsvColumns;
-pub use json_path::{line_length, DocumentError, JsonError, JsonPaths, PathError};
+pub use json_path::{next_line, record_of_line, DocumentError, JsonError, JsonPaths, PathError};
 
 use crate::derive::Deriver;
 use crate::event::Fields;

@@ -11,7 +11,7 @@
 use super::piece_reader::PieceReader;
 use super::pieces::SharedFiles;
 use super::{At, Partition, PartitionStatus, Prefix, RawRecord, SourceError, WorkerSource};
-use crate::decode::line_length;
+use crate::decode::{next_line, record_of_line};
 use crate::plan::Format;
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 use std::fs::File;
@@ -176,7 +176,7 @@ impl FileReader {
                         *released = end;
                     }
                     let rest = &map[*at..];
-                    let n = (line_length(rest) + 1).min(rest.len());
+                    let (n, record) = next_line(rest);
                     if n == 0 {
                         self.done = true;
                         break;
@@ -186,9 +186,10 @@ impl FileReader {
                     self.bytes_read += n as u64;
                     self.line += 1;
                     let line = self.line;
-                    if !offer_line(&rest[..n], &mut |raw| each(line, offset, raw)) {
+                    let Some(record) = record else {
                         continue;
-                    }
+                    };
+                    each(line, offset, RawRecord::Line(record));
                 }
                 Reader::Lines { input, partial } => {
                     let available = match input.fill_buf() {
@@ -281,16 +282,14 @@ impl FileReader {
 }
 
 /// Hands `line` (with its line ending) on as a record, unless it is blank; false when blank.
-#[inline]
-pub(super) fn offer_line(mut line: &[u8], each: &mut impl FnMut(RawRecord<'_>)) -> bool {
-    while let [rest @ .., b'\n' | b'\r'] = line {
-        line = rest;
+fn offer_line(line: &[u8], each: &mut impl FnMut(RawRecord<'_>)) -> bool {
+    match record_of_line(line) {
+        Some(record) => {
+            each(RawRecord::Line(record));
+            true
+        }
+        None => false,
     }
-    if line.iter().all(u8::is_ascii_whitespace) {
-        return false;
-    }
-    each(RawRecord::Line(line));
-    true
 }
 
 /// One partition a worker reads: a whole file, or its part of a file read in pieces.

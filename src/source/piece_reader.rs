@@ -1,9 +1,8 @@
 //! One worker's part in reading a shared file: the pieces it claims, reads and hands on.
 
-use super::file::offer_line;
 use super::pieces::{Piece, Prefix, SharedFile};
 use super::{At, PartitionStatus, RawRecord};
-use crate::decode::line_length;
+use crate::decode::next_line;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::scheduling::SyncActivator;
@@ -120,7 +119,7 @@ impl PieceReader {
                 // Back to the caller, which judges what became ready before reading on.
                 break;
             }
-            let n = (line_length(bytes) + 1).min(bytes.len());
+            let (n, record) = next_line(bytes);
             let offset = reading.at;
             reading.at += n as u64;
             reading.lines += 1;
@@ -130,7 +129,8 @@ impl PieceReader {
                 offset,
                 piece: Some(reading.piece.index),
             };
-            if offer_line(&bytes[..n], &mut |raw| each(at, raw)) {
+            if let Some(record) = record {
+                each(at, RawRecord::Line(record));
                 count += 1;
             }
         }
